@@ -1,0 +1,8 @@
+"""Root conftest: loads Hearth's test harness for every test suite in the repo."""
+
+pytest_plugins = [
+    "hearth.testing.broker",
+    "hearth.testing.database",
+    "hearth.testing.tokens",
+    "hearth.testing.apps",
+]

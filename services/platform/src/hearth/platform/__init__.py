@@ -1,0 +1,1 @@
+"""hearth.platform: the platform's own commands (secrets, broker config, bootstrap)."""

@@ -1,0 +1,1 @@
+"""hearth.testing: the pytest plugin every Hearth test suite uses (real broker, real database)."""
