@@ -1,0 +1,184 @@
+"""TokenVerifier: turns a bearer token into a :class:`Caller`, or refuses it.
+
+An access token is accepted only when all of these hold:
+
+- its header says ``alg: EdDSA`` and names a ``kid`` found in auth's JWKS
+  (after at most one rate-limited refresh); ``none``, HMAC and every other
+  algorithm are refused before any key is looked at;
+- the Ed25519 signature verifies;
+- it carries ``iss aud sub iat exp jti typ roles scope``, with ``iss`` and
+  ``aud`` equal to the expected ones, ``typ`` = ``access``, ``exp`` in the
+  future and ``iat``/``nbf`` not in the future (both within ``leeway``);
+- ``sub`` is a user id (a canonical lowercase UUID), ``roles`` a list of
+  strings, ``scope`` a space-separated string, ``homes`` (API-key tokens only)
+  a list of home slugs;
+- its user is not disabled and ``floor(iat * 1000)`` is not before the user's
+  ``not_before`` mark (milliseconds).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import jwt
+
+from hearth.common.errors import (
+    TokenExpired,
+    TokenInvalid,
+    TokenMissing,
+    TokenNotYetValid,
+    TokenRevoked,
+    UserDisabled,
+)
+from hearth.common.tokens.caller import Caller
+from hearth.common.tokens.jwks import JwksClient
+from hearth.common.tokens.revocation import RevocationMarks
+
+__all__ = ["ACCESS_TYPE", "ALGORITHM", "REQUIRED_CLAIMS", "TokenVerifier"]
+
+ALGORITHM = "EdDSA"
+"""The only signature algorithm Hearth accepts (Ed25519 keys)."""
+ACCESS_TYPE = "access"
+"""The ``typ`` claim of an access token."""
+REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "exp", "jti", "typ", "roles", "scope")
+"""Claims every access token must carry."""
+
+_USER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_MAX_TOKEN_LENGTH = 8192
+
+
+class TokenVerifier:
+    """Verifies access tokens against auth's JWKS and the users' revocation marks."""
+
+    def __init__(
+        self,
+        jwks: JwksClient,
+        marks: RevocationMarks | None = None,
+        *,
+        issuer: str,
+        audience: str = "hearth",
+        leeway: float = 5.0,
+    ) -> None:
+        self.jwks = jwks
+        self.marks = marks if marks is not None else RevocationMarks()
+        self.issuer = issuer
+        self.audience = audience
+        self.leeway = leeway
+
+    def __repr__(self) -> str:
+        return f"TokenVerifier(issuer={self.issuer!r}, audience={self.audience!r}, {self.jwks!r})"
+
+    async def verify(self, token: str) -> Caller:
+        """The caller ``token`` proves, else a :class:`~hearth.common.errors.TokenError`."""
+        if not token:
+            raise TokenMissing("no access token")
+        if len(token) > _MAX_TOKEN_LENGTH:
+            raise TokenInvalid("the token is too long")
+        kid = self._check_header(token)
+        key = await self.jwks.get_key(kid)
+        claims = self._decode(token, key)
+        caller = self._caller(token, claims)
+        self._check_marks(caller)
+        return caller
+
+    def _check_header(self, token: str) -> str:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise TokenInvalid("the token is not a JWT") from None
+        if header.get("alg") != ALGORITHM:
+            raise TokenInvalid("the token is not signed with EdDSA")
+        kid = header.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise TokenInvalid("the token names no key id")
+        return kid
+
+    def _decode(self, token: str, key: Any) -> dict[str, Any]:
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={
+                    "require": list(REQUIRED_CLAIMS),
+                    "verify_signature": True,
+                    "verify_exp": True,
+                    "verify_nbf": True,
+                    "verify_iat": True,
+                    "verify_aud": True,
+                    "verify_iss": True,
+                    "verify_sub": True,
+                    "verify_jti": True,
+                },
+            )
+        except jwt.ExpiredSignatureError:
+            raise TokenExpired("the token has expired") from None
+        except jwt.ImmatureSignatureError:
+            raise TokenNotYetValid("the token is not valid yet") from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise TokenInvalid(f"the token lacks the {exc.claim!r} claim") from None
+        except jwt.InvalidAudienceError:
+            raise TokenInvalid("the token is for another audience") from None
+        except jwt.InvalidIssuerError:
+            raise TokenInvalid("the token is from another issuer") from None
+        except jwt.InvalidSignatureError:
+            raise TokenInvalid("the token's signature does not verify") from None
+        except jwt.InvalidTokenError:
+            raise TokenInvalid("the token is malformed") from None
+        return claims
+
+    def _caller(self, token: str, claims: dict[str, Any]) -> Caller:
+        if claims["typ"] != ACCESS_TYPE:
+            raise TokenInvalid("the token is not an access token")
+        sub, jti, iat, exp = claims["sub"], claims["jti"], claims["iat"], claims["exp"]
+        if not isinstance(sub, str) or not _USER_ID.fullmatch(sub):
+            raise TokenInvalid("the token's subject is not a user id")
+        if not isinstance(jti, str) or not jti:
+            raise TokenInvalid("the token has no id")
+        if not _is_number(iat) or not _is_number(exp):
+            raise TokenInvalid("the token's times are not numbers")
+        roles = _strings(claims["roles"], "roles")
+        scope = claims["scope"]
+        if not isinstance(scope, str):
+            raise TokenInvalid("the token's scope is not a string")
+        homes = claims.get("homes")
+        if homes is not None:
+            homes = _strings(homes, "homes")
+            if not all(_SLUG.fullmatch(home) for home in homes):
+                raise TokenInvalid("the token's homes are not home slugs")
+        return Caller(
+            user_id=sub,
+            roles=frozenset(roles),
+            scopes=frozenset(scope.split()),
+            homes=None if homes is None else frozenset(homes),
+            token_id=jti,
+            issued_at=float(iat),
+            expires_at=float(exp),
+            token=token,
+        )
+
+    def _check_marks(self, caller: Caller) -> None:
+        mark = self.marks.get(caller.user_id)
+        if mark is None:
+            return
+        if mark.disabled:
+            raise UserDisabled("the user is disabled")
+        if math.floor(caller.issued_at * 1000) < mark.not_before:
+            raise TokenRevoked("the token has been revoked")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _strings(value: object, claim: str) -> Sequence[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise TokenInvalid(f"the token's {claim} claim is not a list of strings")
+    return value
