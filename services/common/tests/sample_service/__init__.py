@@ -1,0 +1,1 @@
+"""A throwaway service package for the migration tests: one model, its alembic folder."""
