@@ -23,8 +23,12 @@ HearthError                      root of everything hearth.common raises
 │   ├── Conflict         409
 │   └── Unavailable      503
 ├── MessageError(ValueError)     a payload that does not parse        [hearth.common.messages]
-├── TopicError                   a topic outside the grammar          [hearth.common.topics]
-└── TelemetryRejected            telemetry that ingest refuses        [hearth.common.telemetry]
+│   ├── PayloadError             a message that is not what its topic carries [messages]
+│   └── TelemetryRejected        telemetry that ingest refuses (``reason``) [hearth.common.telemetry]
+├── TopicError(ValueError)       a topic or filter outside the grammar [hearth.common.topics]
+├── DatabaseUnavailable          PostgreSQL did not answer in time (503) [hearth.common.db]
+├── MqttUnavailable              no broker connection to publish on (503) [hearth.common.mqtt]
+└── MqttRefused                  the broker refused a subscription    [hearth.common.mqtt]
 ```
 
 Every class carries the HTTP ``status`` and a short machine ``code`` the problem
