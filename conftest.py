@@ -5,4 +5,5 @@ pytest_plugins = [
     "hearth.testing.database",
     "hearth.testing.tokens",
     "hearth.testing.apps",
+    "hearth.testing.logs",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -30,23 +30,9 @@ log = logging.getLogger("hearth.test.logging")
 
 
 @pytest.fixture(autouse=True)
-def json_logs() -> Iterator[None]:
-    """JSON logs for the test, then the logging set-up as it was (other tests see no JSON)."""
-    root = logging.getLogger()
-    level = root.level
-    names = ("uvicorn", "uvicorn.error", "uvicorn.access")
-    saved = [(logging.getLogger(n), logging.getLogger(n).handlers[:], logging.getLogger(n).level,
-              logging.getLogger(n).propagate) for n in names]  # fmt: skip
+def json_logs(restore_logging: None) -> None:
+    """JSON logs for the test; the harness's ``restore_logging`` undoes them afterwards."""
     configure_logging("sample", "DEBUG", replica="r1")
-    yield
-    # Only the JSON handler is ours: pytest's own capture handlers come and go by themselves.
-    for handler in [h for h in root.handlers if type(h).__name__ == "_StdoutHandler"]:
-        root.removeHandler(handler)
-    root.setLevel(level)
-    for logger, handlers, logger_level, propagate in saved:
-        logger.handlers[:] = handlers
-        logger.setLevel(logger_level)
-        logger.propagate = propagate
 
 
 def lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 import httpx
@@ -21,25 +20,6 @@ from hearth.testing.ports import free_port
 from hearth.testing.tokens import TEST_ISSUER, SigningKey, TokenMinter
 
 USER = "4f1c6a1e-2b7d-4c35-9d8e-0a1b2c3d4e5f"
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """create_service_app configures the root logger: undo it so other tests see no JSON lines."""
-    root = logging.getLogger()
-    level = root.level
-    names = ("uvicorn", "uvicorn.error", "uvicorn.access")
-    saved = [(logging.getLogger(n), logging.getLogger(n).handlers[:], logging.getLogger(n).level,
-              logging.getLogger(n).propagate) for n in names]  # fmt: skip
-    yield
-    # Only the JSON handler is ours: pytest's own capture handlers come and go by themselves.
-    for handler in [h for h in root.handlers if type(h).__name__ == "_StdoutHandler"]:
-        root.removeHandler(handler)
-    root.setLevel(level)
-    for logger, handlers, logger_level, propagate in saved:
-        logger.handlers[:] = handlers
-        logger.setLevel(logger_level)
-        logger.propagate = propagate
 
 
 def make_app(verifier: TokenVerifier) -> FastAPI:

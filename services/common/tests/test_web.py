@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import httpx
@@ -23,25 +22,6 @@ from hearth.common.web import (
     create_service_app,
     metrics_registry,
 )
-
-
-@pytest.fixture(autouse=True)
-def restore_logging() -> Iterator[None]:
-    """create_service_app configures the root logger: undo it so other tests see no JSON lines."""
-    root = logging.getLogger()
-    level = root.level
-    names = ("uvicorn", "uvicorn.error", "uvicorn.access")
-    saved = [(logging.getLogger(n), logging.getLogger(n).handlers[:], logging.getLogger(n).level,
-              logging.getLogger(n).propagate) for n in names]  # fmt: skip
-    yield
-    # Only the JSON handler is ours: pytest's own capture handlers come and go by themselves.
-    for handler in [h for h in root.handlers if type(h).__name__ == "_StdoutHandler"]:
-        root.removeHandler(handler)
-    root.setLevel(level)
-    for logger, handlers, logger_level, propagate in saved:
-        logger.handlers[:] = handlers
-        logger.setLevel(logger_level)
-        logger.propagate = propagate
 
 
 def settings(service: str = "sample") -> HearthSettings:

@@ -24,7 +24,7 @@ HearthError                      root of everything hearth.common raises
 │   └── Unavailable      503
 ├── MessageError(ValueError)     a payload that does not parse        [hearth.common.messages]
 │   ├── PayloadError             a message that is not what its topic carries [messages]
-│   └── TelemetryRejected        telemetry that ingest refuses (``reason``) [hearth.common.telemetry]
+│   └── TelemetryRejected        telemetry ingest refuses (``reason``) [hearth.common.telemetry]
 ├── TopicError(ValueError)       a topic or filter outside the grammar [hearth.common.topics]
 ├── DatabaseUnavailable          PostgreSQL did not answer in time (503) [hearth.common.db]
 ├── MqttUnavailable              no broker connection to publish on (503) [hearth.common.mqtt]

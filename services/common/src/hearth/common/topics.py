@@ -54,6 +54,7 @@ __all__ = [
     "device_filter",
     "filter_home",
     "is_slug",
+    "is_user_id",
     "parse_filter",
     "parse_registry_home_topic",
     "parse_service_status_topic",
@@ -119,8 +120,13 @@ def check_slug(value: str, what: str = "slug") -> str:
     return value
 
 
+def is_user_id(value: str) -> bool:
+    """Whether ``value`` is a user id: a canonical lowercase UUID."""
+    return isinstance(value, str) and _UUID.fullmatch(value) is not None
+
+
 def _check_user_id(value: str) -> str:
-    if not isinstance(value, str) or _UUID.fullmatch(value) is None:
+    if not is_user_id(value):
         raise TopicError(f"user id {value!r} is not a canonical lowercase UUID")
     return value
 

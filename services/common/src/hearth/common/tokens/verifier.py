@@ -19,7 +19,6 @@ An access token is accepted only when all of these hold:
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,6 +35,7 @@ from hearth.common.errors import (
 from hearth.common.tokens.caller import Caller
 from hearth.common.tokens.jwks import JwksClient
 from hearth.common.tokens.revocation import RevocationMarks
+from hearth.common.topics import is_slug, is_user_id
 
 __all__ = ["ACCESS_TYPE", "ALGORITHM", "REQUIRED_CLAIMS", "TokenVerifier"]
 
@@ -46,8 +46,6 @@ ACCESS_TYPE = "access"
 REQUIRED_CLAIMS = ("iss", "aud", "sub", "iat", "exp", "jti", "typ", "roles", "scope")
 """Claims every access token must carry."""
 
-_USER_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _MAX_TOKEN_LENGTH = 8192
 
 
@@ -138,7 +136,7 @@ class TokenVerifier:
         if claims["typ"] != ACCESS_TYPE:
             raise TokenInvalid("the token is not an access token")
         sub, jti, iat, exp = claims["sub"], claims["jti"], claims["iat"], claims["exp"]
-        if not isinstance(sub, str) or not _USER_ID.fullmatch(sub):
+        if not isinstance(sub, str) or not is_user_id(sub):
             raise TokenInvalid("the token's subject is not a user id")
         if not isinstance(jti, str) or not jti:
             raise TokenInvalid("the token has no id")
@@ -151,7 +149,7 @@ class TokenVerifier:
         homes = claims.get("homes")
         if homes is not None:
             homes = _strings(homes, "homes")
-            if not all(_SLUG.fullmatch(home) for home in homes):
+            if not all(is_slug(home) for home in homes):
                 raise TokenInvalid("the token's homes are not home slugs")
         return Caller(
             user_id=sub,
