@@ -26,14 +26,18 @@ EXPECTED_KEYS = {
     "HEARTH_REGISTRY_MQTT_PASSWORD",
     "HEARTH_INGEST_MQTT_PASSWORD",
     "HEARTH_REALTIME_MQTT_PASSWORD",
+    "HEARTH_AUTH_KEY_ENCRYPTION_KEY",
+    "HEARTH_AUTH_ADMIN_PASSWORD",
 }
+AUTH_KEYS = {"HEARTH_AUTH_KEY_ENCRYPTION_KEY", "HEARTH_AUTH_ADMIN_PASSWORD"}
 
 
 def test_spec_list_has_the_admin_and_one_password_per_service() -> None:
     keys = [spec.key for spec in SECRET_SPECS]
     assert set(keys) == EXPECTED_KEYS
     assert len(keys) == len(set(keys))
-    assert {mqtt_password_key(s) for s in PLATFORM_SERVICES} | {ADMIN_PASSWORD_KEY} == set(keys)
+    broker_keys = {mqtt_password_key(s) for s in PLATFORM_SERVICES} | {ADMIN_PASSWORD_KEY}
+    assert broker_keys | AUTH_KEYS == set(keys)
 
 
 def test_creates_a_private_file_with_strong_values(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from hearth.platform import broker_config
 from hearth.platform.bootstrap import bootstrap
 from hearth.platform.errors import PlatformError
 from hearth.platform.secrets import ensure_secrets
+from hearth.platform.stack_cli import add_stack_commands
 
 __all__ = ["build_parser", "main"]
 
@@ -131,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the broker")
     p.add_argument("--mosquitto-ctrl", default="mosquitto_ctrl")
     p.set_defaults(func=_cmd_bootstrap)
+
+    add_stack_commands(sub)  # up, down, status, logs, deploy-env (hearth.platform.stack_cli)
     return parser
 
 

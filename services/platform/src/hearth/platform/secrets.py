@@ -79,6 +79,13 @@ SECRET_SPECS: tuple[SecretSpec, ...] = (
         SecretSpec(mqtt_password_key(service), f"broker: password of the login svc-{service}")
         for service in PLATFORM_SERVICES
     ),
+    SecretSpec(
+        "HEARTH_AUTH_KEY_ENCRYPTION_KEY", "auth: encrypts the token signing keys in the database"
+    ),
+    SecretSpec(
+        "HEARTH_AUTH_ADMIN_PASSWORD",
+        "auth: password of the first admin (HEARTH_AUTH_ADMIN_USERNAME)",
+    ),
 )
 """Every secret the platform generates. Later issues append here (one list, one place)."""
 

@@ -1,0 +1,1 @@
+"""Hearth auth: users, signed access tokens, refresh token families, revocation marks."""

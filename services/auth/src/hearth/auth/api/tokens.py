@@ -1,0 +1,91 @@
+"""Token routes: the OAuth2 token endpoint, refresh, log out, log out everywhere."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Form, Response, status
+from pydantic import BaseModel, ConfigDict, Field
+
+from hearth.auth.api.deps import CurrentUser, ServiceDep
+from hearth.auth.errors import InvalidGrant
+from hearth.auth.models import RefreshRequest, TokenResponse
+from hearth.common.problems import Problem
+
+__all__ = ["TokenForm", "router"]
+
+router = APIRouter(prefix="/auth", tags=["tokens"])
+
+_NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+_ERRORS: dict[int | str, dict[str, object]] = {
+    400: {"model": Problem, "description": "Wrong credentials or refresh token (invalid_grant)"}
+}
+
+
+class TokenForm(BaseModel):
+    """The token request's form fields (RFC 6749 sections 4.3 and 6)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    grant_type: Literal["password", "refresh_token"] = "password"
+    username: Annotated[str, Field(max_length=100)] = ""
+    password: Annotated[str, Field(max_length=256)] = ""
+    refresh_token: Annotated[str, Field(max_length=256)] = ""
+    scope: Annotated[str, Field(max_length=200)] = ""
+    client_id: Annotated[str, Field(max_length=200)] = ""
+    client_secret: Annotated[str, Field(max_length=200)] = ""
+
+
+@router.post(
+    "/token",
+    summary="Log in (password grant) or rotate a refresh token (refresh_token grant)",
+    responses=_ERRORS,
+)
+async def token(
+    form: Annotated[TokenForm, Form()], service: ServiceDep, response: Response
+) -> TokenResponse:
+    """The OAuth2 token endpoint, form-encoded (Swagger UI's Authorize uses it).
+
+    ``grant_type=password`` with ``username`` and ``password`` starts a new session;
+    ``grant_type=refresh_token`` with ``refresh_token`` rotates it. ``scope`` is
+    ignored: a user's token carries everything the user may do.
+    """
+    response.headers.update(_NO_STORE)
+    if form.grant_type == "refresh_token":
+        if not form.refresh_token:
+            raise InvalidGrant("refresh_token is required")
+        return await service.refresh(form.refresh_token)
+    if not form.username or not form.password:
+        raise InvalidGrant("username and password are required")
+    return await service.login(form.username, form.password)
+
+
+@router.post("/refresh", summary="Rotate a refresh token", responses=_ERRORS)
+async def refresh(body: RefreshRequest, service: ServiceDep, response: Response) -> TokenResponse:
+    """A new access token and the next refresh token of the same session.
+
+    The token sent is used up; sending it again ends the whole session.
+    """
+    response.headers.update(_NO_STORE)
+    return await service.refresh(body.refresh_token)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, summary="Log out this session")
+async def logout(body: RefreshRequest, service: ServiceDep) -> None:
+    """End the session (refresh token family) of this refresh token.
+
+    Answers 204 whether or not the token was known (RFC 7009). Access tokens already
+    issued stay valid until they expire (about 15 minutes); log out everywhere to
+    revoke them too.
+    """
+    await service.logout(body.refresh_token)
+
+
+@router.post(
+    "/logout-everywhere",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Log out every session of mine",
+)
+async def logout_everywhere(user: CurrentUser, service: ServiceDep) -> None:
+    """Revoke every refresh token and every access token issued to me so far."""
+    await service.logout_everywhere(user.id)

@@ -1,0 +1,160 @@
+"""The auth service's composition root: ``create_app(settings=None)`` and its lifespan.
+
+Startup, in order: wait for the database, migrate (advisory-locked, so every replica
+may), create or load the signing keys, seed the first admin, load the users' marks,
+connect to the broker (not waited for: ``/readyz`` reports it). Background tasks
+reload the keys (keys made by another replica), rotate them when due, and retry
+publishing revocation marks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+
+from fastapi import FastAPI
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+from hearth.auth.api import keys as keys_api
+from hearth.auth.api import tokens as tokens_api
+from hearth.auth.api import users as users_api
+from hearth.auth.config import AuthSettings
+from hearth.auth.issuer import TokenIssuer
+from hearth.auth.keys import KeyCipher, KeyRing
+from hearth.auth.keystore import KeyStore
+from hearth.auth.local_jwks import LOCAL_JWKS_URL, LocalJwksTransport
+from hearth.auth.marks import MarkPublisher
+from hearth.auth.migrate import MIGRATIONS
+from hearth.auth.passwords import PasswordHasher
+from hearth.auth.service import AuthService, Seed
+from hearth.common.db import create_engine, database_ready, session_factory, wait_for_database
+from hearth.common.errors import ConfigError
+from hearth.common.mqtt import MqttConfig, MqttConnection
+from hearth.common.tokens import JwksClient, TokenVerifier
+from hearth.common.web import add_readiness_check, create_service_app
+
+__all__ = ["KEY_RELOAD_INTERVAL", "create_app"]
+
+log = logging.getLogger(__name__)
+
+KEY_RELOAD_INTERVAL = 5.0
+"""Seconds between reloads of the signing keys from the database (keys of other replicas)."""
+
+
+def _database_url(settings: AuthSettings) -> str:
+    if settings.database_url is None or not settings.database_url.get_secret_value():
+        raise ConfigError("HEARTH_AUTH_DATABASE_URL is required")
+    return settings.database_url.get_secret_value()
+
+
+async def _every(interval: float, action: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run ``action`` every ``interval`` seconds forever; failures are logged, not fatal."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await action()
+        except Exception:
+            log.exception("%s failed", what)
+
+
+def create_app(settings: AuthSettings | None = None) -> FastAPI:
+    """The auth service app (settings from the environment unless given)."""
+    settings = settings or AuthSettings.load()
+    url = _database_url(settings)
+    cipher = KeyCipher(settings.key_encryption_key.get_secret_value())
+    ring = KeyRing(cipher, retention=timedelta(seconds=settings.key_retention))
+    verifier = TokenVerifier(
+        JwksClient(LOCAL_JWKS_URL, transport=LocalJwksTransport(ring)),
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        leeway=settings.token_leeway,
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await wait_for_database(url, timeout=settings.database_wait)
+        await MIGRATIONS.upgrade(url)
+        engine = create_engine(url, schema=MIGRATIONS.schema, application_name=settings.client_id)
+        sessions = session_factory(engine)
+        store = KeyStore(
+            sessions,
+            cipher,
+            ring,
+            rotation_interval=timedelta(seconds=settings.key_rotation_interval),
+            publish_delay=timedelta(seconds=settings.key_publish_delay),
+        )
+        mqtt = MqttConnection(MqttConfig.from_settings(settings))
+        marks = MarkPublisher(mqtt, verifier.marks)
+        service = AuthService(
+            sessions,
+            hasher=PasswordHasher(
+                Argon2Hasher(
+                    time_cost=settings.password_time_cost,
+                    memory_cost=settings.password_memory_kib,
+                )
+            ),
+            issuer=TokenIssuer(
+                ring,
+                issuer=settings.token_issuer,
+                audience=settings.token_audience,
+                ttl=settings.access_token_ttl,
+            ),
+            marks=marks,
+            refresh_ttl=settings.refresh_token_ttl,
+            open_signup=settings.open_signup,
+        )
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            await store.ensure()
+            password = settings.admin_password.get_secret_value()
+            await service.seed_admin(Seed(settings.admin_username, password) if password else None)
+            for user_id, mark in await service.marks():
+                verifier.marks.apply(user_id, mark)
+            app.state.auth_service = service
+            app.state.key_ring = ring
+            app.state.mqtt = mqtt
+
+            async def database() -> None:
+                if not await database_ready(engine):
+                    raise ConnectionError("the database does not answer")
+
+            async def broker() -> None:
+                if not mqtt.connected:
+                    raise ConnectionError("not connected to the broker")
+
+            add_readiness_check(app, "database", database)
+            add_readiness_check(app, "broker", broker)
+            async with mqtt:
+                tasks = [
+                    asyncio.create_task(marks.run(service.marks), name="auth-marks"),
+                    asyncio.create_task(
+                        _every(KEY_RELOAD_INTERVAL, store.reload, "reloading keys"),
+                        name="auth-key-reload",
+                    ),
+                    asyncio.create_task(
+                        _every(3600.0, store.rotate_if_due, "rotating keys"),
+                        name="auth-key-rotation",
+                    ),
+                ]
+                yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await engine.dispose()
+
+    app = create_service_app(
+        settings,
+        title="Hearth auth",
+        description="Users, access tokens (EdDSA JWTs), refresh tokens, revocation marks, JWKS.",
+        lifespan=lifespan,
+        token_verifier=verifier,
+    )
+    app.state.key_ring = ring
+    app.include_router(tokens_api.router)
+    app.include_router(users_api.router)
+    app.include_router(keys_api.router)
+    return app

@@ -1,0 +1,249 @@
+"""The auth service's tables (schema ``auth``) and the schemas its API reads and writes.
+
+One family per entity: ``UserCreate``/``UserUpdate``/``UserAdminUpdate`` in,
+``UserPublic`` out; the table model :class:`User` (it holds the password hash) is
+never returned. Every input model forbids unknown fields.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from sqlalchemy import BigInteger, Column, DateTime, LargeBinary
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+from hearth.common.db import service_registry
+from hearth.common.usernames import Username
+
+__all__ = [
+    "ADMIN_ROLE",
+    "SCHEMA",
+    "AuthModel",
+    "JsonWebKey",
+    "JsonWebKeySet",
+    "PasswordChange",
+    "RefreshRequest",
+    "RefreshToken",
+    "Role",
+    "SigningKeyRecord",
+    "TokenResponse",
+    "User",
+    "UserAdminUpdate",
+    "UserBatchCreate",
+    "UserCreate",
+    "UserId",
+    "UserPublic",
+    "UserSignup",
+    "UserUpdate",
+    "utc_now",
+]
+
+SCHEMA = "auth"
+
+Role = Literal["admin"]
+"""The platform roles a user may hold (``admin`` or none)."""
+ADMIN_ROLE: Role = "admin"
+
+Password = Annotated[str, Field(min_length=8, max_length=256)]
+"""A new password: 8 to 256 characters."""
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware (UTC)."""
+    return datetime.now(UTC)
+
+
+def _timestamptz() -> Column[datetime]:
+    return Column(DateTime(timezone=True), nullable=False)
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+class AuthModel(SQLModel, registry=service_registry(SCHEMA)):
+    """Base of every auth table model: tables land in schema ``auth``."""
+
+
+class User(AuthModel, table=True):
+    """A person who logs in. Never returned as is: :class:`UserPublic` is its public face.
+
+    ``not_before_ms`` is the revocation mark (epoch ms): tokens issued before it are
+    refused; ``0`` means none.
+    """
+
+    __tablename__ = "users"
+
+    id: uuid.UUID = SQLField(default_factory=uuid.uuid4, primary_key=True)
+    username: str = SQLField(max_length=63, unique=True)
+    display_name: str = SQLField(default="", max_length=100)
+    password_hash: str = SQLField(max_length=512)
+    is_admin: bool = False
+    disabled: bool = False
+    not_before_ms: int = SQLField(default=0, sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
+    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
+
+    @property
+    def roles(self) -> list[Role]:
+        """The user's roles as tokens and the API carry them."""
+        return [ADMIN_ROLE] if self.is_admin else []
+
+
+class RefreshToken(AuthModel, table=True):
+    """One refresh token of a family (a login); only its SHA-256 is stored.
+
+    Using a token marks it ``used_at`` and issues the next one of the family; using
+    a used token again revokes the whole family (``revoked_at``).
+    """
+
+    __tablename__ = "refresh_tokens"
+
+    id: uuid.UUID = SQLField(default_factory=uuid.uuid4, primary_key=True)
+    family_id: uuid.UUID = SQLField(index=True)
+    user_id: uuid.UUID = SQLField(foreign_key="auth.users.id", index=True, ondelete="CASCADE")
+    token_hash: str = SQLField(max_length=64, unique=True)
+    created_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
+    expires_at: datetime = SQLField(sa_column=_timestamptz())
+    used_at: datetime | None = SQLField(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    revoked_at: datetime | None = SQLField(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class SigningKeyRecord(AuthModel, table=True):
+    """An Ed25519 signing key: the private half AES-GCM encrypted, the public half raw.
+
+    It is published in the JWKS from ``created_at`` and signs from ``activates_at``.
+    """
+
+    __tablename__ = "signing_keys"
+
+    kid: str = SQLField(primary_key=True, max_length=64)
+    private_key_encrypted: bytes = SQLField(sa_column=Column(LargeBinary, nullable=False))
+    public_key: bytes = SQLField(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
+    activates_at: datetime = SQLField(sa_column=_timestamptz())
+
+
+# ----------------------------------------------------------------------------- schemas
+
+
+class _Input(BaseModel):
+    """Base of every request body: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class UserCreate(_Input):
+    """An admin creates a user."""
+
+    username: Username
+    password: Password
+    display_name: DisplayName = ""
+    roles: list[Role] = Field(default_factory=list, max_length=1)
+
+
+class UserBatchCreate(_Input):
+    """An admin creates many users at once (a classroom); all or none."""
+
+    users: list[UserCreate] = Field(min_length=1)
+
+
+class UserSignup(_Input):
+    """Someone signs up (only when open sign-up is on)."""
+
+    username: Username
+    password: Password
+    display_name: DisplayName = ""
+
+
+class UserUpdate(_Input):
+    """What a user may change about themselves."""
+
+    display_name: DisplayName | None = None
+
+
+class UserAdminUpdate(_Input):
+    """What an admin may change about a user: roles, disabled, display name."""
+
+    roles: list[Role] | None = Field(default=None, max_length=1)
+    disabled: bool | None = None
+    display_name: DisplayName | None = None
+
+
+class PasswordChange(_Input):
+    """A user changes their password (every token of theirs is revoked)."""
+
+    current_password: Annotated[str, Field(max_length=256)]
+    new_password: Password
+
+
+class RefreshRequest(_Input):
+    """A refresh token, to rotate (``/auth/refresh``) or to end its family (``/auth/logout``)."""
+
+    refresh_token: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class UserPublic(BaseModel):
+    """A user as the API shows them (to themselves or to an admin)."""
+
+    id: uuid.UUID
+    username: str
+    display_name: str
+    roles: list[Role]
+    disabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserPublic:
+        """The public face of ``user`` (no hash, no marks)."""
+        return cls(
+            id=user.id,
+            username=user.username,
+            display_name=user.display_name,
+            roles=user.roles,
+            disabled=user.disabled,
+            created_at=user.created_at,
+            updated_at=user.updated_at,
+        )
+
+
+class UserId(BaseModel):
+    """Only a user's id: what a lookup by username reveals."""
+
+    id: uuid.UUID
+
+
+class TokenResponse(BaseModel):
+    """The OAuth2 token response (RFC 6749 section 5.1)."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the OAuth2 token type)
+    expires_in: int
+    refresh_token: str
+    scope: str
+
+
+class JsonWebKey(BaseModel):
+    """A public Ed25519 key as a JWK (RFC 8037)."""
+
+    kty: Literal["OKP"] = "OKP"
+    crv: Literal["Ed25519"] = "Ed25519"
+    x: str
+    kid: str
+    use: Literal["sig"] = "sig"
+    alg: Literal["EdDSA"] = "EdDSA"
+
+
+class JsonWebKeySet(BaseModel):
+    """The JWKS at ``/.well-known/jwks.json``."""
+
+    keys: list[JsonWebKey]

@@ -1,0 +1,1 @@
+"""Hearth's ingest service: telemetry from MQTT into PostgreSQL, acknowledged only after commit."""

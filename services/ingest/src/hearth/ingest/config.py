@@ -1,0 +1,88 @@
+"""IngestSettings: how an ingest replica connects, batches and keeps rejects (HEARTH_INGEST_*)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from hearth.common.errors import ConfigError
+from hearth.common.settings import HearthSettings
+
+__all__ = ["IngestSettings"]
+
+
+class IngestSettings(HearthSettings):
+    """The ingest service's settings; ``database_url`` is required."""
+
+    model_config = SettingsConfigDict(env_prefix="HEARTH_INGEST_")
+
+    service: str = "ingest"
+    database_url: SecretStr | None = Field(
+        default=None, description="postgresql+asyncpg://...; required."
+    )
+    database_wait: float = Field(
+        default=30.0, gt=0, description="Seconds to wait for PostgreSQL at startup."
+    )
+
+    batch_max_rows: int = Field(
+        default=5000, ge=1, le=50_000, description="A batch is written at this many messages..."
+    )
+    batch_max_delay: float = Field(
+        default=0.05, gt=0, le=10, description="...or this many seconds after its first message."
+    )
+    receive_maximum: int = Field(
+        default=10_000,
+        ge=1,
+        le=65_535,
+        description="MQTT 5 Receive Maximum: QoS 1 messages the broker may have in flight "
+        "toward this replica; at least two batches so the next fills while one commits.",
+    )
+    session_expiry: int = Field(
+        default=7 * 24 * 3600,
+        ge=60,
+        description="Seconds the broker keeps this replica's session and queue while it is away.",
+    )
+    mqtt_keepalive: int = Field(default=30, ge=5, le=3600)
+
+    rejects_per_second: float = Field(
+        default=10.0, gt=0, description="Rejects kept in the table per second (token bucket)..."
+    )
+    rejects_burst: int = Field(default=100, ge=1, description="...with this burst.")
+    reject_payload_bytes: int = Field(
+        default=256, ge=0, le=4096, description="How much of a rejected payload is kept."
+    )
+
+    seen_ids_ttl: float = Field(
+        default=24 * 3600.0, gt=0, description="Seconds a message id is remembered for dedup."
+    )
+    cleanup_interval: float = Field(
+        default=300.0, gt=0, description="Seconds between purges of expired message ids."
+    )
+
+    test_hold_dir: Path | None = Field(
+        default=None,
+        description="TEST HOOK, refused in production: a folder in which the files "
+        "'hold-before-commit' / 'hold-before-ack' make the writer stop at that point "
+        "(see hearth.ingest.hooks).",
+    )
+
+    @model_validator(mode="after")
+    def _check_ingest(self) -> Self:
+        if self.database_url is None or not self.database_url.get_secret_value().strip():
+            raise ConfigError("HEARTH_INGEST_DATABASE_URL is required")
+        if self.test_hold_dir is not None and self.is_production:
+            raise ConfigError("HEARTH_INGEST_TEST_HOLD_DIR is a test hook, refused in production")
+        if self.receive_maximum < self.batch_max_rows:
+            raise ConfigError(
+                "HEARTH_INGEST_RECEIVE_MAXIMUM must be >= HEARTH_INGEST_BATCH_MAX_ROWS"
+            )
+        return self
+
+    @property
+    def database(self) -> str:
+        """The database URL as text (a secret: never log it)."""
+        assert self.database_url is not None
+        return self.database_url.get_secret_value()

@@ -1,0 +1,1 @@
+"""Ingest's alembic migrations (env.py, versions/)."""

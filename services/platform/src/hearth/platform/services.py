@@ -1,0 +1,125 @@
+"""The services the native stack runs: one list, :data:`SERVICES`, each service's issue extends.
+
+A :class:`ServiceSpec` says how to migrate and start one service. ``hearth up`` runs every
+``migrate`` command (in list order, before any service starts), then starts every
+``command`` under honcho; ``hearth status`` checks each one's port; ``hearth down`` stops
+them. Commands are argument lists; ``{placeholders}`` in them (and in ``env`` values) are
+filled by :meth:`ServiceSpec.render`:
+
+- ``{python}``: this interpreter (``sys.executable``), so ``{python} -m uvicorn ...`` runs in
+  the project's environment;
+- ``{host}`` and ``{port}``: where this service listens;
+- ``{<name>_port}`` for every entry of :data:`~hearth.platform.stack_config.DEFAULT_PORTS`
+  (``{broker_port}``, ``{auth_port}``...);
+- ``{database_url}``: the stack's database (``postgresql+asyncpg://``);
+- ``{var_dir}``, ``{secrets_file}``.
+
+Every service also gets, with its own prefix, ``HEARTH_<NAME>_DATABASE_URL``,
+``HEARTH_<NAME>_MQTT_HOST``, ``HEARTH_<NAME>_MQTT_PORT`` and ``HEARTH_<NAME>_JWKS_URL``
+(auth's JWKS on the auth port), plus ``HEARTH_SECRETS_FILE`` (:func:`service_env`).
+
+Adding a service (its issue does this)::
+
+    ServiceSpec(
+        name="auth",
+        command=("{python}", "-m", "uvicorn", "--factory", "hearth.auth.main:create_app",
+                 "--host", "{host}", "--port", "{port}"),
+        migrate=("{python}", "-m", "hearth.auth.migrate"),
+    )
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Final
+
+__all__ = ["SERVICES", "ServiceSpec", "render_args", "service_env"]
+
+_NAME = re.compile(r"[a-z][a-z0-9]{0,30}")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSpec:
+    """How the native stack migrates and runs one service.
+
+    ``name`` is a lower-case word: the process name in the Procfile and in ``hearth
+    status``, and the key of its port (``HEARTH_<NAME>_PORT``, default from
+    ``DEFAULT_PORTS``). ``migrate`` is None when the service has no database.
+    """
+
+    name: str
+    command: tuple[str, ...]
+    migrate: tuple[str, ...] | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if _NAME.fullmatch(self.name) is None:
+            raise ValueError(f"service name {self.name!r} is not a lower-case word")
+        if not self.command:
+            raise ValueError(f"service {self.name} has an empty command")
+        if self.migrate is not None and not self.migrate:
+            raise ValueError(f"service {self.name} has an empty migrate command (use None)")
+
+    @property
+    def prefix(self) -> str:
+        """The prefix of its settings: ``HEARTH_<NAME>_``."""
+        return f"HEARTH_{self.name.upper()}_"
+
+
+def render_args(args: tuple[str, ...], values: Mapping[str, str]) -> list[str]:
+    """Fill the ``{placeholders}`` of each argument; ``KeyError`` names an unknown one."""
+    return [arg.format_map(values) for arg in args]
+
+
+def service_env(spec: ServiceSpec, values: Mapping[str, str]) -> dict[str, str]:
+    """The environment variables the stack gives ``spec`` (standard ones, then its own)."""
+    prefix = spec.prefix
+    env = {
+        f"{prefix}DATABASE_URL": values["database_url"],
+        f"{prefix}MQTT_HOST": values["host"],
+        f"{prefix}MQTT_PORT": values["broker_port"],
+        f"{prefix}JWKS_URL": f"http://{values['host']}:{values['auth_port']}/.well-known/jwks.json",
+    }
+    env.update({key: value.format_map(values) for key, value in spec.env.items()})
+    return env
+
+
+SERVICES: Final[tuple[ServiceSpec, ...]] = (
+    ServiceSpec(
+        name="auth",
+        command=("{python}", "-m", "hearth.auth", "serve", "--host", "{host}", "--port", "{port}"),
+        migrate=("{python}", "-m", "hearth.auth", "migrate"),
+    ),
+    ServiceSpec(
+        name="registry",
+        command=(
+            "{python}",
+            "-m",
+            "hearth.registry",
+            "serve",
+            "--host",
+            "{host}",
+            "--port",
+            "{port}",
+        ),
+        migrate=("{python}", "-m", "hearth.registry", "migrate"),
+        env={"HEARTH_REGISTRY_AUTH_URL": "http://{host}:{auth_port}"},
+    ),
+    ServiceSpec(
+        name="ingest",
+        command=(
+            "{python}",
+            "-m",
+            "hearth.ingest",
+            "serve",
+            "--host",
+            "{host}",
+            "--port",
+            "{port}",
+        ),
+        migrate=("{python}", "-m", "hearth.ingest", "migrate"),
+    ),
+)
+"""Every service of the native stack, in start order."""

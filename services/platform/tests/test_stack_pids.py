@@ -1,0 +1,248 @@
+"""Process records: identity by pid and start time; the pidexec wrapper; the log follower."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hearth.platform.pids import (
+    ProcessRecord,
+    descendants,
+    read_record,
+    record_of,
+    start_time_of,
+    terminate,
+    wait_gone,
+    write_record,
+)
+from hearth.platform.stack_logs import append_log, follow, line_process, tail
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
+
+
+@pytest.fixture
+def sleeper() -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(SLEEPER)
+    yield proc
+    proc.kill()
+    proc.wait()
+
+
+def _wait_for(path: Path, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.01)
+
+
+def test_a_record_names_exactly_one_process(sleeper: subprocess.Popen[bytes]) -> None:
+    record = record_of("sleeper", sleeper.pid)
+    assert record is not None
+    assert record.running()
+    impostor = ProcessRecord("sleeper", sleeper.pid, record.start_time + 1)
+    assert not impostor.running()  # same pid, another start time: a reused pid
+    sleeper.kill()
+    sleeper.wait()
+    assert not record.running()
+    assert record_of("gone", sleeper.pid) is None
+
+
+def test_a_zombie_counts_as_gone() -> None:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    record = record_of("quick", proc.pid)
+    deadline = time.monotonic() + 10
+    while start_time_of(proc.pid) is not None:  # exited but not reaped yet: a zombie
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert record is None or not record.running()
+    proc.wait()
+
+
+def test_terminate_never_signals_a_process_whose_identity_changed(
+    sleeper: subprocess.Popen[bytes],
+) -> None:
+    record = record_of("sleeper", sleeper.pid)
+    assert record is not None
+    impostor = ProcessRecord("other", sleeper.pid, record.start_time - 1)
+    assert terminate([impostor], timeout=0.5) == []
+    time.sleep(0.1)
+    assert sleeper.poll() is None  # untouched
+    assert terminate([record], timeout=5.0) == [record]
+    assert sleeper.wait(5) != 0
+
+
+def test_terminate_kills_what_ignores_sigterm() -> None:
+    code = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print(1, flush=True); time.sleep(60)"
+    )
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE) as proc:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"1\n"  # the SIGTERM handler is in place
+        record = record_of("stubborn", proc.pid)
+        assert record is not None
+        started = time.monotonic()
+        terminate([record], timeout=0.3)
+        assert proc.wait(5) == -9
+        assert time.monotonic() - started < 5
+
+
+def test_records_round_trip_and_bad_files_read_as_none(tmp_path: Path) -> None:
+    record = ProcessRecord("mosquitto", 1234, 5678)
+    write_record(tmp_path / "run" / "m.json", record)
+    assert read_record(tmp_path / "run" / "m.json") == record
+    (tmp_path / "bad.json").write_text("{not json")
+    assert read_record(tmp_path / "bad.json") is None
+    assert read_record(tmp_path / "missing.json") is None
+
+
+def test_pidexec_records_the_program_itself(tmp_path: Path) -> None:
+    record_file = tmp_path / "sleeper.json"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hearth.platform.pidexec",
+            str(record_file),
+            "sleeper",
+            "--",
+            *SLEEPER,
+        ]
+    )
+    try:
+        _wait_for(record_file)
+        record = read_record(record_file)
+        assert record is not None
+        assert record.pid == proc.pid  # exec kept the pid: the record is the program's
+        assert record.name == "sleeper"
+        assert record.running()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_pidexec_detach_leaves_a_recorded_program_in_its_own_session(tmp_path: Path) -> None:
+    record_file = tmp_path / "run" / "detached.json"
+    log = tmp_path / "log" / "out.log"
+    code = "import os, time; print('hello from', os.getpid(), flush=True); time.sleep(60)"
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "hearth.platform.pidexec", "--detach", "--log", str(log),
+            str(record_file), "detached", "--", sys.executable, "-c", code,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    record = read_record(record_file)
+    assert record is not None
+    try:
+        assert record.running()
+        assert os.getsid(record.pid) == record.pid  # a session leader: no terminal of ours
+        deadline = time.monotonic() + 10
+        while f"hello from {record.pid}" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline, "the program's output did not reach the log"
+            time.sleep(0.01)
+    finally:
+        terminate([record], timeout=5)
+    assert wait_gone([record], 5) == []
+
+
+def test_pidexec_detach_reports_a_program_that_cannot_start(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "hearth.platform.pidexec", "--detach", "--log",
+            str(tmp_path / "out.log"), str(tmp_path / "x.json"), "x", "--", "/no/such/program",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 127
+    assert "/no/such/program" in result.stderr
+
+
+def test_descendants_walks_the_whole_tree(tmp_path: Path) -> None:
+    marker = tmp_path / "grandchild.pid"
+    code = (
+        "import subprocess, sys, time; "
+        f"p = subprocess.Popen({SLEEPER!r}); "
+        f"open({str(marker)!r}, 'w').write(str(p.pid)); time.sleep(60)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        _wait_for(marker)
+        deadline = time.monotonic() + 5
+        while not marker.read_text():
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        root = record_of("root", proc.pid)
+        assert root is not None
+        pids = {r.pid for r in descendants(root)}
+        assert int(marker.read_text()) in pids
+        assert proc.pid not in pids
+        terminate([root, *descendants(root)], timeout=5)
+        assert wait_gone([root], 1) == []
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+# --------------------------------------------------------------------------- logs
+
+
+def test_log_lines_are_filtered_by_process(tmp_path: Path) -> None:
+    log = tmp_path / "hearth.log"
+    log.write_text(
+        "12:00:00 system      | mosquitto.1 started (pid=42)\n"
+        "12:00:01 mosquitto.1 | mosquitto version 2.0.11 running\n"
+    )
+    append_log(log, "hearth", "stopped honcho (pid 41)\nsecond line")
+    assert line_process("12:00:01 mosquitto.1 | x") == "mosquitto"
+    assert line_process("not a log line") is None
+    assert tail(log, 10, ["mosquitto"]) == [
+        "12:00:01 mosquitto.1 | mosquitto version 2.0.11 running\n"
+    ]
+    hearth_lines = tail(log, 10, ["hearth"])
+    assert [line.split("| ", 1)[1] for line in hearth_lines] == [
+        "stopped honcho (pid 41)\n",
+        "second line\n",
+    ]
+    assert len(tail(log, 2)) == 2
+    assert tail(tmp_path / "missing.log", 5) == []
+
+
+def test_follow_prints_history_then_new_lines(tmp_path: Path) -> None:
+    log = tmp_path / "hearth.log"
+    append_log(log, "hearth", "old")
+    out = io.StringIO()
+    polls = 0
+
+    def keep_going() -> bool:
+        nonlocal polls
+        polls += 1
+        if polls == 2:
+            append_log(log, "mosquitto", "new")
+            with log.open("a") as handle:
+                handle.write("12:00:00 mosquitto.1 | half a li")  # completed below
+        if polls == 4:
+            with log.open("a") as handle:
+                handle.write("ne\n")
+        return polls < 8
+
+    follow(log, 5, out=out, keep_going=keep_going)
+    lines = out.getvalue().splitlines()
+    assert lines[0].endswith("| old")
+    assert lines[1].endswith("| new")
+    assert lines[2] == "12:00:00 mosquitto.1 | half a line"
+    assert len(lines) == 3

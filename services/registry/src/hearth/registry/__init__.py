@@ -1,0 +1,1 @@
+"""Hearth registry: homes, memberships, devices and capabilities, the authorisation API."""

@@ -1,0 +1,1 @@
+"""The registry's HTTP routes: homes, members, devices, the catalogue, authorisation."""

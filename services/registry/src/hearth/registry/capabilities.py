@@ -1,0 +1,133 @@
+"""What a device can do: the metrics it reports and the properties it can be commanded to set.
+
+A :class:`Metric` names a telemetry topic (``hearth/{home}/{device}/telemetry/{name}``): its
+unit, whether it is a number or a boolean, and the sane range of a number. A
+:class:`Property` names a state and a command topic (``.../state/{name}``,
+``.../command/{name}``): a number with a range (and an optional step), a boolean, or one
+of a list of allowed text values. :meth:`Property.accepts` says whether a command value
+fits. Names are slugs and unique within a device.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from hearth.common.topics import SLUG_PATTERN
+
+__all__ = [
+    "CapabilityName",
+    "Metric",
+    "MetricKind",
+    "Property",
+    "PropertyKind",
+    "check_unique_names",
+]
+
+CapabilityName = Annotated[str, StringConstraints(pattern=f"^{SLUG_PATTERN}$")]
+"""A metric or property name: a slug (it is the last level of its topic)."""
+Unit = Annotated[str, StringConstraints(strip_whitespace=True, max_length=16)]
+"""A unit as people write it (``°C``, ``%``, ``ppm``); empty when there is none."""
+Bound = Annotated[float, Field(allow_inf_nan=False)]
+
+MetricKind = Literal["number", "boolean"]
+PropertyKind = Literal["number", "boolean", "enum"]
+
+
+class _Capability(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def _check_range(self, minimum: float | None, maximum: float | None) -> None:
+        if minimum is not None and maximum is not None and minimum > maximum:
+            raise ValueError("min must not be greater than max")
+
+
+class Metric(_Capability):
+    """A value the device reports on ``telemetry/{name}``.
+
+    ``min``/``max`` bound a number's sane range (both optional); booleans have neither.
+    """
+
+    name: CapabilityName
+    unit: Unit = ""
+    kind: MetricKind = "number"
+    min: Bound | None = None
+    max: Bound | None = None
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> Self:
+        if self.kind == "boolean" and (self.min is not None or self.max is not None):
+            raise ValueError("a boolean metric has no min or max")
+        self._check_range(self.min, self.max)
+        return self
+
+
+class Property(_Capability):
+    """Something the device can be told to set, on ``command/{name}``; it reports ``state/{name}``.
+
+    ``number`` needs ``min`` and ``max`` (``step`` optional), ``enum`` needs ``values`` (text,
+    unique), ``boolean`` takes none of them.
+    """
+
+    name: CapabilityName
+    kind: PropertyKind
+    unit: Unit = ""
+    min: Bound | None = None
+    max: Bound | None = None
+    step: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    values: (
+        Annotated[
+            list[Annotated[str, StringConstraints(min_length=1, max_length=63)]],
+            Field(min_length=1, max_length=64),
+        ]
+        | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> Self:
+        ranged = self.min is not None or self.max is not None or self.step is not None
+        if self.kind == "number":
+            if self.min is None or self.max is None:
+                raise ValueError("a number property needs min and max")
+            if self.values is not None:
+                raise ValueError("a number property has no values")
+            self._check_range(self.min, self.max)
+        elif self.kind == "enum":
+            if self.values is None:
+                raise ValueError("an enum property needs values")
+            if len(set(self.values)) != len(self.values):
+                raise ValueError("values must be unique")
+            if ranged:
+                raise ValueError("an enum property has no min, max or step")
+        elif ranged or self.values is not None:
+            raise ValueError("a boolean property has no min, max, step or values")
+        return self
+
+    def accepts(self, value: object) -> bool:
+        """Whether ``value`` (decoded JSON) is a valid command value for this property."""
+        if self.kind == "boolean":
+            return isinstance(value, bool)
+        if self.kind == "enum":
+            return isinstance(value, str) and value in (self.values or ())
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        number = float(value)
+        low = -math.inf if self.min is None else self.min
+        high = math.inf if self.max is None else self.max
+        if not math.isfinite(number) or not low <= number <= high:
+            return False
+        if self.step is None:
+            return True
+        steps = (number - low) / self.step
+        return math.isclose(steps, round(steps), abs_tol=1e-9)
+
+
+def check_unique_names(items: Sequence[Metric] | Sequence[Property], what: str) -> None:
+    """Raise ``ValueError`` when two ``items`` share a name."""
+    names = [item.name for item in items]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"{what} names must be unique: {', '.join(duplicates)}")

@@ -1,0 +1,117 @@
+"""The registry's own errors (all :class:`~hearth.common.errors.ServiceError` subclasses).
+
+```
+ServiceError
+├── NotFound
+│   ├── HomeNotFound        404 home_not_found: no such home, or not one of the caller's
+│   ├── DeviceNotFound      404 device_not_found (deleted devices too)
+│   ├── MemberNotFound      404 member_not_found
+│   └── UserNotFound        404 user_not_found: auth knows no such username
+├── Forbidden
+│   └── RoleForbids         403 role_forbidden: the caller's role in the home does not allow it
+├── Conflict
+│   ├── SlugTaken           409 slug_taken: a home or device (even a deleted one) has the slug
+│   ├── AlreadyMember       409 already_member
+│   ├── LastOwner           409 last_owner: a home keeps at least one owner
+│   └── GatewayInUse        409 gateway_in_use: other devices relay through this one
+├── InvalidGateway          422 invalid_gateway: the gateway is not a live device of the home
+└── Unavailable
+    └── AuthUnavailable     503 auth_unavailable: auth did not answer
+```
+"""
+
+from __future__ import annotations
+
+from hearth.common.errors import Conflict, Forbidden, NotFound, ServiceError, Unavailable
+
+__all__ = [
+    "AlreadyMember",
+    "AuthUnavailable",
+    "DeviceNotFound",
+    "GatewayInUse",
+    "HomeNotFound",
+    "InvalidGateway",
+    "LastOwner",
+    "MemberNotFound",
+    "RoleForbids",
+    "SlugTaken",
+    "UserNotFound",
+]
+
+
+class HomeNotFound(NotFound):
+    """No such home, or the caller may not know it exists (the same answer on purpose)."""
+
+    code = "home_not_found"
+    title = "Home not found"
+
+
+class DeviceNotFound(NotFound):
+    """No such live device in the home."""
+
+    code = "device_not_found"
+    title = "Device not found"
+
+
+class MemberNotFound(NotFound):
+    """The user is not a member of the home."""
+
+    code = "member_not_found"
+    title = "Member not found"
+
+
+class UserNotFound(NotFound):
+    """Auth knows no user by that username."""
+
+    code = "user_not_found"
+    title = "User not found"
+
+
+class RoleForbids(Forbidden):
+    """The caller's role in the home does not allow this."""
+
+    code = "role_forbidden"
+    title = "Role forbids"
+
+
+class SlugTaken(Conflict):
+    """A home or device already has (or once had) this slug."""
+
+    code = "slug_taken"
+    title = "Slug taken"
+
+
+class AlreadyMember(Conflict):
+    """The user is already a member of the home."""
+
+    code = "already_member"
+    title = "Already a member"
+
+
+class LastOwner(Conflict):
+    """The change would leave the home without an owner."""
+
+    code = "last_owner"
+    title = "Last owner"
+
+
+class GatewayInUse(Conflict):
+    """Other live devices name this device as their gateway."""
+
+    code = "gateway_in_use"
+    title = "Gateway in use"
+
+
+class InvalidGateway(ServiceError):
+    """The gateway named is not a live device of the same home (or is the device itself)."""
+
+    status = 422
+    code = "invalid_gateway"
+    title = "Invalid gateway"
+
+
+class AuthUnavailable(Unavailable):
+    """The auth service did not answer the lookup."""
+
+    code = "auth_unavailable"
+    title = "Auth unavailable"

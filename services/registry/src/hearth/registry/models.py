@@ -1,0 +1,384 @@
+"""The registry's tables (schema ``registry``) and the schemas its API reads and writes.
+
+One family per entity: ``HomeCreate``/``HomeUpdate`` in, ``HomePublic`` out; the same
+for members and devices. Table models are never returned as they are. Every input model
+forbids unknown fields.
+
+A deleted device stays as a row with ``deleted_at`` set (its tombstone): the primary key
+``(home, slug)`` then keeps the slug from ever being used again in that home, and every
+query for live devices filters on ``deleted_at IS NULL``.
+"""
+
+from __future__ import annotations
+
+import functools
+import uuid
+import zoneinfo
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+from pydantic import model_validator as pydantic_model_validator
+from sqlalchemy import Column, DateTime
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field as SQLField
+from sqlmodel import SQLModel
+
+from hearth.common.db import service_registry
+from hearth.common.topics import SLUG_PATTERN
+from hearth.common.usernames import Username
+from hearth.registry.capabilities import Metric, Property, check_unique_names
+from hearth.registry.catalogue import DeviceTypeName
+
+__all__ = [
+    "SCHEMA",
+    "Action",
+    "AuthorizeAnswer",
+    "AuthorizeRequest",
+    "DenyReason",
+    "Device",
+    "DeviceCreate",
+    "DevicePublic",
+    "DeviceUpdate",
+    "Home",
+    "HomeCreate",
+    "HomePublic",
+    "HomeUpdate",
+    "MemberAdd",
+    "MemberPublic",
+    "MemberUpdate",
+    "Membership",
+    "RegistryModel",
+    "Role",
+    "utc_now",
+]
+
+SCHEMA = "registry"
+
+Slug = Annotated[str, StringConstraints(pattern=f"^{SLUG_PATTERN}$")]
+"""A home or device slug: ``[a-z0-9][a-z0-9-]{0,62}``; immutable once created."""
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Area = Annotated[str, StringConstraints(strip_whitespace=True, max_length=63)]
+Interval = Annotated[int, Field(ge=1, le=86400, description="Expected seconds between messages.")]
+
+
+class Role(StrEnum):
+    """A member's role in a home."""
+
+    OWNER = "owner"
+    """Manages everything: the home, its members, its devices; reads and controls."""
+    MEMBER = "member"
+    """Reads and controls (sends commands)."""
+    VIEWER = "viewer"
+    """Reads only (the classroom student)."""
+
+
+class Action(StrEnum):
+    """What a caller asks to do in a home."""
+
+    READ = "read"
+    WRITE = "write"
+    MANAGE = "manage"
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware (UTC)."""
+    return datetime.now(UTC)
+
+
+def _timestamptz(nullable: bool = False) -> Any:
+    return Column(DateTime(timezone=True), nullable=nullable)
+
+
+@functools.cache
+def _timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _check_timezone(value: str) -> str:
+    if value not in _timezones():
+        raise ValueError("must be an IANA time zone name such as Europe/Berlin or UTC")
+    return value
+
+
+# ----------------------------------------------------------------------------- tables
+
+
+class RegistryModel(SQLModel, registry=service_registry(SCHEMA)):
+    """Base of every registry table model: tables land in schema ``registry``."""
+
+
+class Home(RegistryModel, table=True):
+    """A home: the unit of membership and of every topic's second level."""
+
+    __tablename__ = "homes"
+
+    slug: str = SQLField(primary_key=True, max_length=63)
+    name: str = SQLField(max_length=100)
+    timezone: str = SQLField(max_length=64)
+    created_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
+    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
+
+
+class Membership(RegistryModel, table=True):
+    """A user's role in a home; ``username`` is auth's (immutable there) at the time of adding."""
+
+    __tablename__ = "memberships"
+
+    home: str = SQLField(
+        primary_key=True, max_length=63, foreign_key="registry.homes.slug", ondelete="CASCADE"
+    )
+    user_id: uuid.UUID = SQLField(primary_key=True, index=True)
+    role: str = SQLField(max_length=16)
+    username: str = SQLField(max_length=63)
+    created_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
+    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
+
+
+class Device(RegistryModel, table=True):
+    """A device of a home with its capabilities; a tombstone once ``deleted_at`` is set."""
+
+    __tablename__ = "devices"
+
+    home: str = SQLField(
+        primary_key=True, max_length=63, foreign_key="registry.homes.slug", ondelete="CASCADE"
+    )
+    slug: str = SQLField(primary_key=True, max_length=63)
+    name: str = SQLField(max_length=100)
+    type: str = SQLField(max_length=63)
+    area: str = SQLField(default="", max_length=63)
+    gateway: str | None = SQLField(default=None, max_length=63)
+    interval: int
+    metrics: list[dict[str, Any]] = SQLField(
+        default_factory=list, sa_column=Column(JSONB, nullable=False)
+    )
+    properties: list[dict[str, Any]] = SQLField(
+        default_factory=list, sa_column=Column(JSONB, nullable=False)
+    )
+    created_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
+    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
+    deleted_at: datetime | None = SQLField(default=None, sa_column=_timestamptz(nullable=True))
+
+    def find_metric(self, name: str) -> Metric | None:
+        """The registered metric ``name``, or ``None``."""
+        for item in self.metrics:
+            if item.get("name") == name:
+                return Metric.model_validate(item)
+        return None
+
+    def find_property(self, name: str) -> Property | None:
+        """The registered property ``name``, or ``None``."""
+        for item in self.properties:
+            if item.get("name") == name:
+                return Property.model_validate(item)
+        return None
+
+
+# ----------------------------------------------------------------------------- schemas
+
+
+class _Input(BaseModel):
+    """Base of every request body: unknown fields are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class HomeCreate(_Input):
+    """Create a home; its creator becomes its owner. The slug never changes."""
+
+    slug: Slug
+    name: Name
+    timezone: str = "UTC"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _check_timezone(value)
+
+
+class HomeUpdate(_Input):
+    """Rename a home or change its time zone (owners)."""
+
+    name: Name | None = None
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else _check_timezone(value)
+
+
+class HomePublic(BaseModel):
+    """A home as the API shows it, with the caller's role in it (``null`` for an admin)."""
+
+    slug: str
+    name: str
+    timezone: str
+    role: Role | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, home: Home, role: Role | None) -> HomePublic:
+        """The public face of ``home`` for a caller holding ``role``."""
+        return cls(
+            slug=home.slug,
+            name=home.name,
+            timezone=home.timezone,
+            role=role,
+            created_at=home.created_at,
+            updated_at=home.updated_at,
+        )
+
+
+class MemberAdd(_Input):
+    """Add a user (by auth username) to a home with a role (owners)."""
+
+    username: Username
+    role: Role = Role.MEMBER
+
+
+class MemberUpdate(_Input):
+    """Change a member's role (owners)."""
+
+    role: Role
+
+
+class MemberPublic(BaseModel):
+    """A member of a home."""
+
+    user_id: uuid.UUID
+    username: str
+    role: Role
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, membership: Membership) -> MemberPublic:
+        """The public face of ``membership``."""
+        return cls(
+            user_id=membership.user_id,
+            username=membership.username,
+            role=Role(membership.role),
+            created_at=membership.created_at,
+            updated_at=membership.updated_at,
+        )
+
+
+class _Capabilities(_Input):
+    metrics: Annotated[list[Metric], Field(max_length=64)] | None = None
+    properties: Annotated[list[Property], Field(max_length=64)] | None = None
+
+    @pydantic_model_validator(mode="after")
+    def _unique(self) -> Self:
+        check_unique_names(self.metrics or [], "metric")
+        check_unique_names(self.properties or [], "property")
+        return self
+
+
+class DeviceCreate(_Capabilities):
+    """Add a device to a home (owners). The type's catalogue entry fills the interval,
+    metrics and properties that are not given."""
+
+    slug: Slug
+    name: Name
+    type: DeviceTypeName = "generic"
+    area: Area = ""
+    gateway: Slug | None = None
+    interval: Interval | None = None
+
+
+class DeviceUpdate(_Capabilities):
+    """Change a device (owners); slug and type never change. ``gateway: null`` clears it."""
+
+    name: Name | None = None
+    area: Area | None = None
+    gateway: Slug | None = None
+    interval: Interval | None = None
+
+
+class DevicePublic(BaseModel):
+    """A device as the API shows it."""
+
+    home: str
+    slug: str
+    name: str
+    type: str
+    area: str
+    gateway: str | None
+    interval: int
+    metrics: list[Metric]
+    properties: list[Property]
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, device: Device) -> DevicePublic:
+        """The public face of ``device``."""
+        return cls(
+            home=device.home,
+            slug=device.slug,
+            name=device.name,
+            type=device.type,
+            area=device.area,
+            gateway=device.gateway,
+            interval=device.interval,
+            metrics=[Metric.model_validate(m) for m in device.metrics],
+            properties=[Property.model_validate(p) for p in device.properties],
+            created_at=device.created_at,
+            updated_at=device.updated_at,
+        )
+
+
+class AuthorizeRequest(_Input):
+    """May the caller (the user whose token is forwarded) do ``action`` on one target?
+
+    Exactly one of ``topic`` (a device topic), ``filter`` (a subscription filter, read
+    only) or ``home`` (a home slug) is given.
+    """
+
+    action: Action
+    topic: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+    filter: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
+    home: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+
+    @pydantic_model_validator(mode="after")
+    def _one_target(self) -> Self:
+        given = [name for name in ("topic", "filter", "home") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of topic, filter or home")
+        return self
+
+
+DenyReason = Literal[
+    "invalid",
+    "not_found",
+    "role",
+    "scope",
+    "token_homes",
+    "not_command",
+    "filter_outside_home",
+    "filter_read_only",
+]
+
+
+class AuthorizeAnswer(BaseModel):
+    """The registry's answer: allowed or not, why not, the caller's role, how long to cache.
+
+    ``role`` is the caller's membership role in the target's home (``null`` when none, or
+    when the target names no home). ``capability`` is the property's capability on an
+    allowed write to a command topic. Denied answers are 200 too, so callers cache them.
+    """
+
+    allowed: bool
+    role: Role | None = None
+    reason: DenyReason | None = None
+    capability: Property | None = None
+    ttl: int

@@ -1,0 +1,473 @@
+"""RegistryService: the registry's business rules (homes, members, devices, authorisation).
+
+It knows nothing of FastAPI or SQL: the routes call it with the verified
+:class:`~hearth.common.tokens.Caller`, the queries live in :mod:`hearth.registry.repository`,
+the rights in :mod:`hearth.registry.access`. Every change commits first, then publishes
+its event (:class:`~hearth.registry.events.EventPublisher`).
+
+Anything of a home the caller may not see answers 404 (``home_not_found``), exactly as
+for a home that does not exist; a visible home where the caller's role falls short
+answers 403 (``role_forbidden``); a token lacking a scope 403 (``insufficient_scope``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from hearth.common.errors import InsufficientScope
+from hearth.common.messages import RegistryAction, RegistryKind
+from hearth.common.tokens import Caller
+from hearth.common.topics import Kind, TopicError, filter_home, is_slug, parse_filter, parse_topic
+from hearth.registry import repository as repo
+from hearth.registry.access import SCOPE_FOR, check_access, role_allows, token_denies, visible
+from hearth.registry.capabilities import Property
+from hearth.registry.catalogue import CATALOGUE
+from hearth.registry.errors import (
+    AlreadyMember,
+    DeviceNotFound,
+    GatewayInUse,
+    HomeNotFound,
+    InvalidGateway,
+    LastOwner,
+    MemberNotFound,
+    RoleForbids,
+    SlugTaken,
+)
+from hearth.registry.events import EventPublisher
+from hearth.registry.models import (
+    Action,
+    AuthorizeAnswer,
+    AuthorizeRequest,
+    DenyReason,
+    Device,
+    DeviceCreate,
+    DevicePublic,
+    DeviceUpdate,
+    Home,
+    HomeCreate,
+    HomePublic,
+    HomeUpdate,
+    MemberAdd,
+    MemberPublic,
+    Membership,
+    MemberUpdate,
+    Role,
+    utc_now,
+)
+from hearth.registry.users import AuthUsers
+
+__all__ = ["RegistryService"]
+
+_MAX_GATEWAY_HOPS = 64
+
+
+def _user_id(caller: Caller) -> uuid.UUID:
+    return uuid.UUID(caller.user_id)
+
+
+def _raise_denied(reason: DenyReason, home: str, action: Action) -> None:
+    if reason in ("not_found", "token_homes"):
+        raise HomeNotFound(f"no home {home!r}")
+    if reason == "scope":
+        scope = SCOPE_FOR[action]
+        raise InsufficientScope(scope if action is not Action.MANAGE else f"{scope} admin")
+    raise RoleForbids(f"your role in {home!r} does not allow {action.value}")
+
+
+class RegistryService:
+    """The registry's use cases; one transaction each."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        users: AuthUsers,
+        events: EventPublisher,
+        *,
+        authorize_ttl: int = 5,
+    ) -> None:
+        self._sessions = sessions
+        self._users = users
+        self._events = events
+        self.authorize_ttl = authorize_ttl
+
+    # ------------------------------------------------------------------ guards
+
+    async def _guard(
+        self,
+        session: AsyncSession,
+        caller: Caller,
+        slug: str,
+        action: Action,
+        *,
+        lock: bool = False,
+    ) -> tuple[Home, Role | None]:
+        """The home and the caller's role in it, when ``action`` is allowed; else raise."""
+        home = await (repo.lock_home if lock else repo.get_home)(session, slug)
+        role = await repo.find_role(session, slug, _user_id(caller)) if home else None
+        if home is None:
+            raise HomeNotFound(f"no home {slug!r}")
+        reason = check_access(caller, slug, role, action)
+        if reason is not None:
+            _raise_denied(reason, slug, action)
+        return home, role
+
+    # ------------------------------------------------------------------ homes
+
+    async def create_home(self, caller: Caller, body: HomeCreate) -> HomePublic:
+        """Create a home; the caller becomes its owner (409 when the slug is taken)."""
+        reason = token_denies(caller, body.slug, Action.MANAGE)
+        if reason is not None:
+            _raise_denied(reason, body.slug, Action.MANAGE)
+        me = await self._users.me(caller.authorization)
+        home = Home(slug=body.slug, name=body.name, timezone=body.timezone)
+        owner = Membership(
+            home=body.slug, user_id=_user_id(caller), role=Role.OWNER.value, username=me.username
+        )
+        async with self._sessions() as session:
+            if await repo.get_home(session, body.slug) is not None:
+                raise SlugTaken(f"home {body.slug!r} already exists")
+            try:
+                session.add(home)
+                await session.flush()  # the home row first: the membership refers to it
+                session.add(owner)
+                await session.commit()
+            except IntegrityError:
+                raise SlugTaken(f"home {body.slug!r} already exists") from None
+        await self._events.publish(RegistryKind.HOME, home.slug, RegistryAction.CREATED)
+        return HomePublic.of(home, Role.OWNER)
+
+    async def list_homes(self, caller: Caller) -> list[HomePublic]:
+        """The caller's homes (every home for an admin), narrowed to an API key's homes."""
+        if not caller.has_scope(SCOPE_FOR[Action.READ]):
+            raise InsufficientScope(SCOPE_FOR[Action.READ])
+        async with self._sessions() as session:
+            rows = await repo.list_homes(session, _user_id(caller), every=caller.is_admin)
+        return [
+            HomePublic.of(home, None if role is None else Role(role))
+            for home, role in rows
+            if caller.may_use_home(home.slug)
+        ]
+
+    async def get_home(self, caller: Caller, slug: str) -> HomePublic:
+        """One home the caller may read."""
+        async with self._sessions() as session:
+            home, role = await self._guard(session, caller, slug, Action.READ)
+        return HomePublic.of(home, role)
+
+    async def update_home(self, caller: Caller, slug: str, body: HomeUpdate) -> HomePublic:
+        """Rename a home or change its time zone (owners and admins)."""
+        async with self._sessions() as session:
+            home, role = await self._guard(session, caller, slug, Action.MANAGE)
+            if body.name is not None:
+                home.name = body.name
+            if body.timezone is not None:
+                home.timezone = body.timezone
+            home.updated_at = utc_now()
+            session.add(home)
+            await session.commit()
+        await self._events.publish(RegistryKind.HOME, slug, RegistryAction.UPDATED)
+        return HomePublic.of(home, role)
+
+    # ------------------------------------------------------------------ members
+
+    async def list_members(self, caller: Caller, slug: str) -> list[MemberPublic]:
+        """The members of a home the caller may read."""
+        async with self._sessions() as session:
+            await self._guard(session, caller, slug, Action.READ)
+            return [MemberPublic.of(m) for m in await repo.list_members(session, slug)]
+
+    async def get_member(self, caller: Caller, slug: str, user_id: uuid.UUID) -> MemberPublic:
+        """One member of a home the caller may read."""
+        async with self._sessions() as session:
+            await self._guard(session, caller, slug, Action.READ)
+            membership = await repo.get_membership(session, slug, user_id)
+        if membership is None:
+            raise MemberNotFound(f"{user_id} is not a member of {slug!r}")
+        return MemberPublic.of(membership)
+
+    async def add_member(self, caller: Caller, slug: str, body: MemberAdd) -> MemberPublic:
+        """Add a user, found by username at auth, with a role (owners and admins)."""
+        async with self._sessions() as session:
+            await self._guard(session, caller, slug, Action.MANAGE)
+        user = await self._users.lookup(body.username, caller.authorization)
+        membership = Membership(
+            home=slug, user_id=user.id, role=body.role.value, username=user.username
+        )
+        async with self._sessions() as session:
+            await self._guard(session, caller, slug, Action.MANAGE, lock=True)
+            if await repo.get_membership(session, slug, user.id) is not None:
+                raise AlreadyMember(f"{body.username} is already a member of {slug!r}")
+            session.add(membership)
+            await session.commit()
+        await self._events.publish(
+            RegistryKind.MEMBERSHIP, slug, RegistryAction.CREATED, user=user.id
+        )
+        return MemberPublic.of(membership)
+
+    async def update_member(
+        self, caller: Caller, slug: str, user_id: uuid.UUID, body: MemberUpdate
+    ) -> MemberPublic:
+        """Change a member's role (owners and admins); a home keeps at least one owner."""
+        async with self._sessions() as session:
+            await self._guard(session, caller, slug, Action.MANAGE, lock=True)
+            membership = await repo.get_membership(session, slug, user_id)
+            if membership is None:
+                raise MemberNotFound(f"{user_id} is not a member of {slug!r}")
+            if (
+                membership.role == Role.OWNER.value
+                and body.role is not Role.OWNER
+                and await repo.count_owners(session, slug) <= 1
+            ):
+                raise LastOwner(f"{slug!r} would have no owner left")
+            membership.role = body.role.value
+            membership.updated_at = utc_now()
+            session.add(membership)
+            await session.commit()
+        await self._events.publish(
+            RegistryKind.MEMBERSHIP, slug, RegistryAction.UPDATED, user=user_id
+        )
+        return MemberPublic.of(membership)
+
+    async def remove_member(self, caller: Caller, slug: str, user_id: uuid.UUID) -> None:
+        """Remove a member (owners and admins); a home keeps at least one owner."""
+        async with self._sessions() as session:
+            await self._guard(session, caller, slug, Action.MANAGE, lock=True)
+            membership = await repo.get_membership(session, slug, user_id)
+            if membership is None:
+                raise MemberNotFound(f"{user_id} is not a member of {slug!r}")
+            if membership.role == Role.OWNER.value and await repo.count_owners(session, slug) <= 1:
+                raise LastOwner(f"{slug!r} would have no owner left")
+            await session.delete(membership)
+            await session.commit()
+        await self._events.publish(
+            RegistryKind.MEMBERSHIP, slug, RegistryAction.DELETED, user=user_id
+        )
+
+    # ------------------------------------------------------------------ devices
+
+    async def list_devices(self, caller: Caller, slug: str) -> list[DevicePublic]:
+        """The live devices of a home the caller may read."""
+        async with self._sessions() as session:
+            await self._guard(session, caller, slug, Action.READ)
+            return [DevicePublic.of(d) for d in await repo.list_devices(session, slug)]
+
+    async def get_device(self, caller: Caller, slug: str, device: str) -> DevicePublic:
+        """One live device of a home the caller may read."""
+        async with self._sessions() as session:
+            await self._guard(session, caller, slug, Action.READ)
+            found = await repo.get_device(session, slug, device)
+        if found is None:
+            raise DeviceNotFound(f"no device {device!r} in {slug!r}")
+        return DevicePublic.of(found)
+
+    async def create_device(self, caller: Caller, slug: str, body: DeviceCreate) -> DevicePublic:
+        """Add a device (owners and admins); the type fills what the body leaves out.
+
+        409 when the slug is used, or was used by a deleted device, in this home.
+        """
+        entry = CATALOGUE[body.type]
+        metrics = entry.metrics if body.metrics is None else body.metrics
+        properties = entry.properties if body.properties is None else body.properties
+        device = Device(
+            home=slug,
+            slug=body.slug,
+            name=body.name,
+            type=body.type,
+            area=body.area,
+            gateway=body.gateway,
+            interval=entry.interval if body.interval is None else body.interval,
+            metrics=[m.model_dump(exclude_none=True) for m in metrics],
+            properties=[p.model_dump(exclude_none=True) for p in properties],
+        )
+        async with self._sessions() as session:
+            await self._guard(session, caller, slug, Action.MANAGE)
+            if await repo.slug_used(session, slug, body.slug):
+                raise SlugTaken(f"device slug {body.slug!r} is (or was) used in {slug!r}")
+            if body.gateway is not None:
+                await self._check_gateway(session, slug, body.slug, body.gateway)
+            session.add(device)
+            try:
+                await session.commit()
+            except IntegrityError:
+                raise SlugTaken(f"device slug {body.slug!r} is (or was) used in {slug!r}") from None
+        await self._events.publish(
+            RegistryKind.DEVICE, slug, RegistryAction.CREATED, device=device.slug
+        )
+        return DevicePublic.of(device)
+
+    async def update_device(
+        self, caller: Caller, slug: str, device_slug: str, body: DeviceUpdate
+    ) -> DevicePublic:
+        """Change a device's name, area, gateway, interval or capabilities (owners, admins)."""
+        given = body.model_fields_set
+        async with self._sessions() as session:
+            await self._guard(session, caller, slug, Action.MANAGE)
+            device = await repo.get_device(session, slug, device_slug)
+            if device is None:
+                raise DeviceNotFound(f"no device {device_slug!r} in {slug!r}")
+            if body.name is not None:
+                device.name = body.name
+            if body.area is not None:
+                device.area = body.area
+            if body.interval is not None:
+                device.interval = body.interval
+            if "gateway" in given:
+                if body.gateway is not None:
+                    await self._check_gateway(session, slug, device_slug, body.gateway)
+                device.gateway = body.gateway
+            if body.metrics is not None:
+                device.metrics = [m.model_dump(exclude_none=True) for m in body.metrics]
+            if body.properties is not None:
+                device.properties = [p.model_dump(exclude_none=True) for p in body.properties]
+            device.updated_at = utc_now()
+            session.add(device)
+            await session.commit()
+        await self._events.publish(
+            RegistryKind.DEVICE, slug, RegistryAction.UPDATED, device=device_slug
+        )
+        return DevicePublic.of(device)
+
+    async def delete_device(self, caller: Caller, slug: str, device_slug: str) -> None:
+        """Delete a device (owners, admins): it becomes a tombstone keeping its slug taken."""
+        async with self._sessions() as session:
+            await self._guard(session, caller, slug, Action.MANAGE)
+            device = await repo.get_device(session, slug, device_slug)
+            if device is None:
+                raise DeviceNotFound(f"no device {device_slug!r} in {slug!r}")
+            relayed = await repo.gateway_users(session, slug, device_slug)
+            if relayed:
+                raise GatewayInUse(f"{device_slug!r} is the gateway of {', '.join(relayed)}")
+            device.deleted_at = device.updated_at = utc_now()
+            session.add(device)
+            await session.commit()
+        await self._events.publish(
+            RegistryKind.DEVICE, slug, RegistryAction.DELETED, device=device_slug
+        )
+
+    async def _check_gateway(
+        self, session: AsyncSession, home: str, device: str, gateway: str
+    ) -> None:
+        """Refuse a gateway that is not a live device of ``home`` or would relay in a loop."""
+        current: str | None = gateway
+        for _ in range(_MAX_GATEWAY_HOPS):
+            if current is None:
+                return
+            if current == device:
+                raise InvalidGateway(f"{device!r} cannot relay through itself")
+            found = await repo.get_device(session, home, current)
+            if found is None:
+                raise InvalidGateway(f"gateway {current!r} is not a device of {home!r}")
+            current = found.gateway
+        raise InvalidGateway("the gateway chain is too long")
+
+    # ------------------------------------------------------------------ authorisation
+
+    async def authorize(self, caller: Caller, request: AuthorizeRequest) -> AuthorizeAnswer:
+        """May ``caller`` do ``request.action`` on its topic, filter or home? (Never raises.)"""
+        if request.home is not None:
+            return await self._authorize_home(caller, request.home, request.action)
+        if request.topic is not None:
+            return await self._authorize_topic(caller, request.topic, request.action)
+        assert request.filter is not None  # the request model makes sure one is given
+        return await self._authorize_filter(caller, request.filter, request.action)
+
+    def _answer(
+        self, reason: DenyReason | None, role: Role | None, capability: Property | None = None
+    ) -> AuthorizeAnswer:
+        return AuthorizeAnswer(
+            allowed=reason is None,
+            role=role,
+            reason=reason,
+            capability=capability if reason is None else None,
+            ttl=self.authorize_ttl,
+        )
+
+    async def _role(self, caller: Caller, home: str) -> Role | None:
+        async with self._sessions() as session:
+            return await repo.find_role(session, home, _user_id(caller))
+
+    async def _authorize_home(self, caller: Caller, home: str, action: Action) -> AuthorizeAnswer:
+        if not is_slug(home):
+            return self._answer("invalid", None)
+        async with self._sessions() as session:
+            exists = await repo.get_home(session, home) is not None
+            role = await repo.find_role(session, home, _user_id(caller))
+        if not exists:
+            return self._answer("not_found", None)
+        return self._answer(check_access(caller, home, role, action), role)
+
+    async def _authorize_topic(self, caller: Caller, topic: str, action: Action) -> AuthorizeAnswer:
+        try:
+            parsed = parse_topic(topic)
+        except TopicError:
+            return self._answer("invalid", None)
+        async with self._sessions() as session:
+            role = await repo.find_role(session, parsed.home, _user_id(caller))
+            exists = await repo.get_home(session, parsed.home) is not None
+            device = await repo.get_device(session, parsed.home, parsed.device) if exists else None
+        if not exists or not visible(caller, role):
+            return self._answer("not_found", role)
+        denied = token_denies(caller, parsed.home, action)
+        if denied is not None:
+            return self._answer(denied, role)
+        capability = None
+        if device is None:
+            return self._answer("not_found", role)
+        if parsed.kind is Kind.TELEMETRY:
+            known = device.find_metric(parsed.name or "") is not None
+        elif parsed.kind in (Kind.STATE, Kind.COMMAND):
+            capability = device.find_property(parsed.name or "")
+            known = capability is not None
+        else:
+            known = True  # ack and status exist for every live device
+        if not known:
+            return self._answer("not_found", role)
+        if action is Action.WRITE and parsed.kind is not Kind.COMMAND:
+            return self._answer("not_command", role)
+        if not role_allows(caller, role, action):
+            return self._answer("role", role)
+        return self._answer(None, role, capability if action is Action.WRITE else None)
+
+    async def _authorize_filter(self, caller: Caller, text: str, action: Action) -> AuthorizeAnswer:
+        try:
+            parsed = parse_filter(text)
+        except TopicError:
+            return self._answer("invalid", None)
+        if parsed.share_group is not None or not _kind_level_valid(parsed.levels):
+            return self._answer("invalid", None)
+        if action is not Action.READ:
+            return self._answer("filter_read_only", None)
+        home = filter_home(parsed)
+        if home is None:
+            return self._answer("filter_outside_home", None)
+        levels = parsed.levels
+        async with self._sessions() as session:
+            role = await repo.find_role(session, home, _user_id(caller))
+            exists = await repo.get_home(session, home) is not None
+            device_level = levels[2] if len(levels) > 2 else "+"
+            literal = device_level not in ("+", "#")
+            device = (
+                await repo.get_device(session, home, device_level) if exists and literal else None
+            )
+        if not exists or not visible(caller, role):
+            return self._answer("not_found", role)
+        denied = token_denies(caller, home, action)
+        if denied is not None:
+            return self._answer(denied, role)
+        if literal and device is None:
+            return self._answer("not_found", role)
+        if not role_allows(caller, role, action):
+            return self._answer("role", role)
+        return self._answer(None, role)
+
+
+def _kind_level_valid(levels: Sequence[str]) -> bool:
+    """Whether a filter's fourth level (the kind), when literal, is a topic kind."""
+    if len(levels) < 4 or levels[3] in ("+", "#"):
+        return True
+    return levels[3] in {kind.value for kind in Kind}
