@@ -242,6 +242,41 @@ async def test_subscriptions_change_at_run_time(
     assert b"d2" not in inbox.payloads()
 
 
+async def test_subscription_identifiers_tell_overlapping_subscriptions_apart(
+    fresh_broker: RunningBroker, mqtt_client: MqttClientFactory
+) -> None:
+    seen: list[tuple[str, bytes, tuple[int, ...]]] = []
+
+    async def record(message: aiomqtt.Message) -> None:
+        ids = getattr(message.properties, "SubscriptionIdentifier", None) or []
+        assert isinstance(message.payload, bytes)
+        seen.append((str(message.topic), message.payload, tuple(ids)))
+
+    narrow, wide = "hearth-sys/auth/users/+", "hearth-sys/auth/#"
+    topic = "hearth-sys/auth/users/00000000-0000-4000-8000-000000000005"
+    config = config_for(fresh_broker, "realtime")
+    async with MqttConnection(config, on_message=record) as connection:
+        assert await connection.wait_connected(5)
+        await connection.subscribe(narrow, 1, identifier=7)
+        await connection.subscribe(wide, 1, identifier=9)
+        assert connection.identifiers == {narrow: 7, wide: 9}
+        async with publisher(mqtt_client, fresh_broker) as publish:
+            await publish(topic, b"both")
+            await eventually(lambda: len(seen) == 2)
+            assert sorted(ids for _, _, ids in seen) == [(7,), (9,)]
+            await connection.unsubscribe(wide)
+            fresh_broker.restart()  # the identifier survives a reconnect
+            assert await connection.wait_connected(10)
+            await eventually(lambda: connection.connects == 2)
+        async with publisher(mqtt_client, fresh_broker) as publish:
+            await publish(topic, b"narrow")
+            await eventually(lambda: any(p == b"narrow" for _, p, _ in seen))
+        assert [ids for _, p, ids in seen if p == b"narrow"] == [(7,)]
+        assert connection.identifiers == {narrow: 7}
+        with pytest.raises(ValueError, match="out of range"):
+            await connection.subscribe(wide, 1, identifier=0)
+
+
 async def test_a_subscription_the_role_forbids_is_refused(broker: RunningBroker) -> None:
     config = config_for(broker, "ingest")
     async with MqttConnection(config) as connection:

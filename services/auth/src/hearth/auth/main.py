@@ -31,7 +31,6 @@ from hearth.auth.migrate import MIGRATIONS
 from hearth.auth.passwords import PasswordHasher
 from hearth.auth.service import AuthService, Seed
 from hearth.common.db import create_engine, database_ready, session_factory, wait_for_database
-from hearth.common.errors import ConfigError
 from hearth.common.mqtt import MqttConfig, MqttConnection
 from hearth.common.tokens import JwksClient, TokenVerifier
 from hearth.common.web import add_readiness_check, create_service_app
@@ -42,12 +41,6 @@ log = logging.getLogger(__name__)
 
 KEY_RELOAD_INTERVAL = 5.0
 """Seconds between reloads of the signing keys from the database (keys of other replicas)."""
-
-
-def _database_url(settings: AuthSettings) -> str:
-    if settings.database_url is None or not settings.database_url.get_secret_value():
-        raise ConfigError("HEARTH_AUTH_DATABASE_URL is required")
-    return settings.database_url.get_secret_value()
 
 
 async def _every(interval: float, action: Callable[[], Awaitable[object]], what: str) -> None:
@@ -63,7 +56,7 @@ async def _every(interval: float, action: Callable[[], Awaitable[object]], what:
 def create_app(settings: AuthSettings | None = None) -> FastAPI:
     """The auth service app (settings from the environment unless given)."""
     settings = settings or AuthSettings.load()
-    url = _database_url(settings)
+    url = settings.require_database_url()
     cipher = KeyCipher(settings.key_encryption_key.get_secret_value())
     ring = KeyRing(cipher, retention=timedelta(seconds=settings.key_retention))
     verifier = TokenVerifier(

@@ -44,7 +44,10 @@ duplicate). Under aiomqtt 2.x a publish the broker denies (MQTT 5 reason 0x87)
 still looks successful.
 
 The connection dispatches every message to one handler: a service that needs
-routing by filter does it in the handler (:func:`hearth.common.topics.topic_matches`).
+routing by filter does it in the handler (:func:`hearth.common.topics.topic_matches`),
+or subscribes with an MQTT 5 subscription identifier (``subscribe(f, identifier=n)``)
+and routes by ``message.properties.SubscriptionIdentifier`` (a list: the broker sends
+one copy per matching subscription, each carrying its own identifier).
 """
 
 from __future__ import annotations
@@ -79,6 +82,8 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+_MAX_SUBSCRIPTION_ID = 268_435_455  # MQTT 5: a variable byte integer, 1 to 2^28 - 1
 
 MessageHandler = Callable[[aiomqtt.Message], Awaitable[None]]
 """What :class:`MqttConnection` calls with each message it receives."""
@@ -179,7 +184,8 @@ class MqttConnection:
     """A service's long-lived broker connection (see the module docstring).
 
     ``subscriptions`` are ``(filter, qos)`` pairs subscribed on every connect;
-    :meth:`subscribe` and :meth:`unsubscribe` change the set at run time.
+    :meth:`subscribe` and :meth:`unsubscribe` change the set at run time (optionally
+    with a subscription identifier per filter).
     ``on_message`` receives every message of every subscription.
     """
 
@@ -192,7 +198,8 @@ class MqttConnection:
     ) -> None:
         self.config = config
         self._subscriptions: dict[str, int] = dict(subscriptions)
-        self._active: dict[str, int] = {}
+        self._identifiers: dict[str, int] = {}  # filter -> MQTT 5 subscription identifier
+        self._active: dict[str, tuple[int, int | None]] = {}  # as subscribed on this connection
         self._on_message = on_message
         self._client: aiomqtt.Client | None = None  # set while connected (ready)
         self._session: aiomqtt.Client | None = None  # set from CONNACK to disconnect
@@ -224,6 +231,14 @@ class MqttConnection:
     def subscriptions(self) -> Mapping[str, int]:
         """The filters (with their QoS) subscribed on every connect."""
         return dict(self._subscriptions)
+
+    @property
+    def identifiers(self) -> Mapping[str, int]:
+        """The subscription identifier of each filter subscribed with one."""
+        return dict(self._identifiers)
+
+    def _wanted(self, topic_filter: str) -> tuple[int, int | None]:
+        return self._subscriptions[topic_filter], self._identifiers.get(topic_filter)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -304,21 +319,32 @@ class MqttConnection:
         except aiomqtt.MqttError as exc:
             raise MqttUnavailable(f"publish to {topic} failed: {exc}") from None
 
-    async def subscribe(self, topic_filter: str, qos: int = 1) -> None:
+    async def subscribe(
+        self, topic_filter: str, qos: int = 1, *, identifier: int | None = None
+    ) -> None:
         """Add a filter to the set; subscribe now if connected (else on the next connect).
 
-        Raises :class:`MqttRefused` when the broker refuses it (the filter is then
-        dropped from the set).
+        ``identifier`` (1 to 268,435,455) is sent as the MQTT 5 subscription identifier,
+        on this and every later connect; messages through this subscription carry it in
+        ``message.properties.SubscriptionIdentifier``. Raises :class:`MqttRefused` when
+        the broker refuses it (the filter is then dropped from the set).
         """
+        if identifier is not None and not 0 < identifier <= _MAX_SUBSCRIPTION_ID:
+            raise ValueError(f"subscription identifier {identifier} is out of range")
         self._subscriptions[topic_filter] = qos
+        if identifier is None:
+            self._identifiers.pop(topic_filter, None)
+        else:
+            self._identifiers[topic_filter] = identifier
         client = self._client
         if client is None or not self._connected.is_set():
             return
         try:
-            self._active[topic_filter] = qos
-            await self._subscribe(client, topic_filter, qos)
+            self._active[topic_filter] = (qos, identifier)
+            await self._subscribe(client, topic_filter, qos, identifier)
         except MqttRefused:
             self._subscriptions.pop(topic_filter, None)
+            self._identifiers.pop(topic_filter, None)
             self._active.pop(topic_filter, None)
             raise
         except aiomqtt.MqttError:
@@ -330,6 +356,7 @@ class MqttConnection:
 
     async def unsubscribe(self, topic_filter: str) -> None:
         """Remove a filter from the set; unsubscribe now if connected."""
+        self._identifiers.pop(topic_filter, None)
         if self._subscriptions.pop(topic_filter, None) is None:
             return
         client = self._client
@@ -339,8 +366,16 @@ class MqttConnection:
         with contextlib.suppress(aiomqtt.MqttError):  # a lost connection forgets it anyway
             await client.unsubscribe(topic_filter, timeout=self.config.timeout)
 
-    async def _subscribe(self, client: aiomqtt.Client, topic_filter: str, qos: int) -> None:
-        granted = await client.subscribe(topic_filter, qos, timeout=self.config.timeout)
+    async def _subscribe(
+        self, client: aiomqtt.Client, topic_filter: str, qos: int, identifier: int | None = None
+    ) -> None:
+        properties = None
+        if identifier is not None:
+            properties = Properties(PacketTypes.SUBSCRIBE)  # type: ignore[no-untyped-call]
+            properties.SubscriptionIdentifier = identifier
+        granted = await client.subscribe(
+            topic_filter, qos, properties=properties, timeout=self.config.timeout
+        )
         for code in granted:
             value = code if isinstance(code, int) else code.value
             if value >= 0x80:
@@ -379,16 +414,18 @@ class MqttConnection:
         """Make this connection's subscriptions match the wanted set (it may change meanwhile)."""
         while True:
             extra = [f for f in self._active if f not in self._subscriptions]
-            missing = [(f, q) for f, q in self._subscriptions.items() if self._active.get(f) != q]
+            missing = [f for f in self._subscriptions if self._active.get(f) != self._wanted(f)]
             if not extra and not missing:
                 return
             for topic_filter in extra:
                 del self._active[topic_filter]
                 await client.unsubscribe(topic_filter, timeout=self.config.timeout)
-            for topic_filter, qos in missing:
-                self._active[topic_filter] = qos
+            for topic_filter in missing:
+                if topic_filter not in self._subscriptions:  # dropped while we awaited
+                    continue
+                qos, identifier = self._active[topic_filter] = self._wanted(topic_filter)
                 try:
-                    await self._subscribe(client, topic_filter, qos)
+                    await self._subscribe(client, topic_filter, qos, identifier)
                 except MqttRefused as exc:
                     log.error("mqtt %s: %s", self.config.client_id, exc)
 

@@ -168,6 +168,12 @@ class HearthSettings(BaseSettings):
         """The MQTT client id of this replica: ``<service>-<replica>``."""
         return f"{self.service}-{self.replica}"
 
+    def require_database_url(self) -> str:
+        """The database URL as text (a secret: never log it); ConfigError names the env var."""
+        if self.database_url is None or not self.database_url.get_secret_value().strip():
+            raise ConfigError(f"{self._env_name('database_url')} is required")
+        return self.database_url.get_secret_value()
+
     @property
     def is_production(self) -> bool:
         """Whether this is a production run (placeholder secrets refused)."""

@@ -71,8 +71,7 @@ class IngestSettings(HearthSettings):
 
     @model_validator(mode="after")
     def _check_ingest(self) -> Self:
-        if self.database_url is None or not self.database_url.get_secret_value().strip():
-            raise ConfigError("HEARTH_INGEST_DATABASE_URL is required")
+        self.require_database_url()
         if self.test_hold_dir is not None and self.is_production:
             raise ConfigError("HEARTH_INGEST_TEST_HOLD_DIR is a test hook, refused in production")
         if self.receive_maximum < self.batch_max_rows:
@@ -84,5 +83,4 @@ class IngestSettings(HearthSettings):
     @property
     def database(self) -> str:
         """The database URL as text (a secret: never log it)."""
-        assert self.database_url is not None
-        return self.database_url.get_secret_value()
+        return self.require_database_url()

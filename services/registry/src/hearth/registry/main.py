@@ -16,7 +16,6 @@ import httpx
 from fastapi import FastAPI
 
 from hearth.common.db import create_engine, database_ready, session_factory, wait_for_database
-from hearth.common.errors import ConfigError
 from hearth.common.mqtt import MqttConfig, MqttConnection
 from hearth.common.tokens import USER_MARKS_FILTER, RevocationMarks, verifier_from_settings
 from hearth.common.web import add_readiness_check, create_service_app
@@ -30,14 +29,7 @@ from hearth.registry.migrate import MIGRATIONS
 from hearth.registry.service import RegistryService
 from hearth.registry.users import AuthUsers
 
-__all__ = ["create_app", "database_url"]
-
-
-def database_url(settings: RegistrySettings) -> str:
-    """The database URL, required (a :class:`ConfigError` names the env var otherwise)."""
-    if settings.database_url is None or not settings.database_url.get_secret_value():
-        raise ConfigError("HEARTH_REGISTRY_DATABASE_URL is required")
-    return settings.database_url.get_secret_value()
+__all__ = ["create_app"]
 
 
 def create_app(
@@ -50,7 +42,7 @@ def create_app(
     ``auth_transport`` replaces the network for calls to auth (tests).
     """
     settings = settings or RegistrySettings.load()
-    url = database_url(settings)
+    url = settings.require_database_url()
     marks = RevocationMarks()
     verifier = verifier_from_settings(settings, marks=marks)
 

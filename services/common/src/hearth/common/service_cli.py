@@ -1,0 +1,70 @@
+"""The command line every service shares: ``hearth-<service> serve|migrate``.
+
+``serve`` (also what a bare ``python -m hearth.<service>`` does) runs the
+service's app factory under uvicorn; ``migrate`` runs the service's migrate
+coroutine alone (the native stack's migrate step; ``serve`` migrates too, in the
+app's lifespan). Refused settings (a placeholder secret, say) end the command
+with status 2 and one line naming the problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+from hearth.common.errors import ConfigError
+
+__all__ = ["run_service_cli"]
+
+Migrate = Callable[[], Coroutine[Any, Any, str]]
+"""Loads the service's settings, migrates its schema and says where it stands."""
+
+
+def run_service_cli(
+    argv: Sequence[str] | None,
+    *,
+    service: str,
+    app_factory: str,
+    default_port: int,
+    migrate: Migrate | None = None,
+) -> int:
+    """Parse ``argv`` for ``hearth-<service>`` and run ``serve`` or ``migrate``."""
+    prog = f"hearth-{service}"
+    parser = argparse.ArgumentParser(
+        prog=prog, description=f"Run the Hearth {service} service, or migrate its schema."
+    )
+    commands = parser.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help=f"run the {service} service (uvicorn)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=default_port)
+    if migrate is not None:
+        commands.add_parser("migrate", help=f"migrate the {service} schema to the newest revision")
+    args = parser.parse_args(argv)
+    if args.command is None:  # a bare `python -m hearth.<service>` (the image's command): serve
+        args = parser.parse_args(["serve"])
+    try:
+        if args.command == "migrate" and migrate is not None:
+            print(f"{prog}: {asyncio.run(migrate())}")
+            return 0
+        return _serve(app_factory, args.host, args.port)
+    except ConfigError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+
+
+def _serve(app_factory: str, host: str, port: int) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        app_factory,
+        factory=True,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+    )
+    return 0

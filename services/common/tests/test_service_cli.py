@@ -1,0 +1,46 @@
+"""The shared ``hearth-<service> serve|migrate`` command line."""
+
+from __future__ import annotations
+
+import pytest
+
+from hearth.common.errors import ConfigError
+from hearth.common.service_cli import run_service_cli
+
+
+def test_migrate_runs_the_service_migration_and_says_where_it_stands(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    ran: list[str] = []
+
+    async def migrate() -> str:
+        ran.append("migrated")
+        return "sample schema at 0001"
+
+    code = run_service_cli(
+        ["migrate"], service="sample", app_factory="x:y", default_port=1, migrate=migrate
+    )
+    assert (code, ran) == (0, ["migrated"])
+    assert capsys.readouterr().out == "hearth-sample: sample schema at 0001\n"
+
+
+def test_refused_settings_end_with_status_2_and_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    async def migrate() -> str:
+        raise ConfigError("HEARTH_SAMPLE_DATABASE_URL is required")
+
+    code = run_service_cli(
+        ["migrate"], service="sample", app_factory="x:y", default_port=1, migrate=migrate
+    )
+    assert code == 2
+    assert capsys.readouterr().err == "hearth-sample: HEARTH_SAMPLE_DATABASE_URL is required\n"
+
+
+def test_a_service_without_migrations_has_no_migrate_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        run_service_cli(["migrate"], service="sample", app_factory="x:y", default_port=1)
+    assert exited.value.code == 2
+    assert "invalid choice: 'migrate'" in capsys.readouterr().err
