@@ -121,5 +121,19 @@ SERVICES: Final[tuple[ServiceSpec, ...]] = (
         ),
         migrate=("{python}", "-m", "hearth.ingest", "migrate"),
     ),
+    ServiceSpec(
+        name="realtime",
+        command=(
+            "{python}",
+            "-m",
+            "hearth.realtime",
+            "serve",
+            "--host",
+            "{host}",
+            "--port",
+            "{port}",
+        ),
+        env={"HEARTH_REALTIME_REGISTRY_URL": "http://{host}:{registry_port}"},
+    ),
 )
 """Every service of the native stack, in start order."""

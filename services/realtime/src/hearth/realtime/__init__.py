@@ -1,0 +1,1 @@
+"""Hearth realtime: JWT-checked Socket.IO rooms mapped onto MQTT topics."""

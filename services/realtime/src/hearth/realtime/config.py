@@ -1,0 +1,50 @@
+"""RealtimeSettings: realtime's settings, from ``HEARTH_REALTIME_*`` and the secrets file."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from hearth.common.settings import HearthSettings
+
+__all__ = ["RealtimeSettings"]
+
+
+class RealtimeSettings(HearthSettings):
+    """What realtime needs beyond :class:`HearthSettings` (it has no database).
+
+    ``registry_url`` is where the registry answers ``POST /registry/authorize``;
+    ``max_rooms_per_socket`` bounds the rooms one socket may be in (``limit`` beyond);
+    ``last_values_per_room`` bounds the last-value cache of a filter room (one value per
+    topic); ``cors_allowed_origins`` are the browser origins allowed to open a socket
+    (``*``: any; tokens travel in the connect payload, never in cookies).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="HEARTH_REALTIME_")
+
+    service: str = "realtime"
+    registry_url: str = Field(
+        default="http://127.0.0.1:8102", description="Base URL of the registry service."
+    )
+    registry_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="Seconds per registry call."
+    )
+    max_rooms_per_socket: int = Field(
+        default=50, ge=1, le=10_000, description="Rooms one socket may be in at once."
+    )
+    last_values_per_room: int = Field(
+        default=500, ge=1, le=100_000, description="Topics remembered per room (last value each)."
+    )
+    authorize_cache_size: int = Field(
+        default=50_000, ge=0, description="Registry answers kept at most (0: no cache)."
+    )
+    cors_allowed_origins: list[str] = Field(
+        default=["*"], description="Origins allowed to connect from a browser; * for any."
+    )
+
+    @field_validator("registry_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
