@@ -40,14 +40,25 @@ def _listen(mqtt_client: MqttClientFactory, broker: RunningBroker, user_id: str)
     return client
 
 
-def _next_mark(client: MqttTestClient, verifier: TokenVerifier, count: int) -> dict[str, Any]:
-    """Wait (at most a second) for the ``count``-th mark; feed it to ``verifier``; return it."""
-    started = time.monotonic()
-    messages = client.wait_for_messages(count, timeout=WITHIN)
-    assert time.monotonic() - started <= WITHIN
-    message = messages[count - 1]
-    assert verifier.marks.handle_message(message.topic, message.payload)
-    mark: dict[str, Any] = json.loads(message.payload)
+def _await_mark(
+    client: MqttTestClient, verifier: TokenVerifier, *, disabled: bool
+) -> dict[str, Any]:
+    """Wait (at most a second) for a mark with ``disabled``; feed ``verifier`` every mark so far.
+
+    Auth also republishes every user's current mark once it is connected, so the same
+    mark may arrive twice: wait for the mark the test caused, not for a message count.
+    Marks arrive in the order auth made them, so the last one fed is the newest.
+    """
+
+    def arrived() -> bool:
+        return any(json.loads(m.payload)["disabled"] is disabled for m in client.messages)
+
+    client.wait_for(arrived, timeout=WITHIN)
+    messages = client.received()
+    for message in messages:
+        assert verifier.marks.handle_message(message.topic, message.payload)
+    mark: dict[str, Any] = json.loads(messages[-1].payload)
+    assert mark["disabled"] is disabled
     return mark
 
 
@@ -64,7 +75,7 @@ async def test_log_out_everywhere(
     response = auth.http.post("/auth/logout-everywhere", headers=bearer(before["access_token"]))
     assert response.status_code == 204, response.text
 
-    mark = _next_mark(listener, verifier, 1)
+    mark = _await_mark(listener, verifier, disabled=False)
     assert mark["disabled"] is False
     assert mark["not_before"] * 1e-3 == pytest.approx(time.time(), abs=5)
     with pytest.raises(TokenRevoked):
@@ -110,7 +121,7 @@ async def test_disabling_a_user(
     assert response.status_code == 200, response.text
     assert response.json()["disabled"] is True
 
-    assert _next_mark(listener, verifier, 1)["disabled"] is True
+    _await_mark(listener, verifier, disabled=True)
     with pytest.raises(UserDisabled):
         await verifier.verify(tokens["access_token"])
     refused = auth.me(tokens["access_token"])
@@ -129,7 +140,7 @@ async def test_disabling_a_user(
         f"/auth/users/{user['id']}", json={"disabled": False}, headers=bearer(auth.admin_token)
     )
     assert response.status_code == 200
-    assert _next_mark(listener, verifier, 2)["disabled"] is False
+    _await_mark(listener, verifier, disabled=False)
     fresh = auth.login(user["username"], user["password"])
     assert auth.me(fresh["access_token"]).status_code == 200
     await verifier.verify(fresh["access_token"])
@@ -160,7 +171,7 @@ async def test_changing_the_password(
         headers=headers,
     )
     assert changed.status_code == 204, changed.text
-    _next_mark(listener, verifier, 1)
+    _await_mark(listener, verifier, disabled=False)
     with pytest.raises(TokenRevoked):
         await verifier.verify(tokens["access_token"])
     assert auth.me(tokens["access_token"]).status_code == 401

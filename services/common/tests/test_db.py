@@ -17,6 +17,7 @@ from hearth.common.db import (
     check_schema,
     copy_records,
     create_engine,
+    database_check,
     database_ready,
     service_registry,
     session_factory,
@@ -127,9 +128,12 @@ async def test_copy_runs_in_the_session_transaction(alpha_engine: AsyncEngine) -
 
 async def test_database_ready_says_yes_and_no(alpha_engine: AsyncEngine) -> None:
     assert await database_ready(alpha_engine)
+    await database_check(alpha_engine)()  # the /readyz check passes
     dead = create_engine(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x")
     try:
         assert not await database_ready(dead, timeout=2.0)
+        with pytest.raises(ConnectionError, match="does not answer"):
+            await database_check(dead)()
     finally:
         await dead.dispose()
 

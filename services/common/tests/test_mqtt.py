@@ -191,8 +191,11 @@ async def test_it_reconnects_and_resubscribes_after_the_broker_restarts(
             await publish(topic, b"before")
             await inbox.wait_for(b"before")
 
+        await connection.readiness_check()  # /readyz: connected
         await asyncio.to_thread(fresh_broker.stop)
         await eventually(lambda: not connection.connected)
+        with pytest.raises(ConnectionError, match="not connected to the broker"):
+            await connection.readiness_check()
         await asyncio.to_thread(fresh_broker.start)
         await eventually(lambda: connection.connects == 2 and connection.connected)
 

@@ -79,7 +79,10 @@ async def assert_refused(
 async def test_each_required_claim_is_required(
     mint_token: TokenMinter, token_verifier: TokenVerifier, claim: str
 ) -> None:
-    await assert_refused(token_verifier, mint_token(USER, omit=[claim]), TokenInvalid, "invalid")
+    token = mint_token(USER, omit=[claim])
+    await assert_refused(token_verifier, token, TokenInvalid, "invalid")
+    with pytest.raises(TokenInvalid, match=f"lacks the '{claim}' claim"):  # for that reason
+        await token_verifier.verify(token)
 
 
 @pytest.mark.parametrize(

@@ -82,16 +82,17 @@ def message(topic: str, payload: bytes, ids: list[int], retain: bool = False) ->
 async def test_a_socket_gone_while_its_authorisation_is_in_flight_joins_nothing(
     token_verifier: TokenVerifier, mint_token: TokenMinter
 ) -> None:
-    release = asyncio.Event()
+    asked, release = asyncio.Event(), asyncio.Event()
 
     async def slow(request: httpx.Request) -> httpx.Response:
+        asked.set()
         await release.wait()
         return allow(request)
 
     service, _sio, broker = make_service(token_verifier, slow)
     await service.connect("a", {"token": mint_token()})
     pending = asyncio.create_task(service.subscribe("a", {"topic": "hearth/h/d/status"}))
-    await asyncio.sleep(0.05)
+    await asyncio.wait_for(asked.wait(), 10)  # the check is at the registry when the socket goes
     await service.disconnected("a")
     release.set()
     ack = await pending
@@ -128,4 +129,35 @@ async def test_messages_go_to_each_room_of_their_identifiers_and_the_last_leave_
     await service.disconnected("a")
     assert broker.calls[-1] == ("unsubscribe", wide, None)
     assert len(service.rooms) == 0
+    await service.close()
+
+
+async def test_an_unsubscribe_sent_during_a_subscribe_is_applied_after_it(
+    token_verifier: TokenVerifier, mint_token: TokenMinter
+) -> None:
+    asked, release = asyncio.Event(), asyncio.Event()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        asked.set()
+        await release.wait()
+        return allow(request)
+
+    service, sio, broker = make_service(token_verifier, slow)
+    await service.connect("a", {"token": mint_token()})
+    topic = "hearth/h/d/status"
+    # python-socketio runs each event in its own task: both are in flight at once.
+    subscribing = asyncio.create_task(service.subscribe("a", {"topic": topic}))
+    await asyncio.wait_for(asked.wait(), 10)  # the subscribe is at the registry, holding its turn
+    unsubscribing = asyncio.create_task(service.unsubscribe("a", {"topic": topic}))
+    await asyncio.sleep(0.05)
+    assert not unsubscribing.done()  # waits for the subscribe the client sent first
+    release.set()
+    assert (await subscribing)["ok"] is True
+    assert await unsubscribing == {"ok": True}
+    session = service.session("a")
+    assert session is not None
+    assert session.rooms == set()
+    assert len(service.rooms) == 0
+    assert sio.rooms.get(topic, set()) == set()
+    assert broker.calls == [("subscribe", topic, 1), ("unsubscribe", topic, None)]
     await service.close()

@@ -70,9 +70,10 @@ class Stack:
             headers=self.admin.headers,
         )
         assert created.status_code == 201, created.text
-        return User(created.json()["id"], username, self._login(username, USER_PASSWORD))
+        return User(created.json()["id"], username, self.login(username, USER_PASSWORD))
 
-    def _login(self, username: str, password: str) -> str:
+    def login(self, username: str, password: str = USER_PASSWORD) -> str:
+        """A fresh access token of ``username`` from auth's password grant."""
         response = self.auth_http.post(
             "/auth/token", data={"username": username, "password": password}
         )
@@ -179,7 +180,7 @@ def start_stack(
         http=httpx.Client(base_url=registry.url, timeout=10.0),
         admin=User("", ADMIN_USERNAME, ""),
     )
-    token = stack._login(ADMIN_USERNAME, ADMIN_PASSWORD)
+    token = stack.login(ADMIN_USERNAME, ADMIN_PASSWORD)
     me = auth_http.get("/auth/users/me", headers=bearer(token))
     stack.admin = User(me.json()["id"], ADMIN_USERNAME, token)
     return stack

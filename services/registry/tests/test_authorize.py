@@ -148,6 +148,21 @@ def test_filters_stay_inside_one_home_and_only_read(stack: Stack, homes: Homes) 
         (homes.member, "read", f"$share/g/hearth/{h}/#", (False, None, "invalid")),
         (homes.member, "read", f"hearth/{h}/#/x", (False, None, "invalid")),
         (homes.member, "read", f"hearth/{h}/+/telemetri/+", (False, None, "invalid")),
+        # A filter that can match no device topic is not a question about one.
+        (homes.member, "read", f"hearth/{h}/+", (False, None, "invalid")),
+        (homes.member, "read", f"hearth/{h}/+/status/+", (False, None, "invalid")),
+        (homes.member, "read", f"hearth/{h}/+/state/+/x", (False, None, "invalid")),
+        (homes.member, "read", f"hearth/{h}/+/telemetry/Temp", (False, None, "invalid")),
+        (homes.viewer, "read", f"hearth/{h}/+/status/#", (True, "viewer", None)),
+        # A literal metric or property name must be registered on a literal device.
+        (homes.viewer, "read", f"hearth/{h}/lamp/+/power", (True, "viewer", None)),
+        (homes.viewer, "read", f"hearth/{h}/th/+/humidity", (True, "viewer", None)),
+        (homes.member, "read", f"hearth/{h}/lamp/+/humidity", (False, "member", "not_found")),
+        (homes.member, "read", f"hearth/{h}/th/state/+", (True, "member", None)),
+        # Without wildcards a filter names one topic and is answered like it.
+        (homes.viewer, "read", f"hearth/{h}/th/telemetry/humidity", (True, "viewer", None)),
+        (homes.member, "read", f"hearth/{h}/th/telemetry/nosuch", (False, "member", "not_found")),
+        (homes.member, "read", f"hearth/{h}/lamp", (False, None, "invalid")),
     ]
     for user, action, topic_filter, expected in cases:
         answer = ask(stack, user.token, action, filter=topic_filter)

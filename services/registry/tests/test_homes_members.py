@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
-from registry_helpers import Stack
+from registry_helpers import Stack, bearer
 
 PROBLEM = "application/problem+json"
 
@@ -135,3 +136,18 @@ def test_admins_see_and_manage_every_home(stack: Stack) -> None:
     assert renamed.status_code == 200
     others = stack.http.get("/registry/homes", headers=stack.create_user().headers).json()
     assert slug not in [h["slug"] for h in others]
+
+
+def test_a_revoked_token_is_refused_within_a_second(stack: Stack) -> None:
+    """The registry follows auth's revocation marks on the system bus (not its database)."""
+    user = stack.create_user()
+    assert stack.http.get("/registry/homes", headers=user.headers).status_code == 200
+    out = stack.auth_http.post("/auth/logout-everywhere", headers=user.headers)
+    assert out.status_code == 204
+    deadline = time.monotonic() + 1.0
+    while (response := stack.http.get("/registry/homes", headers=user.headers)).status_code == 200:
+        assert time.monotonic() < deadline, "the registry still accepts a revoked token"
+        time.sleep(0.02)
+    assert (response.status_code, response.json()["reason"]) == (401, "revoked")
+    fresh = stack.login(user.username)
+    assert stack.http.get("/registry/homes", headers=bearer(fresh)).status_code == 200

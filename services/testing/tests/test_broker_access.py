@@ -266,6 +266,49 @@ def test_realtime_and_registry_receive_what_they_read(
     registry.wait_for_messages(1, status_topic(home, device))
 
 
+# Every read right proven by a delivery, not only by a SUBACK: a granted subscribePattern
+# without its publishClientReceive would let the subscription in and drop every message.
+# (reader, its filter, the publisher that has the right to send, a topic under the filter)
+READ_CASES = [
+    ("registry", "hearth/+/+/ack", "device", "ack"),
+    ("registry", "hearth-sys/auth/#", "auth", "mark"),
+    ("ingest", "hearth-sys/auth/#", "auth", "mark"),
+    ("ingest", "hearth-sys/registry/#", "registry", "home"),
+    ("realtime", "hearth/#", "device", "telemetry"),
+    ("realtime", "hearth-sys/#", "auth", "mark"),
+    ("realtime", "hearth-sys/#", "ingest", "service"),
+]
+
+
+@pytest.mark.parametrize(("reader", "topic_filter", "sender", "kind"), READ_CASES)
+def test_each_read_right_delivers(
+    broker: RunningBroker,
+    mqtt_client,
+    device_login,
+    reader: str,
+    topic_filter: str,
+    sender: str,
+    kind: str,
+) -> None:
+    home = _slug()
+    topic = {
+        "ack": ack_topic(home, "d1"),
+        "telemetry": telemetry_topic(home, "d1", "temp"),
+        "mark": user_mark_topic(str(uuid.uuid4())),
+        "home": registry_home_topic(home),
+        "service": service_status_topic("ingest", home),
+    }[kind]
+    client = mqtt_client(broker, reader)
+    assert _codes(client.subscribe_and_wait(topic_filter)) == [GRANTED_QOS1]
+    publisher = mqtt_client(broker, device_login(home, "d1") if sender == "device" else sender)
+    marker = uuid.uuid4().hex
+    reason = publisher.publish_and_wait(topic, marker, qos=1)
+    assert reason is not None
+    assert not reason.is_failure
+    (message,) = [m for m in client.wait_for_messages(1, topic) if m.payload == marker.encode()]
+    assert message.topic == topic
+
+
 # --------------------------------------------------------------------------- devices
 
 

@@ -63,7 +63,6 @@ class AuthSettings(HearthSettings):
         le=1048576,
         description="Argon2id memory in KiB (pwdlib's default 64 MiB; tests use less).",
     )
-    database_wait: float = Field(default=30.0, ge=0, description="Seconds to wait at start.")
     max_batch: int = Field(default=500, ge=1, le=10000, description="Users per batch create.")
 
     @field_validator("admin_username")

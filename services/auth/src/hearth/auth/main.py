@@ -30,7 +30,7 @@ from hearth.auth.marks import MarkPublisher
 from hearth.auth.migrate import MIGRATIONS
 from hearth.auth.passwords import PasswordHasher
 from hearth.auth.service import AuthService, Seed
-from hearth.common.db import create_engine, database_ready, session_factory, wait_for_database
+from hearth.common.db import create_engine, database_check, session_factory, wait_for_database
 from hearth.common.mqtt import MqttConfig, MqttConnection
 from hearth.common.tokens import JwksClient, TokenVerifier
 from hearth.common.web import add_readiness_check, create_service_app
@@ -110,16 +110,8 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             app.state.key_ring = ring
             app.state.mqtt = mqtt
 
-            async def database() -> None:
-                if not await database_ready(engine):
-                    raise ConnectionError("the database does not answer")
-
-            async def broker() -> None:
-                if not mqtt.connected:
-                    raise ConnectionError("not connected to the broker")
-
-            add_readiness_check(app, "database", database)
-            add_readiness_check(app, "broker", broker)
+            add_readiness_check(app, "database", database_check(engine))
+            add_readiness_check(app, "broker", mqtt.readiness_check)
             async with mqtt:
                 tasks = [
                     asyncio.create_task(marks.run(service.marks), name="auth-marks"),

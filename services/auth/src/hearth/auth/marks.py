@@ -7,12 +7,17 @@ replica's own :class:`~hearth.common.tokens.RevocationMarks`. A mark that could 
 be published (broker down) is kept and retried by :meth:`MarkPublisher.run` until it
 goes out; after every (re)connect all marks are published again from the database,
 so a broker that lost its retained messages gets them back.
+
+Sends of one user's mark are serialised and always carry that user's newest mark, so
+a retry can never publish a stale mark after a newer one (the retained mark would
+then contradict the database), and a mark is not sent twice while in flight.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable
 
 from hearth.common.messages import UserMark
@@ -44,6 +49,9 @@ class MarkPublisher:
         self._publish_wait = publish_wait
         self._retry_interval = retry_interval
         self._pending: dict[str, UserMark] = {}
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._sequence = 0
+        self._applied_at: dict[str, int] = {}
 
     @property
     def pending(self) -> int:
@@ -52,23 +60,33 @@ class MarkPublisher:
 
     async def publish(self, user_id: str, mark: UserMark) -> bool:
         """Apply ``mark`` locally and publish it; ``False`` if it was left for a retry."""
+        self._sequence += 1
+        self._applied_at[user_id] = self._sequence
         self._marks.apply(user_id, mark)
         self._pending[user_id] = mark
-        return await self._send(user_id, mark, self._publish_wait)
+        return await self._flush(user_id, self._publish_wait)
 
-    async def _send(self, user_id: str, mark: UserMark, wait: float) -> bool:
+    async def _flush(self, user_id: str, wait: float) -> bool:
+        """Send the user's newest pending mark (one send per user at a time).
+
+        ``False`` when it could not be sent (it stays pending for a retry).
+        """
         if self._mqtt is None:
             return False
-        try:
-            await self._mqtt.publish(
-                user_mark_topic(user_id), mark.to_bytes(), qos=1, retain=True, wait=wait
-            )
-        except MqttUnavailable as exc:
-            log.warning("user mark not published yet; will retry", extra={"error": str(exc)})
-            return False
-        if self._pending.get(user_id) == mark:
-            del self._pending[user_id]
-        return True
+        async with self._locks[user_id]:
+            mark = self._pending.get(user_id)
+            if mark is None:
+                return True  # sent meanwhile by another caller
+            try:
+                await self._mqtt.publish(
+                    user_mark_topic(user_id), mark.to_bytes(), qos=1, retain=True, wait=wait
+                )
+            except MqttUnavailable as exc:
+                log.warning("user mark not published yet; will retry", extra={"error": str(exc)})
+                return False
+            if self._pending.get(user_id) == mark:
+                del self._pending[user_id]
+            return True
 
     async def run(self, source: MarkSource) -> None:
         """Forever: retry pending marks, and republish every mark after each (re)connect."""
@@ -80,14 +98,18 @@ class MarkPublisher:
             if not self._mqtt.connected:
                 continue
             if self._mqtt.connects != seen_connects:
+                read_from = self._sequence
                 try:
-                    for user_id, mark in await source():
-                        self._marks.apply(user_id, mark)
-                        self._pending.setdefault(user_id, mark)
+                    marks = await source()
                 except Exception:
                     log.exception("reading the users' marks failed")
                     continue
+                for user_id, mark in marks:
+                    if self._applied_at.get(user_id, 0) > read_from:
+                        continue  # published meanwhile: the database read may be older
+                    self._marks.apply(user_id, mark)
+                    self._pending.setdefault(user_id, mark)
                 seen_connects = self._mqtt.connects
-            for user_id, mark in list(self._pending.items()):
-                if not await self._send(user_id, mark, 0):
+            for user_id in list(self._pending):
+                if not await self._flush(user_id, 0):
                     break

@@ -40,7 +40,7 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import asyncpg
@@ -65,6 +65,7 @@ __all__ = [
     "check_schema",
     "copy_records",
     "create_engine",
+    "database_check",
     "database_ready",
     "service_metadata",
     "service_registry",
@@ -196,6 +197,16 @@ async def database_ready(engine: AsyncEngine, *, timeout: float = 2.0) -> bool: 
         log.debug("database not ready", exc_info=True)
         return False
     return True
+
+
+def database_check(engine: AsyncEngine) -> Callable[[], Awaitable[None]]:
+    """A ``/readyz`` check (``add_readiness_check``): fails while the database does not answer."""
+
+    async def check() -> None:
+        if not await database_ready(engine):
+            raise ConnectionError("the database does not answer")
+
+    return check
 
 
 async def wait_for_database(url: str | URL, timeout: float = 30.0) -> None:  # noqa: ASYNC109

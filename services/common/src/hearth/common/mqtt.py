@@ -218,6 +218,11 @@ class MqttConnection:
         """Whether the broker connection is up (subscribed, birth published): for ``/readyz``."""
         return self._connected.is_set()
 
+    async def readiness_check(self) -> None:
+        """A ``/readyz`` check (``add_readiness_check``): fails while not connected."""
+        if not self.connected:
+            raise ConnectionError("not connected to the broker")
+
     async def wait_connected(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
         """Wait until connected; ``False`` if ``timeout`` seconds passed first."""
         try:

@@ -130,6 +130,9 @@ class HearthSettings(BaseSettings):
         description="postgresql+asyncpg://user:password@host:port/db; a secret (it may "
         "carry a password).",
     )
+    database_wait: float = Field(
+        default=30.0, gt=0, description="Seconds to wait for PostgreSQL at startup."
+    )
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = Field(default=1884, ge=1, le=65535)

@@ -23,7 +23,7 @@ __all__ = ["Delivery", "Inbox"]
 class Delivery:
     """One message as paho received it, not yet acknowledged.
 
-    ``generation`` counts the broker connections of the consumer: an acknowledgement is
+    ``generation`` names the broker connection it came on: an acknowledgement is
     only sent on the connection the message came on (see ``TelemetryConsumer.ack``).
     """
 

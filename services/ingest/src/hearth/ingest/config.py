@@ -23,9 +23,6 @@ class IngestSettings(HearthSettings):
     database_url: SecretStr | None = Field(
         default=None, description="postgresql+asyncpg://...; required."
     )
-    database_wait: float = Field(
-        default=30.0, gt=0, description="Seconds to wait for PostgreSQL at startup."
-    )
 
     batch_max_rows: int = Field(
         default=5000, ge=1, le=50_000, description="A batch is written at this many messages..."

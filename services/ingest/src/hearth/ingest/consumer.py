@@ -95,6 +95,9 @@ class TelemetryConsumer:
         self.config = config
         self._inbox = inbox
         self._generation = 0
+        # Held while an ack checks its connection and queues its PUBACK, and while paho's
+        # thread marks a connection as gone (see ``ack``).
+        self._ack_lock = threading.Lock()
         self._subscribed = threading.Event()
         self.connects = 0
         """How many times a connection was accepted by the broker."""
@@ -175,14 +178,22 @@ class TelemetryConsumer:
         A message id means something only on the connection it came on: after a
         reconnect the broker redelivers whatever was unacknowledged, so an
         acknowledgement for an older connection is dropped (the redelivered copy is
-        absorbed as a duplicate and acknowledged then). paho's ``ack`` queues the
-        PUBACK under its own lock and is safe to call from the asyncio thread.
+        absorbed as a duplicate and acknowledged then). paho's ``ack`` only appends the
+        PUBACK to its outgoing queue and is safe to call from the asyncio thread.
+
+        The check and the append happen under ``_ack_lock``, which paho's thread also
+        takes in ``_on_disconnect`` to end the generation: a PUBACK is therefore queued
+        either before the connection is marked gone (then paho's ``reconnect`` discards
+        it with the old socket's queue) or not at all. Without the lock an ack checked
+        just before a drop could land on the next connection, where its packet id may
+        already name another, uncommitted message.
         """
         if delivery.qos == 0:
             return True
-        if delivery.generation != self._generation:
-            return False
-        self._client.ack(delivery.mid, delivery.qos)
+        with self._ack_lock:
+            if delivery.generation != self._generation:
+                return False
+            self._client.ack(delivery.mid, delivery.qos)
         return True
 
     # ------------------------------------------------------------ paho callbacks (paho's thread)
@@ -198,7 +209,8 @@ class TelemetryConsumer:
         if reason.is_failure:
             log.error("broker refused the connection: %s", reason)
             return
-        self._generation += 1
+        with self._ack_lock:
+            self._generation += 1
         self.connects += 1
         log.info(
             "connected to %s:%d as %s (session present: %s)",
@@ -237,6 +249,8 @@ class TelemetryConsumer:
         reason: ReasonCode,
         properties: Properties | None,
     ) -> None:
+        with self._ack_lock:  # no ack of this connection's messages may be sent from now on
+            self._generation += 1
         self._subscribed.clear()
         log.warning("disconnected from the broker: %s", reason)
 

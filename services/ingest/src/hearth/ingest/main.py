@@ -19,9 +19,8 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from hearth.common.db import (
-    DatabaseUnavailable,
     create_engine,
-    database_ready,
+    database_check,
     wait_for_database,
 )
 from hearth.common.migrations import Migrations
@@ -90,23 +89,26 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             keep_bytes=settings.reject_payload_bytes,
         )
 
-        async def database_check() -> None:
-            if not await database_ready(engine):
-                raise DatabaseUnavailable("database not answering")
-
         async def broker_check() -> None:
             metrics.connected.set(1 if consumer.subscribed else 0)
             if not consumer.subscribed:
                 raise ConnectionError("not subscribed at the broker")
 
-        add_readiness_check(app, "database", database_check)
-        add_readiness_check(app, "broker", broker_check)
-        app.state.consumer = consumer
-        app.state.writer = writer
         tasks = [
             asyncio.create_task(writer.run(), name="ingest-writer"),
             asyncio.create_task(_purge_loop(engine, settings, metrics), name="ingest-purge"),
         ]
+
+        async def writer_check() -> None:
+            # The writer only ends on a bug: nothing would be stored or acknowledged again.
+            if tasks[0].done():
+                raise RuntimeError("the batch writer stopped")
+
+        add_readiness_check(app, "database", database_check(engine))
+        add_readiness_check(app, "broker", broker_check)
+        add_readiness_check(app, "writer", writer_check)
+        app.state.consumer = consumer
+        app.state.writer = writer
         consumer.start()
         try:
             yield

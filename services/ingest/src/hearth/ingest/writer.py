@@ -139,9 +139,14 @@ class BatchWriter:
 
     async def run(self) -> None:
         """Write batches forever (cancel to stop; an unfinished batch is redelivered)."""
-        while True:
-            batch = await self._inbox.next_batch(self._max_rows, self._max_delay)
-            await self.process(batch)
+        try:
+            while True:
+                batch = await self._inbox.next_batch(self._max_rows, self._max_delay)
+                await self.process(batch)
+        except Exception:
+            # Database errors are retried in _commit: this is a bug. /readyz reports it.
+            log.exception("the batch writer stopped; nothing is stored or acknowledged")
+            raise
 
     async def process(self, batch: Sequence[Delivery]) -> WriteResult:
         """Classify, commit (retrying until it succeeds), then acknowledge one batch."""

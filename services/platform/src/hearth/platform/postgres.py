@@ -44,6 +44,7 @@ __all__ = [
     "find_pg_bindir",
     "host_port",
     "plan_postgres",
+    "run_sync",
     "server_answers",
     "shown_url",
 ]
@@ -53,7 +54,7 @@ _T = TypeVar("_T")
 PG_BINDIR_ENV = "HEARTH_PG_BINDIR"
 
 
-def _run_sync(coro: Coroutine[Any, Any, _T]) -> _T:
+def run_sync(coro: Coroutine[Any, Any, _T]) -> _T:
     """Run ``coro`` on a private event loop in a helper thread (safe inside a running loop)."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(asyncio.run, coro).result()
@@ -114,7 +115,7 @@ async def _answers(url: str, timeout: float) -> bool:  # noqa: ASYNC109
 
 def server_answers(url: str, timeout: float = 2.0) -> bool:
     """Whether the database at ``url`` lets us in and answers ``SELECT 1``."""
-    return _run_sync(_answers(url, timeout))
+    return run_sync(_answers(url, timeout))
 
 
 def _quote(name: str) -> str:
@@ -142,7 +143,7 @@ def ensure_database(server_url: str, name: str) -> bool:
     ``CREATEDB`` when the database is missing.
     """
     try:
-        return _run_sync(_ensure(server_url, name))
+        return run_sync(_ensure(server_url, name))
     except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
         raise StackError(
             f"cannot create database {name!r} on {shown_url(server_url)}: {type(exc).__name__}: "
@@ -161,7 +162,7 @@ async def _exists(server_url: str, name: str) -> bool:
 def database_exists(server_url: str, name: str) -> bool:
     """Whether database ``name`` exists on the server (False when the server does not answer)."""
     try:
-        return _run_sync(_exists(server_url, name))
+        return run_sync(_exists(server_url, name))
     except (OSError, TimeoutError, asyncpg.PostgresError):
         return False
 

@@ -75,11 +75,7 @@ def create_app(
         service.broker = mqtt
         app.state.mqtt = mqtt
 
-        async def broker() -> None:
-            if not mqtt.connected:
-                raise ConnectionError("not connected to the broker")
-
-        add_readiness_check(app, "broker", broker)
+        add_readiness_check(app, "broker", mqtt.readiness_check)
         async with authorizer, mqtt:
             try:
                 yield

@@ -91,12 +91,18 @@ class BrokerSubscriber(Protocol):
 
 @dataclass(eq=False)
 class Session:
-    """One connected socket: who it is (the newest verified token) and its rooms."""
+    """One connected socket: who it is (the newest verified token) and its rooms.
+
+    ``ops`` orders the socket's ``subscribe`` and ``unsubscribe`` events: python-socketio
+    runs each event in its own task, so without it an ``unsubscribe`` sent right after a
+    ``subscribe`` could finish first and leave the socket in the room.
+    """
 
     sid: str
     caller: Caller
     rooms: set[str] = field(default_factory=set)
     expiry: asyncio.TimerHandle | None = None
+    ops: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class RealtimeService:
@@ -193,7 +199,11 @@ class RealtimeService:
     async def subscribe(self, sid: str, data: object) -> dict[str, Any]:
         """The ``subscribe {topic}`` event: its ack."""
         try:
-            return await self._subscribe(sid, data)
+            session = self._sessions.get(sid)
+            if session is None:
+                raise SocketError("unauthorized", "not connected")
+            async with session.ops:
+                return await self._subscribe(session, data)
         except SocketError as exc:
             self.metrics.refusals.labels("subscribe", exc.code).inc()
             return exc.ack()
@@ -204,7 +214,8 @@ class RealtimeService:
         topic = data.get("topic") if isinstance(data, dict) else None
         if session is None or not isinstance(topic, str):
             return error_ack("invalid", "unsubscribe needs {topic}")
-        await self._leave(session, topic)
+        async with session.ops:
+            await self._leave(session, topic)
         return {"ok": True}
 
     async def publish(self, sid: str, data: object) -> dict[str, Any]:
@@ -240,10 +251,7 @@ class RealtimeService:
 
     # ------------------------------------------------------------------ subscribe
 
-    async def _subscribe(self, sid: str, data: object) -> dict[str, Any]:
-        session = self._sessions.get(sid)
-        if session is None:
-            raise SocketError("unauthorized", "not connected")
+    async def _subscribe(self, session: Session, data: object) -> dict[str, Any]:
         topic = data.get("topic") if isinstance(data, dict) else None
         if not isinstance(topic, str) or not topic:
             raise SocketError("invalid", "subscribe needs {topic}")

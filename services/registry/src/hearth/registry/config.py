@@ -33,7 +33,6 @@ class RegistrySettings(HearthSettings):
         le=30,
         description="Seconds a change waits for the broker to publish its event (then logged).",
     )
-    database_wait: float = Field(default=30.0, ge=0, description="Seconds to wait at start.")
 
     @field_validator("auth_url")
     @classmethod

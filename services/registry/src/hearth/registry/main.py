@@ -15,7 +15,7 @@ import aiomqtt
 import httpx
 from fastapi import FastAPI
 
-from hearth.common.db import create_engine, database_ready, session_factory, wait_for_database
+from hearth.common.db import create_engine, database_check, session_factory, wait_for_database
 from hearth.common.mqtt import MqttConfig, MqttConnection
 from hearth.common.tokens import USER_MARKS_FILTER, RevocationMarks, verifier_from_settings
 from hearth.common.web import add_readiness_check, create_service_app
@@ -70,16 +70,8 @@ def create_app(
         app.state.events = events
         app.state.mqtt = mqtt
 
-        async def database() -> None:
-            if not await database_ready(engine):
-                raise ConnectionError("the database does not answer")
-
-        async def broker() -> None:
-            if not mqtt.connected:
-                raise ConnectionError("not connected to the broker")
-
-        add_readiness_check(app, "database", database)
-        add_readiness_check(app, "broker", broker)
+        add_readiness_check(app, "database", database_check(engine))
+        add_readiness_check(app, "broker", mqtt.readiness_check)
         try:
             async with users, mqtt:
                 yield

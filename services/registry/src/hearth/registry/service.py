@@ -438,19 +438,23 @@ class RegistryService:
             parsed = parse_filter(text)
         except TopicError:
             return self._answer("invalid", None)
-        if parsed.share_group is not None or not _kind_level_valid(parsed.levels):
+        if parsed.share_group is not None:
             return self._answer("invalid", None)
         if action is not Action.READ:
             return self._answer("filter_read_only", None)
+        if not parsed.has_wildcards:  # names exactly one topic: the same answer as for it
+            return await self._authorize_topic(caller, parsed.filter, action)
         home = filter_home(parsed)
         if home is None:
             return self._answer("filter_outside_home", None)
         levels = parsed.levels
+        if not _may_match_a_topic(levels):
+            return self._answer("invalid", None)
+        device_level = levels[2] if len(levels) > 2 else "+"
+        literal = device_level not in ("+", "#")
         async with self._sessions() as session:
             role = await repo.find_role(session, home, _user_id(caller))
             exists = await repo.get_home(session, home) is not None
-            device_level = levels[2] if len(levels) > 2 else "+"
-            literal = device_level not in ("+", "#")
             device = (
                 await repo.get_device(session, home, device_level) if exists and literal else None
             )
@@ -459,15 +463,52 @@ class RegistryService:
         denied = token_denies(caller, home, action)
         if denied is not None:
             return self._answer(denied, role)
-        if literal and device is None:
+        if literal and (device is None or not _names_known(device, levels)):
             return self._answer("not_found", role)
         if not role_allows(caller, role, action):
             return self._answer("role", role)
         return self._answer(None, role)
 
 
-def _kind_level_valid(levels: Sequence[str]) -> bool:
-    """Whether a filter's fourth level (the kind), when literal, is a topic kind."""
-    if len(levels) < 4 or levels[3] in ("+", "#"):
+def _may_match_a_topic(levels: Sequence[str]) -> bool:
+    """Whether a filter inside one home (``hearth/{home}/...``) can match any device topic.
+
+    Device topics are ``{device}/{kind}/{name}`` (telemetry, state, command) or
+    ``{device}/{kind}`` (ack, status) below the home; literal levels must fit them.
+    """
+    rest = levels[2:]
+    for kind in Kind:
+        shape = ["device", kind.value, "name"] if kind.has_name else ["device", kind.value]
+        if _fits(rest, shape):
+            return True
+    return False
+
+
+def _fits(rest: Sequence[str], shape: Sequence[str]) -> bool:
+    for index, level in enumerate(rest):
+        if level == "#":
+            return True
+        if index >= len(shape):
+            return False
+        if level == "+":
+            continue
+        expected = shape[index]
+        if expected in ("device", "name"):
+            if not is_slug(level):
+                return False
+        elif level != expected:
+            return False
+    return len(rest) == len(shape)
+
+
+def _names_known(device: Device, levels: Sequence[str]) -> bool:
+    """Whether a literal metric or property name in a filter is registered on ``device``."""
+    if len(levels) < 5 or levels[4] in ("+", "#"):
         return True
-    return levels[3] in {kind.value for kind in Kind}
+    name = levels[4]
+    kinds = {levels[3]} if levels[3] != "+" else {k.value for k in Kind if k.has_name}
+    if Kind.TELEMETRY.value in kinds and device.find_metric(name) is not None:
+        return True
+    return bool(kinds & {Kind.STATE.value, Kind.COMMAND.value}) and (
+        device.find_property(name) is not None
+    )

@@ -26,8 +26,6 @@ asyncpg calls run on a private event loop in a helper thread.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import os
 import pwd
@@ -35,16 +33,19 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Literal, Protocol
 
 import asyncpg
 import pytest
 from sqlalchemy.engine import URL
 
 from hearth.common.db import asyncpg_dsn, sqlalchemy_url
+from hearth.platform.postgres import find_pg_bindir as platform_pg_bindir
+from hearth.platform.postgres import run_sync
+from hearth.platform.postgres import server_answers as url_answers
 from hearth.testing.ports import free_port
 
 __all__ = [
@@ -70,32 +71,18 @@ LOCAL_HOST = "127.0.0.1"
 LOCAL_PORT = 5432
 DATABASE_PREFIX = "hearth_test_"
 
-_T = TypeVar("_T")
 
+run_async = run_sync
+"""Run a coroutine to completion on a private event loop in a helper thread.
 
-def run_async(coro: Coroutine[Any, Any, _T]) -> _T:
-    """Run ``coro`` to completion on a private event loop in a helper thread.
-
-    Safe to call from sync code whether or not an event loop runs in this thread.
-    """
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
-
-
-async def _answers(url: str, timeout: float) -> bool:  # noqa: ASYNC109
-    try:
-        conn = await asyncpg.connect(asyncpg_dsn(url), timeout=timeout)
-    except (OSError, TimeoutError, asyncpg.PostgresError):
-        return False
-    try:
-        return bool(await conn.fetchval("SELECT 1") == 1)
-    finally:
-        await conn.close()
+Safe to call from sync code whether or not an event loop runs in this thread (the
+platform's :func:`hearth.platform.postgres.run_sync`).
+"""
 
 
 def server_answers(host: str = LOCAL_HOST, port: int = LOCAL_PORT, timeout: float = 2.0) -> bool:
     """Whether a PostgreSQL server at ``host:port`` lets ``postgres`` in and answers a query."""
-    return run_async(_answers(f"postgresql://postgres@{host}:{port}/postgres", timeout))
+    return url_answers(f"postgresql://postgres@{host}:{port}/postgres", timeout)
 
 
 @dataclass(frozen=True)
@@ -196,26 +183,18 @@ class PostgresServer:
 
 
 def find_pg_bindir() -> Path:
-    """The folder holding ``initdb`` and ``pg_ctl``.
+    """The folder holding ``initdb`` and ``pg_ctl``, else RuntimeError.
 
-    ``HEARTH_PG_BINDIR`` if set, else the newest ``/usr/lib/postgresql/*/bin``
-    (Debian keeps them off PATH), else wherever ``pg_ctl`` is on PATH.
+    Found like the native stack finds it (:func:`hearth.platform.postgres.find_pg_bindir`):
+    ``HEARTH_PG_BINDIR`` if set, else the newest ``/usr/lib/postgresql/*/bin`` (Debian
+    keeps them off PATH), else wherever ``pg_ctl`` is on PATH.
     """
-    if configured := os.environ.get("HEARTH_PG_BINDIR"):
-        return Path(configured)
-
-    def version(path: Path) -> tuple[int, ...]:
-        digits = path.parent.name.split(".")
-        return tuple(int(d) for d in digits if d.isdigit())
-
-    found = sorted(
-        Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda p: version(p.parent)
-    )
-    if found:
-        return found[-1].parent
-    if pg_ctl := shutil.which("pg_ctl"):
-        return Path(pg_ctl).parent
-    raise RuntimeError("no PostgreSQL server binaries found (initdb, pg_ctl); set HEARTH_PG_BINDIR")
+    bindir = platform_pg_bindir()
+    if bindir is None:
+        raise RuntimeError(
+            "no PostgreSQL server binaries found (initdb, pg_ctl); set HEARTH_PG_BINDIR"
+        )
+    return bindir
 
 
 class PostgresCluster:
