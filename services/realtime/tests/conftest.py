@@ -31,7 +31,7 @@ from realtime_helpers import (
     realtime_settings,
     start_realtime,
 )
-from registry_helpers import Stack, start_stack, stop_stack
+from registry_helpers import Stack, running_stack
 
 
 @pytest.fixture(scope="module")
@@ -41,19 +41,8 @@ def stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     """Auth and the registry for the module: fresh databases, the session's broker."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    auth_url = postgres_server.create_database()
-    registry_url = postgres_server.create_database()
-    running = start_stack(auth_url, registry_url, broker, tmp_path_factory.mktemp("stack"))
-    try:
+    with running_stack(postgres_server, broker, tmp_path_factory.mktemp("stack")) as running:
         yield running
-    finally:
-        stop_stack(running)
-        postgres_server.drop_database(auth_url)
-        postgres_server.drop_database(registry_url)
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)
 
 
 @pytest.fixture(scope="module")

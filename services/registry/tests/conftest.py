@@ -8,7 +8,6 @@ fresh database, both on the session's broker; tests create their own users and h
 
 from __future__ import annotations
 
-import logging
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from hearth.testing.broker import RunningBroker
 from hearth.testing.database import PostgresServer
-from registry_helpers import Stack, start_stack, stop_stack
+from registry_helpers import Stack, running_stack
 
 
 @pytest.fixture(scope="module")
@@ -29,16 +28,5 @@ def stack(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     """Auth and the registry for the module: fresh databases, the session's broker."""
-    root = logging.getLogger()
-    saved_handlers, saved_level = root.handlers[:], root.level
-    auth_url = postgres_server.create_database()
-    registry_url = postgres_server.create_database()
-    running = start_stack(auth_url, registry_url, broker, tmp_path_factory.mktemp("registry"))
-    try:
+    with running_stack(postgres_server, broker, tmp_path_factory.mktemp("registry")) as running:
         yield running
-    finally:
-        stop_stack(running)
-        postgres_server.drop_database(auth_url)
-        postgres_server.drop_database(registry_url)
-        root.handlers[:] = saved_handlers
-        root.setLevel(saved_level)

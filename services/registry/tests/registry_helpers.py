@@ -8,8 +8,11 @@ minted with auth's own current signing key, so the registry accepts them as auth
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,7 @@ from hearth.registry.config import RegistrySettings
 from hearth.registry.main import create_app as create_registry_app
 from hearth.testing.apps import RunningApp, serve_app
 from hearth.testing.broker import RunningBroker
+from hearth.testing.database import PostgresServer
 from hearth.testing.tokens import SigningKey, TokenMinter
 
 ADMIN_USERNAME = "root-admin"
@@ -192,3 +196,23 @@ def stop_stack(stack: Stack) -> None:
     stack.auth_http.close()
     stack.registry.stop()
     stack.auth.stop()
+
+
+@contextmanager
+def running_stack(
+    postgres_server: PostgresServer, broker: RunningBroker, folder: Path
+) -> Iterator[Stack]:
+    """Auth and the registry on fresh databases (dropped after) and ``broker``, for a module."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    auth_url = postgres_server.create_database()
+    registry_url = postgres_server.create_database()
+    running = start_stack(auth_url, registry_url, broker, folder)
+    try:
+        yield running
+    finally:
+        stop_stack(running)
+        postgres_server.drop_database(auth_url)
+        postgres_server.drop_database(registry_url)
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
