@@ -8,7 +8,7 @@ Both clients have the same surface, so every behaviour test runs against each:
 
 Each records what the server sent as ``(event, data)`` pairs: ``connect``,
 ``connect_error`` (``{message, data}`` as the browser sees it), ``disconnect``,
-``message`` and ``revoked``.
+``message``, ``messages`` (a burst, the list as received) and ``revoked``.
 """
 
 from __future__ import annotations
@@ -101,8 +101,15 @@ class Recorder:
         return [data for name, data in self.events if name == event]
 
     def messages(self, room: str | None = None) -> list[dict[str, Any]]:
-        """The ``message`` events (of one room)."""
-        return [m for m in self.received("message") if room is None or m["room"] == room]
+        """The room messages (of one room) in order: ``message`` events and the items of
+        ``messages`` bursts."""
+        items: list[dict[str, Any]] = []
+        for name, data in self.events:
+            if name == "message":
+                items.append(data)
+            elif name == "messages":
+                items.extend(data)
+        return [m for m in items if room is None or m["room"] == room]
 
     async def wait_for(self, predicate: Callable[[], Any], timeout: float = _WAIT) -> Any:  # noqa: ASYNC109
         """Wait until ``predicate()`` is truthy; return its value."""
@@ -141,7 +148,7 @@ class PyClient(Recorder):
         super().__init__()
         self.url = url
         self.client = socketio.AsyncClient(reconnection=False)
-        for name in ("connect", "message", "revoked"):
+        for name in ("connect", "message", "messages", "revoked"):
             self.client.on(name, self._handler(name))
         self.client.on("connect_error", self._handler("connect_error"))
         self.client.on("disconnect", self._on_disconnect)

@@ -2,21 +2,25 @@
 
 The live tests show the behaviour end to end; these pin down races and routing that a
 live run cannot force: a socket leaving while its authorisation is in flight, messages
-routed by subscription identifier, the last member's leave unsubscribing.
+routed by subscription identifier, the last member's leave unsubscribing, a burst sent
+while an emit is held coalescing into one ``messages`` event, a slow socket's overflow.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
 import httpx
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Counter
 
 from hearth.common.tokens import TokenVerifier
 from hearth.realtime.authorizer import RegistryAuthorizer
 from hearth.realtime.metrics import RealtimeMetrics
+from hearth.realtime.outbox import Outbox
 from hearth.realtime.service import RealtimeService
 from hearth.testing.tokens import TokenMinter
 
@@ -26,11 +30,33 @@ class FakeSio:
         self.sent: list[tuple[str, Any, str | None, str | None]] = []
         self.rooms: dict[str, set[str]] = {}
         self.disconnected: list[str] = []
+        self.gate: asyncio.Event | None = None  # when set and closed, emits are held
+        self.held = 0  # emits entered and not yet returned
 
     async def emit(
         self, event: str, data: Any = None, to: str | None = None, room: str | None = None
     ) -> None:
         self.sent.append((event, data, to, room))
+        if self.gate is not None:
+            self.held += 1
+            try:
+                await self.gate.wait()
+            finally:
+                self.held -= 1
+
+    def to(self, sid: str) -> list[tuple[str, Any]]:
+        """The ``(event, data)`` emitted to socket ``sid``, in order."""
+        return [(event, data) for event, data, to, _ in self.sent if to == sid]
+
+    def payloads(self, sid: str) -> list[tuple[str, Any]]:
+        """``(room, payload)`` of every message to ``sid``, bursts flattened, in order."""
+        items: list[Any] = []
+        for event, data in self.to(sid):
+            if event == "message":
+                items.append(data)
+            elif event == "messages":
+                items.extend(data)
+        return [(item["room"], item["payload"]) for item in items]
 
     async def enter_room(self, sid: str, room: str) -> None:
         self.rooms.setdefault(room, set()).add(sid)
@@ -56,14 +82,28 @@ class FakeBroker:
 
 
 def make_service(
-    token_verifier: TokenVerifier, handler: Any
+    token_verifier: TokenVerifier, handler: Any, **options: Any
 ) -> tuple[RealtimeService, FakeSio, FakeBroker]:
     sio, broker = FakeSio(), FakeBroker()
     authorizer = RegistryAuthorizer("http://registry.test", transport=httpx.MockTransport(handler))
     service = RealtimeService(
-        sio, broker, token_verifier, authorizer, RealtimeMetrics(CollectorRegistry())
+        sio, broker, token_verifier, authorizer, RealtimeMetrics(CollectorRegistry()), **options
     )
     return service, sio, broker
+
+
+def total(counter: Counter) -> float:
+    """The value of an unlabelled counter."""
+    return next(s.value for s in counter.collect()[0].samples if s.name.endswith("_total"))
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 5.0) -> Any:  # noqa: ASYNC109
+    """Poll ``predicate`` (yielding to the loop) until it is truthy; its value."""
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.001)
+    return value
 
 
 def allow(request: httpx.Request) -> httpx.Response:
@@ -117,11 +157,14 @@ async def test_messages_go_to_each_room_of_their_identifiers_and_the_last_leave_
     await service.handle_mqtt(message(narrow, b"21.5", [1, 2]))
     await service.handle_mqtt(message(narrow, b"22", [2]))  # the second copy's identifier
     await service.handle_mqtt(message(narrow, b"99", [7]))  # a room already gone: dropped
-    events = [(data["room"], data["payload"]) for event, data, _, _ in sio.sent]
-    assert events == [(narrow, 21.5), (wide, 21.5), (wide, 22)]
+    await until(lambda: len(sio.payloads("a")) == 3 and len(sio.payloads("b")) == 2)
+    assert sio.payloads("a") == [(narrow, 21.5), (wide, 21.5), (wide, 22)]
+    assert sio.payloads("b") == [(wide, 21.5), (wide, 22)]
+    await asyncio.sleep(0.02)  # nothing more comes (the 99 of room 7 is dropped)
+    assert len(sio.payloads("a")) == 3
 
     ack = await service.subscribe("b", {"topic": narrow})
-    assert ack["last"] == [{"topic": narrow, "payload": 21.5, "ts": sio.sent[0][1]["ts"]}]
+    assert ack["last"] == [{"topic": narrow, "payload": 21.5, "ts": sio.to("b")[0][1]["ts"]}]
     assert (await service.unsubscribe("a", {"topic": narrow})) == {"ok": True}
     assert ("unsubscribe", narrow, None) not in broker.calls  # b is still in it
     await service.disconnected("b")
@@ -160,4 +203,91 @@ async def test_an_unsubscribe_sent_during_a_subscribe_is_applied_after_it(
     assert len(service.rooms) == 0
     assert sio.rooms.get(topic, set()) == set()
     assert broker.calls == [("subscribe", topic, 1), ("unsubscribe", topic, None)]
+    await service.close()
+
+
+async def test_a_burst_while_an_emit_is_held_becomes_one_messages_event_in_order(
+    token_verifier: TokenVerifier, mint_token: TokenMinter
+) -> None:
+    service, sio, _broker = make_service(token_verifier, allow)
+    await service.connect("a", {"token": mint_token()})
+    await service.connect("b", {"token": mint_token()})  # not in the room: gets nothing
+    topic = "hearth/h/d/telemetry/t"
+    assert (await service.subscribe("a", {"topic": topic}))["ok"]
+    sio.gate = asyncio.Event()  # the socket's send is backlogged from now on
+
+    await service.handle_mqtt(message(topic, b"0", [1]))
+    await until(lambda: sio.held == 1)  # the first one went out at once, alone; still held
+    assert sio.to("a") == [("message", sio.to("a")[0][1])]
+    for n in range(1, 6):
+        await service.handle_mqtt(message(topic, str(n).encode(), [1]))
+    # Flushed within 5 ms of the oldest of the burst, while the first emit is still held
+    # (the 5 s deadline only guards against a hang; the held emit proves it did not wait).
+    await until(lambda: len(sio.to("a")) == 2)
+    assert sio.held == 2
+    (first, single), (second, burst) = sio.to("a")
+    assert (first, single["payload"], single["room"]) == ("message", 0, topic)
+    assert second == "messages"
+    assert [item["payload"] for item in burst] == [1, 2, 3, 4, 5]
+    assert all(item["room"] == topic and item["retained"] is False for item in burst)
+
+    sio.gate.set()  # the backlog clears: the next message goes out alone again
+    await until(lambda: sio.held == 0)
+    await service.handle_mqtt(message(topic, b"6", [1]))
+    await until(lambda: len(sio.to("a")) == 3)
+    assert sio.to("a")[2][0] == "message"
+    assert sio.payloads("a") == [(topic, n) for n in range(7)]
+    assert sio.to("b") == []
+    assert total(service.metrics.bursts) == 1
+    assert total(service.metrics.delivered) == 7
+    await service.close()
+
+
+async def test_a_burst_is_flushed_as_soon_as_the_send_in_flight_completes() -> None:
+    sent: list[tuple[str, Any]] = []
+    gate = asyncio.Event()
+
+    async def send(event: str, data: Any) -> None:
+        sent.append((event, data))
+        await gate.wait()
+
+    outbox = Outbox(send, max_delay=60.0)  # only the completed send can flush the burst
+    outbox.put({"room": "r", "payload": 0})
+    await until(lambda: sent)
+    assert outbox.backlogged
+    for n in range(1, 4):
+        outbox.put({"room": "r", "payload": n})
+    outbox.put({"room": "gone", "payload": "x"})
+    assert outbox.discard("gone") == 1  # the socket left that room before it was sent
+    assert len(outbox) == 4  # one in flight, three waiting
+    await asyncio.sleep(0.02)
+    assert len(sent) == 1  # no timer flush within 60 s
+    gate.set()
+    await until(lambda: len(sent) == 2)
+    assert sent[1] == ("messages", [{"room": "r", "payload": n} for n in (1, 2, 3)])
+    await until(lambda: not outbox.backlogged)
+    assert len(outbox) == 0
+    outbox.close()
+
+
+async def test_a_socket_whose_backlog_overflows_is_disconnected(
+    token_verifier: TokenVerifier, mint_token: TokenMinter
+) -> None:
+    service, sio, broker = make_service(token_verifier, allow, max_backlog=3)
+    await service.connect("a", {"token": mint_token()})
+    await service.connect("b", {"token": mint_token()})
+    topic = "hearth/h/d/telemetry/t"
+    for sid in ("a", "b"):
+        assert (await service.subscribe(sid, {"topic": topic}))["ok"]
+    sio.gate = asyncio.Event()
+    for n in range(3):
+        await service.handle_mqtt(message(topic, str(n).encode(), [1]))
+    assert service.session("a") is not None
+    await service.handle_mqtt(message(topic, b"3", [1]))  # the fourth: beyond 3 undelivered
+    await until(lambda: len(sio.disconnected) == 2, timeout=1)  # both are held, both overflow
+    assert sorted(sio.disconnected) == ["a", "b"]
+    assert service.session("a") is None
+    assert total(service.metrics.slow_disconnects) == 2
+    assert broker.calls[-1] == ("unsubscribe", topic, None)  # the room emptied
+    sio.gate.set()
     await service.close()

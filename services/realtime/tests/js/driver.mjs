@@ -5,7 +5,8 @@
 //   {"op": "emit", "id": 1, "event": "subscribe", "data": {...}}   emit with an ack
 //   {"op": "close"}                              disconnect and exit
 // Writes JSON lines on stdout: {"event": name, "data": ...} for connect, connect_error
-// ({message, data}: what the browser sees), disconnect ({reason}), message and revoked;
+// ({message, data}: what the browser sees), disconnect ({reason}), message, messages (a
+// burst: the array as received) and revoked;
 // {"ack": id, "data": ...} for each ack ({"timeout": true} when none came in 10 s).
 import readline from "node:readline";
 import { io } from "socket.io-client";
@@ -25,7 +26,7 @@ function connect(token) {
     out({ event: "connect_error", data: { message: err.message, data: err.data ?? null } }),
   );
   socket.on("disconnect", (reason) => out({ event: "disconnect", data: { reason } }));
-  for (const name of ["message", "revoked"]) {
+  for (const name of ["message", "messages", "revoked"]) {
     socket.on(name, (data) => out({ event: name, data }));
   }
 }

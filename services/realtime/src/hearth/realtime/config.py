@@ -16,7 +16,8 @@ class RealtimeSettings(HearthSettings):
     ``registry_url`` is where the registry answers ``POST /registry/authorize``;
     ``max_rooms_per_socket`` bounds the rooms one socket may be in (``limit`` beyond);
     ``last_values_per_room`` bounds the last-value cache of a filter room (one value per
-    topic); ``cors_allowed_origins`` are the browser origins allowed to open a socket
+    topic); ``max_backlog`` bounds the messages waiting for one slow socket (it is
+    disconnected beyond); ``cors_allowed_origins`` are the browser origins allowed to open a socket
     (``*``: any; tokens travel in the connect payload, never in cookies).
     """
 
@@ -34,6 +35,12 @@ class RealtimeSettings(HearthSettings):
     )
     last_values_per_room: int = Field(
         default=500, ge=1, le=100_000, description="Topics remembered per room (last value each)."
+    )
+    max_backlog: int = Field(
+        default=10_000,
+        ge=1,
+        le=1_000_000,
+        description="Messages one socket may have undelivered; beyond, it is disconnected.",
     )
     authorize_cache_size: int = Field(
         default=50_000, ge=0, description="Registry answers kept at most (0: no cache)."

@@ -35,7 +35,7 @@ from hearth.realtime.authorizer import RegistryAuthorizer
 from hearth.realtime.config import RealtimeSettings
 from hearth.realtime.metrics import RealtimeMetrics
 from hearth.realtime.service import RealtimeService
-from hearth.realtime.sockets import bind_events, create_socket_server
+from hearth.realtime.sockets import bind_events, create_socket_server, transport_drained
 
 __all__ = ["create_app"]
 
@@ -98,6 +98,8 @@ def create_app(
         RealtimeMetrics(metrics_registry(app)),
         max_rooms=settings.max_rooms_per_socket,
         last_values=settings.last_values_per_room,
+        max_backlog=settings.max_backlog,
+        drained=transport_drained(sio),
     )
     app.state.realtime = service
     app.state.sio = sio

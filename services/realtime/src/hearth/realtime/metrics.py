@@ -8,7 +8,7 @@ __all__ = ["RealtimeMetrics"]
 
 
 class RealtimeMetrics:
-    """Connections, rooms, broker subscriptions, deliveries, refusals and withdrawals."""
+    """Connections, rooms, broker subscriptions, deliveries, bursts, refusals, withdrawals."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.connections = Gauge(
@@ -24,7 +24,17 @@ class RealtimeMetrics:
         )
         self.delivered = Counter(
             "hearth_realtime_messages_delivered_total",
-            "message events sent to sockets (one per socket per room).",
+            "Room messages handed to sockets (one per socket per room), alone or in bursts.",
+            registry=registry,
+        )
+        self.bursts = Counter(
+            "hearth_realtime_bursts_total",
+            "messages events sent: bursts coalesced while a socket was backlogged.",
+            registry=registry,
+        )
+        self.slow_disconnects = Counter(
+            "hearth_realtime_slow_disconnects_total",
+            "Sockets disconnected because their backlog reached its limit.",
             registry=registry,
         )
         self.refusals = Counter(

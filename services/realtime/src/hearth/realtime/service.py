@@ -14,7 +14,10 @@ broker connection calls :meth:`handle_mqtt` with every message it receives.
   the topic; the first member makes the replica subscribe at the broker with the room's
   own subscription identifier; the last one leaving (or disconnecting) unsubscribes.
 - **messages**: each broker message goes to the room(s) of the subscription
-  identifier(s) it carries, once per room, and updates that room's last values.
+  identifier(s) it carries, once per room, and updates that room's last values. Each
+  member socket gets it through its own :class:`~hearth.realtime.outbox.Outbox`: as
+  ``message`` at once, or in a ``messages`` burst while the socket is backlogged (at most
+  5 ms late); a socket whose backlog exceeds ``max_backlog`` is disconnected.
 - **withdrawal**: a registry event for a home drops its cached answers and re-checks the
   sockets in that home's rooms (for a membership event: that user's sockets only); a
   socket that may no longer read a room leaves it and gets ``revoked {topic, reason}``.
@@ -29,7 +32,7 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -54,6 +57,7 @@ from hearth.common.topics import (
 from hearth.realtime.authorizer import Decision, RegistryAuthorizer, RegistryUnavailable
 from hearth.realtime.errors import REGISTRY_REASON_CODES, SocketError, error_ack
 from hearth.realtime.metrics import RealtimeMetrics
+from hearth.realtime.outbox import Outbox
 from hearth.realtime.payloads import decode_payload
 from hearth.realtime.rooms import Rooms
 
@@ -100,6 +104,7 @@ class Session:
 
     sid: str
     caller: Caller
+    outbox: Outbox | None = None
     rooms: set[str] = field(default_factory=set)
     expiry: asyncio.TimerHandle | None = None
     ops: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -118,6 +123,8 @@ class RealtimeService:
         *,
         max_rooms: int = 50,
         last_values: int = 500,
+        max_backlog: int = 10_000,
+        drained: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.sio = sio
         self.broker = broker
@@ -125,6 +132,9 @@ class RealtimeService:
         self.authorizer = authorizer
         self.metrics = metrics
         self.max_rooms = max_rooms
+        self.max_backlog = max_backlog
+        self.drained = drained
+        """Waits until the transport took everything queued for a socket (its backlog)."""
         self.rooms = Rooms(max_values=last_values)
         self._sessions: dict[str, Session] = {}
         self._by_user: defaultdict[str, set[str]] = defaultdict(set)
@@ -150,6 +160,8 @@ class RealtimeService:
         for session in self._sessions.values():
             if session.expiry is not None:
                 session.expiry.cancel()
+            if session.outbox is not None:
+                session.outbox.close()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -172,6 +184,7 @@ class RealtimeService:
             self.metrics.refusals.labels("connect", "unavailable").inc()
             raise
         session = Session(sid, caller)
+        session.outbox = self._outbox(session)
         self._sessions[sid] = session
         self._by_user[caller.user_id].add(sid)
         self._schedule_expiry(session)
@@ -185,6 +198,8 @@ class RealtimeService:
             return
         if session.expiry is not None:
             session.expiry.cancel()
+        if session.outbox is not None:
+            session.outbox.close()
         sids = self._by_user.get(session.caller.user_id)
         if sids is not None:
             sids.discard(sid)
@@ -315,6 +330,8 @@ class RealtimeService:
             if name not in session.rooms:
                 return False
             session.rooms.discard(name)
+            if session.outbox is not None:
+                session.outbox.discard(name)  # not yet sent: the socket is no longer in it
             room = self.rooms.get(name)
             if room is None:
                 return True
@@ -354,15 +371,47 @@ class RealtimeService:
             room.remember(topic, value, ts)
             if not room.members:
                 continue
-            event = {
+            item = {
                 "room": room.name,
                 "topic": topic,
                 "payload": value,
                 "ts": ts,
                 "retained": bool(message.retain),
             }
-            await self.sio.emit("message", event, room=room.name)
-            self.metrics.delivered.inc(len(room.members))
+            for sid in list(room.members):
+                session = self._sessions.get(sid)
+                outbox = session.outbox if session is not None else None
+                if outbox is not None and outbox.put(item):
+                    self.metrics.delivered.inc()
+
+    # ------------------------------------------------------------------ outboxes
+
+    def _outbox(self, session: Session) -> Outbox:
+        sid = session.sid
+
+        async def send(event: str, data: Any) -> None:
+            await self.sio.emit(event, data, to=sid)
+            if event == "messages":
+                self.metrics.bursts.inc()
+            if self.drained is not None:
+                await self.drained(sid)
+
+        def overflow(backlog: int) -> None:
+            log.warning(
+                "disconnecting a slow socket: its backlog is full",
+                extra={"sid": sid, "user": session.caller.user_id, "backlog": backlog},
+            )
+            self.metrics.slow_disconnects.inc()
+            self._spawn(self._drop(session))
+
+        return Outbox(send, capacity=self.max_backlog, on_overflow=overflow)
+
+    async def _drop(self, session: Session) -> None:
+        """Disconnect a socket that cannot keep up (it reconnects and subscribes again)."""
+        if self._sessions.get(session.sid) is not session:
+            return
+        await self.sio.disconnect(session.sid)
+        await self.disconnected(session.sid)
 
     def _on_user_mark(self, topic: str, payload: bytes) -> None:
         if not self.marks.handle_message(topic, payload):
