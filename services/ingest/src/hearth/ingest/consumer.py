@@ -42,6 +42,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hearth.common.messages import PresenceState, ServiceStatus, StatusReason, utc_now
 from hearth.common.topics import INGEST_SHARED_SUBSCRIPTION, service_status_topic
@@ -219,7 +220,13 @@ class TelemetryConsumer:
             self.config.client_id,
             getattr(flags, "session_present", None),
         )
-        client.subscribe(self.config.subscription, qos=1)
+        # Retain handling 2: the broker replays no retained telemetry on (re)subscribing.
+        # Those values were stored when they were live; without it every reconnect would
+        # pull (and ack and skip) the last value of every metric in every home.
+        client.subscribe(
+            self.config.subscription,
+            options=SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND),
+        )
         client.publish(
             self.config.status_topic,
             _status(PresenceState.ONLINE, StatusReason.CONNECTED),
