@@ -11,12 +11,13 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy import BigInteger, Column, DateTime, LargeBinary
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from hearth.common.db import service_registry
+from hearth.common.schemas import InputModel
 from hearth.common.usernames import Username
 
 __all__ = [
@@ -135,13 +136,7 @@ class SigningKeyRecord(AuthModel, table=True):
 # ----------------------------------------------------------------------------- schemas
 
 
-class _Input(BaseModel):
-    """Base of every request body: unknown fields are refused."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class UserCreate(_Input):
+class UserCreate(InputModel):
     """An admin creates a user."""
 
     username: Username
@@ -150,13 +145,13 @@ class UserCreate(_Input):
     roles: list[Role] = Field(default_factory=list, max_length=1)
 
 
-class UserBatchCreate(_Input):
+class UserBatchCreate(InputModel):
     """An admin creates many users at once (a classroom); all or none."""
 
     users: list[UserCreate] = Field(min_length=1)
 
 
-class UserSignup(_Input):
+class UserSignup(InputModel):
     """Someone signs up (only when open sign-up is on)."""
 
     username: Username
@@ -164,13 +159,13 @@ class UserSignup(_Input):
     display_name: DisplayName = ""
 
 
-class UserUpdate(_Input):
+class UserUpdate(InputModel):
     """What a user may change about themselves."""
 
     display_name: DisplayName | None = None
 
 
-class UserAdminUpdate(_Input):
+class UserAdminUpdate(InputModel):
     """What an admin may change about a user: roles, disabled, display name."""
 
     roles: list[Role] | None = Field(default=None, max_length=1)
@@ -178,14 +173,14 @@ class UserAdminUpdate(_Input):
     display_name: DisplayName | None = None
 
 
-class PasswordChange(_Input):
+class PasswordChange(InputModel):
     """A user changes their password (every token of theirs is revoked)."""
 
     current_password: Annotated[str, Field(max_length=256)]
     new_password: Password
 
 
-class RefreshRequest(_Input):
+class RefreshRequest(InputModel):
     """A refresh token, to rotate (``/auth/refresh``) or to end its family (``/auth/logout``)."""
 
     refresh_token: Annotated[str, Field(min_length=1, max_length=256)]

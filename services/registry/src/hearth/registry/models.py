@@ -20,7 +20,6 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     StringConstraints,
     field_validator,
@@ -32,6 +31,7 @@ from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from hearth.common.db import service_registry
+from hearth.common.schemas import InputModel
 from hearth.common.topics import SLUG_PATTERN
 from hearth.common.usernames import Username
 from hearth.registry.capabilities import Metric, Property, check_unique_names
@@ -184,13 +184,7 @@ class Device(RegistryModel, table=True):
 # ----------------------------------------------------------------------------- schemas
 
 
-class _Input(BaseModel):
-    """Base of every request body: unknown fields are refused."""
-
-    model_config = ConfigDict(extra="forbid")
-
-
-class HomeCreate(_Input):
+class HomeCreate(InputModel):
     """Create a home; its creator becomes its owner. The slug never changes."""
 
     slug: Slug
@@ -203,7 +197,7 @@ class HomeCreate(_Input):
         return _check_timezone(value)
 
 
-class HomeUpdate(_Input):
+class HomeUpdate(InputModel):
     """Rename a home or change its time zone (owners)."""
 
     name: Name | None = None
@@ -238,14 +232,14 @@ class HomePublic(BaseModel):
         )
 
 
-class MemberAdd(_Input):
+class MemberAdd(InputModel):
     """Add a user (by auth username) to a home with a role (owners)."""
 
     username: Username
     role: Role = Role.MEMBER
 
 
-class MemberUpdate(_Input):
+class MemberUpdate(InputModel):
     """Change a member's role (owners)."""
 
     role: Role
@@ -272,7 +266,7 @@ class MemberPublic(BaseModel):
         )
 
 
-class _Capabilities(_Input):
+class _Capabilities(InputModel):
     metrics: Annotated[list[Metric], Field(max_length=64)] | None = None
     properties: Annotated[list[Property], Field(max_length=64)] | None = None
 
@@ -337,7 +331,7 @@ class DevicePublic(BaseModel):
         )
 
 
-class AuthorizeRequest(_Input):
+class AuthorizeRequest(InputModel):
     """May the caller (the user whose token is forwarded) do ``action`` on one target?
 
     Exactly one of ``topic`` (a device topic), ``filter`` (a subscription filter, read

@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Response, status
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from hearth.auth.api.deps import CurrentUser, ServiceDep
 from hearth.auth.errors import InvalidGrant
 from hearth.auth.models import RefreshRequest, TokenResponse
 from hearth.common.problems import Problem
+from hearth.common.schemas import InputModel
 
 __all__ = ["TokenForm", "router"]
 
@@ -22,10 +23,8 @@ _ERRORS: dict[int | str, dict[str, object]] = {
 }
 
 
-class TokenForm(BaseModel):
+class TokenForm(InputModel):
     """The token request's form fields (RFC 6749 sections 4.3 and 6)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     grant_type: Literal["password", "refresh_token"] = "password"
     username: Annotated[str, Field(max_length=100)] = ""
