@@ -3,18 +3,18 @@
 Loaded by the ``st`` command through ``SCHEMATHESIS_HOOKS=fuzz_hooks``. On top of the
 schema-driven cases (the coverage phase already tries every documented bound: lengths at
 and past each limit, integers at and past each minimum and maximum), each generated case
-is drawn once more as one of:
+is drawn once more with any of (independent draws):
 
-- unchanged;
-- **NUL**: a ``\\x00`` put into one string of its path, query or body (forms included), at a
-  drawn position; the schema's own ``pattern`` would otherwise keep NUL out of most
-  positive cases;
-- **boundary**: one integer of its query or body, or one query parameter, replaced by a
-  value at or past what PostgreSQL holds (2^31 - 1, 2^31, 2^63 - 1, 2^63, -2^63 - 1, 10^30);
-- **real target**: ``home``/``device``/``user_id`` path parameters pointed at the test's own
-  home, device and throwaway user (``FUZZ_HOME``, ``FUZZ_DEVICE``, ``FUZZ_USER_ID``), so
-  fuzzed bodies reach the database instead of a 404. A ``DELETE`` never points at the
-  device (it must stay for the rest of the run).
+- **real target** (6 in 10): ``home``/``device``/``user_id`` path parameters pointed at the
+  test's own home, device and throwaway user (``FUZZ_HOME``, ``FUZZ_DEVICE``,
+  ``FUZZ_USER_ID``), so fuzzed bodies reach the database instead of a 404. A ``DELETE``
+  never points at the device (it must stay for the rest of the run);
+- **boundary** (3 in 10): one integer of its query or body, or one query parameter,
+  replaced by a value at or past what PostgreSQL holds (2^31 - 1, 2^31, 2^63 - 1, 2^63,
+  -2^63 - 1, 10^30, -1);
+- **NUL** (5 in 10): a ``\\x00`` put into one string of its path, query or body (forms
+  included) at a drawn position; the schema's own ``pattern`` would otherwise keep NUL out
+  of most positive cases.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import schemathesis
 from hypothesis import strategies as st
 
 BOUNDARY_INTEGERS = (2**31 - 1, 2**31, 2**63 - 1, 2**63, -(2**63) - 1, 10**30, -1)
-_CHOICES = 4
 
 
 def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Any]]:
@@ -69,20 +68,16 @@ def _point_at_real_targets(case: Any, method: str) -> None:
             params[name] = value
 
 
-def _mutate(case: Any, method: str, choice: int, pick: int, where: int) -> Any:
+def _mutate(case: Any, method: str, dice: tuple[int, int, int], pick: int, where: int) -> Any:
+    """``dice`` are three rolls of 0-9: NUL (< 5), boundary integer (< 3), real targets (< 6)."""
+    nul, boundary, real = dice
     for part in ("path_parameters", "query", "body"):
         value = getattr(case, part, None)
         if isinstance(value, dict | list):
             setattr(case, part, copy.deepcopy(value))
-    if choice == 1:  # NUL into one string
-        strings = [t for t in _targets(case) if isinstance(t[2], str)]
-        if strings:
-            part, path, text = strings[pick % len(strings)]
-            at = where % (len(text) + 1)
-            _set(getattr(case, part), path, f"{text[:at]}\x00{text[at:]}")
-        elif isinstance(case.body, str):
-            case.body = f"{case.body}\x00"
-    elif choice == 2:  # a boundary integer
+    if real < 6:
+        _point_at_real_targets(case, method)
+    if boundary < 3:
         integers = [
             t
             for t in _targets(case)
@@ -91,14 +86,21 @@ def _mutate(case: Any, method: str, choice: int, pick: int, where: int) -> Any:
         if integers:
             part, path, _ = integers[pick % len(integers)]
             _set(getattr(case, part), path, BOUNDARY_INTEGERS[where % len(BOUNDARY_INTEGERS)])
-    elif choice == 3:
-        _point_at_real_targets(case, method)
+    if nul < 5:
+        strings = [t for t in _targets(case) if isinstance(t[2], str)]
+        if strings:
+            part, path, text = strings[pick % len(strings)]
+            at = where % (len(text) + 1)
+            _set(getattr(case, part), path, f"{text[:at]}\x00{text[at:]}")
+        elif isinstance(case.body, str):
+            case.body = f"{case.body}\x00"
     return case
 
 
 @schemathesis.hook
 def flatmap_case(context: Any, case: Any) -> Any:
     method = str(getattr(context.operation, "method", "")).upper()
-    return st.tuples(
-        st.integers(0, _CHOICES - 1), st.integers(0, 10**6), st.integers(0, 10**6)
-    ).map(lambda drawn: _mutate(case, method, *drawn))
+    roll = st.integers(0, 9)
+    return st.tuples(st.tuples(roll, roll, roll), st.integers(0, 10**6), st.integers(0, 10**6)).map(
+        lambda drawn: _mutate(case, method, *drawn)
+    )
