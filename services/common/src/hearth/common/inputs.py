@@ -56,7 +56,6 @@ __all__ = [
     "Offset",
     "Slug",
     "Text",
-    "find_forbidden",
     "page_size",
 ]
 
@@ -175,7 +174,7 @@ def _strings(
             stack.extend(((*loc, index), child) for index, child in enumerate(item))
 
 
-def find_forbidden(
+def _find_forbidden(
     pairs: Iterable[tuple[tuple[str | int, ...], str]],
 ) -> tuple[str | int, ...] | None:
     """The location of the first string holding NUL or a lone surrogate, else ``None``."""
@@ -212,14 +211,14 @@ def _body_location(content_type: str, body: bytes) -> tuple[str | int, ...] | No
             raise _TooDeep from None
         except ValueError:
             return None  # not JSON: the route's own parsing answers it
-        return find_forbidden(_strings(decoded, ("body",)))
+        return _find_forbidden(_strings(decoded, ("body",)))
     if content_type == "application/x-www-form-urlencoded":
         pairs = (
             (("body", key), text)
             for key, value in parse_qsl(body.decode("latin-1"), keep_blank_values=True)
             for text in (key, value)
         )
-        return find_forbidden(pairs)
+        return _find_forbidden(pairs)
     if content_type.startswith("multipart/"):
         # No service accepts files: a NUL byte anywhere in a multipart body is refused.
         return ("body",) if b"\x00" in body else None
@@ -258,7 +257,7 @@ class InputGuardMiddleware:
         if _FORBIDDEN.search(path):
             await _invalid(("path",), None)(scope, receive, send)
             return
-        loc = find_forbidden(_query_strings(scope.get("query_string", b"")))
+        loc = _find_forbidden(_query_strings(scope.get("query_string", b"")))
         if loc is not None:
             await _invalid(loc, path)(scope, receive, send)
             return

@@ -26,7 +26,6 @@ __all__ = [
     "SERVICE_NAME_PATTERN",
     "check_service_name",
     "device_username",
-    "is_device_username",
     "parse_device_username",
     "service_client_id",
     "service_username",
@@ -71,12 +70,3 @@ def parse_device_username(name: str) -> tuple[str, str]:
     if match is None:
         raise ValueError(f"{name!r} is not a device login (dev.<home>.<device>)")
     return match.group(1), match.group(2)
-
-
-def is_device_username(name: str) -> bool:
-    """Whether ``name`` is a device login name (``dev.<home slug>.<device slug>``)."""
-    try:
-        parse_device_username(name)
-    except ValueError:
-        return False
-    return True
