@@ -15,13 +15,16 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from hearth.platform.logins import PLATFORM_SERVICES, service_username
+from hearth.common.logins import service_client_id, service_username
+from hearth.platform.logins import PLATFORM_SERVICES
 from hearth.platform.pids import ProcessRecord, descendants, read_record, wait_gone
 from hearth.platform.postgres import server_answers
 from hearth.platform.secrets import mqtt_password_key, read_secrets
@@ -85,9 +88,13 @@ class NativeStack:
         assert honcho is not None, "up recorded no honcho"
         return [*found, *descendants(honcho)]
 
-    def login(self, service: str) -> Login:
+    def login(self, service: str, replica: str) -> Login:
         values = read_secrets(self.var_dir / "secrets.env")
-        return Login(service_username(service), values[mqtt_password_key(service)])
+        return Login(
+            service_username(service, replica),
+            values[mqtt_password_key(service)],
+            client_id=service_client_id(service, replica),
+        )
 
 
 @pytest.fixture
@@ -109,12 +116,31 @@ def _assert_broker_works(stack: NativeStack) -> None:
     with pytest.raises(ConnectRefused):
         connect_client(HOST, stack.broker_port, None)  # anonymous
     with pytest.raises(ConnectRefused):
-        connect_client(HOST, stack.broker_port, Login("svc-auth", "not-the-password"))
+        connect_client(HOST, stack.broker_port, Login("svc-auth-0", "not-the-password", "auth-0"))
     for service in PLATFORM_SERVICES:
-        client = connect_client(
-            HOST, stack.broker_port, stack.login(service), client_id=f"{service}-e2e"
-        )
-        client.close()
+        # Replica 0 runs (logging in as it would take its session over): its login is bound.
+        with pytest.raises(ConnectRefused):
+            connect_client(
+                HOST, stack.broker_port, stack.login(service, "0"), client_id=f"{service}-e2e"
+            )
+    for spec in SERVICES:  # every replica 0 is logged in with its own login (ready)
+        _wait_ready(stack.ports[spec.name])
+
+
+def _wait_ready(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(f"http://{HOST}:{port}/readyz", timeout=2.0)
+        except httpx.HTTPError as exc:
+            last = type(exc).__name__
+        else:
+            if response.status_code == 200:
+                return
+            last = response.text
+        time.sleep(0.1)
+    raise AssertionError(f"port {port} not ready within {timeout:g} s: {last}")
 
 
 def test_up_status_down_up_again(stack: NativeStack, postgres_server: PostgresServer) -> None:
@@ -143,8 +169,11 @@ def test_up_status_down_up_again(stack: NativeStack, postgres_server: PostgresSe
     assert parts["mosquitto"]["pid"] in {r.pid for r in started}
     assert all(r.running() for r in started)
 
+    stack.env["HEARTH_INGEST_REPLICAS"] = "2"  # a replica is added: up gives it a login
     again = stack.run("up")
     assert "already up" in again.stdout
+    assert "created login svc-ingest-1" in again.stdout
+    connect_client(HOST, stack.broker_port, stack.login("ingest", "1")).close()
 
     stack.run("down")
     assert wait_gone(started, 0.5) == [], "down left processes that up started"

@@ -86,14 +86,15 @@ def auth_settings(
     database_url: str, broker: RunningBroker, tmp: Path, **overrides: Any
 ) -> AuthSettings:
     """Settings for a test auth service: its own database, the test broker, no secrets file."""
+    replica = str(overrides.pop("replica", f"test-{secrets.token_hex(4)}"))
     values: dict[str, Any] = {
         "env": "test",
         "secrets_file": tmp / "no-secrets.env",
-        "replica": f"test-{secrets.token_hex(4)}",
+        "replica": replica,
         "database_url": database_url,
         "mqtt_host": broker.host,
         "mqtt_port": broker.port,
-        "mqtt_password": broker.service_login("auth").password,
+        "mqtt_password": broker.service_login("auth", replica).password,
         "key_encryption_key": secrets.token_urlsafe(32),
         "admin_username": ADMIN_USERNAME,
         "admin_password": ADMIN_PASSWORD,

@@ -261,6 +261,7 @@ def test_service_commands_and_env_are_rendered() -> None:
         "HEARTH_AUTH_MQTT_HOST": "127.0.0.1",
         "HEARTH_AUTH_MQTT_PORT": "1884",
         "HEARTH_AUTH_JWKS_URL": "http://127.0.0.1:8101/.well-known/jwks.json",
+        "HEARTH_AUTH_REPLICA": "0",  # its login svc-auth-0 is bound to client id auth-0
         "HEARTH_AUTH_REGISTRY_URL": "http://127.0.0.1:8102",
     }
     with pytest.raises(KeyError):

@@ -42,13 +42,14 @@ def realtime_settings(
     stack: Stack, broker: RunningBroker, tmp: Path, **overrides: Any
 ) -> RealtimeSettings:
     """Settings of a realtime app on ``broker`` asking ``stack``'s registry."""
+    replica = str(overrides.pop("replica", f"test-{secrets.token_hex(4)}"))
     values: dict[str, Any] = {
         "env": "test",
         "secrets_file": tmp / "no-secrets.env",
-        "replica": f"test-{secrets.token_hex(4)}",
+        "replica": replica,
         "mqtt_host": broker.host,
         "mqtt_port": broker.port,
-        "mqtt_password": broker.service_login("realtime").password,
+        "mqtt_password": broker.service_login("realtime", replica).password,
         "jwks_url": f"{stack.auth.url}/.well-known/jwks.json",
         "registry_url": stack.registry.url,
         "token_leeway": 0,

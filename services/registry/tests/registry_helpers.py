@@ -136,14 +136,15 @@ def start_stack(
     **registry_overrides: Any,
 ) -> Stack:
     """Start auth, then the registry against it; both on kernel-chosen ports."""
+    auth_replica = f"test-{secrets.token_hex(4)}"
     auth_settings = AuthSettings(
         env="test",
         secrets_file=tmp / "no-secrets.env",
-        replica=f"test-{secrets.token_hex(4)}",
+        replica=auth_replica,
         database_url=auth_database_url,
         mqtt_host=broker.host,
         mqtt_port=broker.port,
-        mqtt_password=broker.service_login("auth").password,
+        mqtt_password=broker.service_login("auth", auth_replica).password,
         key_encryption_key=secrets.token_urlsafe(32),
         admin_username=ADMIN_USERNAME,
         admin_password=ADMIN_PASSWORD,
@@ -155,14 +156,15 @@ def start_stack(
     auth = serve_app(auth_app, wait_path="/readyz")
     auth_http = httpx.Client(base_url=auth.url, timeout=10.0)
     try:
+        replica = str(registry_overrides.pop("replica", f"test-{secrets.token_hex(4)}"))
         values: dict[str, Any] = {
             "env": "test",
             "secrets_file": tmp / "no-secrets.env",
-            "replica": f"test-{secrets.token_hex(4)}",
+            "replica": replica,
             "database_url": registry_database_url,
             "mqtt_host": broker.host,
             "mqtt_port": broker.port,
-            "mqtt_password": broker.service_login("registry").password,
+            "mqtt_password": broker.service_login("registry", replica).password,
             "jwks_url": f"{auth.url}/.well-known/jwks.json",
             "auth_url": auth.url,
             "log_level": "WARNING",

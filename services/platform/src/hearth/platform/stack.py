@@ -10,13 +10,15 @@
    (:func:`hearth.platform.postgres.plan_postgres`), and the stack's database in it;
 4. ``var/stack.env`` and every service's migrations (:data:`hearth.platform.services.SERVICES`);
 5. honcho, detached, running ``var/Procfile``: mosquitto and every service;
-6. the bootstrap's online phase (service logins and roles), then it waits for every port.
+6. the bootstrap's online phase (service roles, a bound login per replica), then it waits
+   for every port.
 
 What ``up`` started is recorded under ``var/run/`` (pid *and* start time of honcho, of each
 of honcho's processes and of our own PostgreSQL: :mod:`hearth.platform.pids`). ``down``
 stops exactly those, checked by identity, and never a PostgreSQL server it did not start;
-``status`` reports each part. ``up`` on a running stack only reports it; every step is
-idempotent, so ``up`` after a crash or a half-finished ``up`` repairs what is missing.
+``status`` reports each part. ``up`` on a running stack runs only the online bootstrap
+(logins for replicas added with ``HEARTH_<SERVICE>_REPLICAS``) and reports it; every step
+is idempotent, so ``up`` after a crash or a half-finished ``up`` repairs what is missing.
 """
 
 from __future__ import annotations
@@ -239,6 +241,7 @@ class Stack:
             runner = self._record(RUNNER)
             if runner is not None and runner.running():
                 self.out(f"hearth: the stack is already up (honcho pid {runner.pid})")
+                self._bootstrap_online()  # replicas added since (HEARTH_<SERVICE>_REPLICAS)
                 status = self.status()
                 self._print_summary(status)
                 return status
