@@ -1,66 +1,25 @@
-"""The files ``hearth up`` renders for honcho: ``var/Procfile`` and ``var/stack.env``.
+"""Small files the native stack writes: ``var/stack.env`` and private (mode 0600) files.
 
-The Procfile is written anew by every ``hearth up`` from the broker and
-:data:`hearth.platform.services.SERVICES` (never edit it by hand). Each line runs its
-program through :mod:`hearth.platform.pidexec`, which records the process (pid and start
-time) in ``var/run/<name>.json`` and then becomes the program, so the stack knows every
-pid honcho's children have::
-
-    mosquitto: exec /repo/.venv/bin/python -m hearth.platform.pidexec \
-        /repo/var/run/mosquitto.json mosquitto -- /usr/sbin/mosquitto -c /repo/var/mosquitto.conf
-
-``stack.env`` is a dotenv file of the settings every process gets (honcho loads it with
-``-e``); it may hold a database password, so it is mode 0600 like the secrets file.
+``stack.env`` is a dotenv file of the settings every process gets: the database URL, the
+broker's port, each service's own settings, and every ``HEARTH_*`` variable the operator
+set for ``hearth up``. :mod:`hearth.platform.pidexec` loads it just before it becomes the
+program, so a process restarted by the supervisor reads what the last ``hearth up`` wrote.
+It may hold a database password, so it is mode 0600 like the secrets file.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
-import shlex
-import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["ProcfileEntry", "render_env_file", "render_procfile", "write_private"]
+__all__ = ["StartHistory", "read_env_file", "render_env_file", "write_private"]
 
-_NAME = re.compile(r"[A-Za-z0-9_-]+")
 _KEY = re.compile(r"[A-Z][A-Z0-9_]*")
-
-
-@dataclass(frozen=True, slots=True)
-class ProcfileEntry:
-    """One process honcho runs: its name, its argument list and its record file."""
-
-    name: str
-    argv: tuple[str, ...]
-    record: Path
-
-    def __post_init__(self) -> None:
-        if _NAME.fullmatch(self.name) is None:
-            raise ValueError(f"process name {self.name!r} is not [A-Za-z0-9_-]+")
-        if not self.argv:
-            raise ValueError(f"process {self.name} has no command")
-
-    def line(self, python: str = sys.executable) -> str:
-        """The Procfile line: ``name: exec python -m hearth.platform.pidexec ... -- argv``."""
-        wrapped = [
-            python, "-m", "hearth.platform.pidexec", str(self.record), self.name, "--", *self.argv,
-        ]  # fmt: skip
-        command = " ".join(shlex.quote(arg) for arg in wrapped)
-        if "\n" in command:
-            raise ValueError(f"process {self.name} has a line break in its command")
-        return f"{self.name}: exec {command}"
-
-
-def render_procfile(entries: Sequence[ProcfileEntry], python: str = sys.executable) -> str:
-    """The Procfile text for ``entries`` (names must be unique)."""
-    names = [entry.name for entry in entries]
-    if len(set(names)) != len(names):
-        raise ValueError(f"process names are not unique: {names}")
-    head = "# Rendered by `hearth up` (hearth.platform.stack); do not edit: it is rewritten.\n"
-    return head + "".join(entry.line(python) + "\n" for entry in entries)
 
 
 def render_env_file(values: Mapping[str, str]) -> str:
@@ -83,3 +42,60 @@ def write_private(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(tmp, path)
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """The values of an env file :func:`render_env_file` wrote (comments skipped).
+
+    The exact inverse of :func:`render_env_file` (no quotes, no ``export``): it runs in
+    :mod:`hearth.platform.pidexec` before every program starts, so it imports nothing.
+    """
+    values: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith("#"):
+            key, sep, value = line.partition("=")
+            if not sep or _KEY.fullmatch(key) is None:
+                raise ValueError(f"{path}: not a KEY=value line: {line[:40]!r}")
+            values[key] = value
+    return values
+
+
+@dataclass(slots=True)
+class StartHistory:
+    """How often a supervised program was started: ``var/run/<name>.starts`` (JSON).
+
+    ``count`` is every start since ``hearth up`` (restarts = count - 1); ``recent`` the
+    wall-clock times of the starts inside the crash-loop window, which
+    :mod:`hearth.platform.pidexec` reads to refuse a program that keeps dying.
+    """
+
+    count: int = 0
+    recent: list[float] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, path: Path) -> StartHistory:
+        """The history in ``path`` (empty when missing or unreadable)."""
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(int(data["count"]), [float(t) for t in data["recent"]])
+        except (OSError, ValueError, KeyError, TypeError):
+            return cls()
+
+    def write(self, path: Path) -> None:
+        """Save it (atomically)."""
+        write_private(path, json.dumps({"count": self.count, "recent": self.recent}) + "\n")
+
+    def starts_within(self, window: float, now: float | None = None) -> int:
+        """How many starts happened in the last ``window`` seconds."""
+        now = time.time() if now is None else now
+        return sum(1 for started in self.recent if now - started <= window)
+
+    def started(self, window: float, now: float | None = None) -> None:
+        """Count a start now, forgetting starts older than ``window``."""
+        now = time.time() if now is None else now
+        self.count += 1
+        self.recent = [t for t in self.recent if now - t <= window] + [now]
+
+    def forgive(self) -> None:
+        """Forget the recent starts (an operator's ``up``/``restart``: try again in full)."""
+        self.recent = []
