@@ -805,8 +805,10 @@ class Stack:
         lines: tuple[str, ...] = ()
         if info.state == "FATAL":
             detail = f"gave up after {START_RETRIES + 1} tries in a row"
-            if info.spawn_error:
-                detail += f": {info.spawn_error}"
+            if info.spawn_error and not info.spawn_error.startswith("Exited too quickly"):
+                detail += f": {info.spawn_error}"  # could not even be spawned
+            else:
+                detail += ": it exited within its first seconds each time; the end of its log:"
             lines = tuple(last_lines(self.config.process_log(name), FAILED_LINES))
         elif info.state == "BACKOFF":
             detail = "exited at start; trying again after a pause"

@@ -14,13 +14,15 @@ down. supervisord's states, and the words ``hearth status`` shows for them:
 
 from __future__ import annotations
 
+import http.client
+import socket
 import xmlrpc.client
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, cast
 
-from supervisor.xmlrpc import Faults, SupervisorTransport
+from supervisor.xmlrpc import Faults
 
 from hearth.platform.stack_config import StackError
 
@@ -78,21 +80,54 @@ class ProcessInfo:
         )
 
 
+CALL_TIMEOUT = 60.0
+"""Seconds one call may take (stopping a process waits for it: up to its stop timeout)."""
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP over a Unix socket, closed with the connection (no socket left behind)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__("localhost", timeout=CALL_TIMEOUT)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(CALL_TIMEOUT)
+            sock.connect(str(self._path))
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+
+
+class _UnixTransport(xmlrpc.client.Transport):
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._path = path
+
+    def make_connection(self, host: Any) -> http.client.HTTPConnection:
+        connection = _UnixConnection(self._path)
+        self._connection = (host, connection)  # what Transport.close() closes
+        return connection
+
+
 class SupervisorClient:
     """XML-RPC to the supervisord listening on ``socket`` (a Unix socket path)."""
 
     def __init__(self, socket: Path) -> None:
         self.socket = socket
 
-    def _proxy(self) -> Any:
-        transport = SupervisorTransport(None, None, f"unix://{self.socket}")
-        return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
-
     def _call(self, method: str, *args: Any) -> Any:
+        transport = _UnixTransport(self.socket)
         try:
-            return getattr(self._proxy().supervisor, method)(*args)
+            with xmlrpc.client.ServerProxy("http://localhost", transport=transport) as proxy:
+                return getattr(proxy.supervisor, method)(*args)
         except OSError as exc:
             raise StackError(f"supervisord does not answer on {self.socket}: {exc}") from None
+        finally:
+            transport.close()
 
     def reachable(self) -> bool:
         """Whether supervisord answers (and is running, not shutting down)."""
