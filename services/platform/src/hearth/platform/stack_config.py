@@ -59,7 +59,7 @@ DEFAULT_PORTS: Final[Mapping[str, int]] = {
 DEFAULT_POSTGRES_URL: Final = f"postgresql://postgres@{HOST}:5432/postgres"
 DEFAULT_DATABASE_NAME: Final = "hearth"
 DEFAULT_OWN_POSTGRES_PORT: Final = 5433
-DEFAULT_START_TIMEOUT: Final = 30.0
+DEFAULT_START_TIMEOUT: Final = 90.0
 
 PostgresMode = Literal["auto", "existing", "own"]
 _MODES: Final = ("auto", "existing", "own")
