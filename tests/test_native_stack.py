@@ -355,29 +355,31 @@ def test_each_process_comes_back_alone_and_every_reading_is_stored_once(
 def test_a_service_with_a_broken_setting_ends_failed_and_up_starts_it_after_the_fix(
     stack: NativeStack,
 ) -> None:
-    stack.env["HEARTH_INGEST_BATCH_MAX_ROWS"] = "0"  # must be >= 1: the settings refuse it
+    # realtime has no migrate step, so only the running service meets the setting (a broken
+    # setting of a service with migrations stops `up` at its migration, before anything runs)
+    stack.env["HEARTH_REALTIME_MAX_ROOMS_PER_SOCKET"] = "0"  # must be >= 1
     first = stack.run("up", check=False)
     assert first.returncode == 3, first.stdout + first.stderr
     assert "The Hearth stack is NOT fully up" in first.stdout
-    assert "ingest FAILED: fix the cause shown above" in first.stdout
+    assert "realtime FAILED: fix the cause shown above" in first.stdout
     code, status = stack.status()
     parts = _parts(status)
     assert code == 3
-    ingest = parts["ingest"]
-    assert ingest["state"] == "failed"
-    assert ingest["detail"].startswith("gave up after 5 tries in a row")
-    assert any("batch_max_rows" in line for line in ingest["last_lines"]), ingest
-    assert ingest["restarts"] == 4  # five starts, then no more: it does not spin
-    for name in ("mosquitto", "auth", "registry", "realtime"):
+    realtime = parts["realtime"]
+    assert realtime["state"] == "failed"
+    assert realtime["detail"].startswith("gave up after 5 tries in a row")
+    assert any("max_rooms_per_socket" in line for line in realtime["last_lines"]), realtime
+    assert realtime["restarts"] == 4  # five starts, then no more: it does not spin
+    for name in ("mosquitto", "auth", "registry", "ingest"):
         assert parts[name]["up"] is True, name  # the others run on
     human = stack.run("status", check=False).stdout
     assert "failed" in human
-    assert "batch_max_rows" in human
+    assert "max_rooms_per_socket" in human
 
-    del stack.env["HEARTH_INGEST_BATCH_MAX_ROWS"]  # the operator fixes it
+    del stack.env["HEARTH_REALTIME_MAX_ROOMS_PER_SOCKET"]  # the operator fixes it
     second = stack.run("up")
-    assert "starting ingest again (it was failed)" in second.stdout
+    assert "starting realtime again (it was failed)" in second.stdout
     code, status = stack.status()
-    assert code == 0
-    assert _parts(status)["ingest"]["state"] in ("starting", "running")
+    assert code == 0, status
+    assert _parts(status)["realtime"]["state"] in ("starting", "running")
     assert _parts(status)["auth"]["pid"] == parts["auth"]["pid"]  # nothing else restarted
