@@ -8,6 +8,7 @@ the broker; a stand-in with a broken setting shows the failed state and the reco
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import shutil
@@ -321,3 +322,66 @@ def test_own_postgres_is_started_and_stopped(
     assert not postmaster.running()
     assert not port_is_open("127.0.0.1", config.own_postgres_port)
     assert server_answers(postgres_server.url)  # the shared server is untouched
+
+
+@pytest.mark.slow
+def test_own_cluster_only_when_nothing_answers_then_remembered_and_switched_only_on_the_word(
+    traversable_tmp: Path, postgres_server: PostgresServer, database_name: str
+) -> None:
+    dead = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres"  # nothing listens there
+    base = _config(
+        traversable_tmp / "var",
+        postgres_server,
+        "hearth",
+        postgres_mode="auto",
+        postgres_url=dead,  # the default, as if nothing answered on 5432
+        postgres_url_configured=False,
+        own_postgres_port=free_port(),
+    )
+    lines: list[str] = []
+    stack = Stack(base, [], lines.append)
+    try:
+        status = stack.up()
+        assert status.part("database").up
+        assert "our own cluster" in status.part("database").detail
+        said = "\n".join(lines)
+        assert "using the stack's own cluster in var/postgres (nothing configured and nothing " \
+            "answers on the default URL" in said  # fmt: skip
+        assert "remembered in" in said
+    finally:
+        stack.down()
+
+    # The operator now points at a real server: refused, nothing switched, nothing started.
+    asked = dataclasses.replace(
+        base,
+        postgres_url=postgres_server.url,
+        postgres_url_configured=True,
+        database_name=database_name,
+    )
+    with pytest.raises(StackError) as caught:
+        Stack(asked, [], lambda _: None).up()
+    message = str(caught.value)
+    assert "this stack uses the stack's own cluster in var/postgres" in message
+    assert "Nothing was switched" in message
+    assert "HEARTH_POSTGRES_SWITCH=yes" in message
+    assert read_record(base.record_file("supervisord")) is None
+    assert read_record(base.record_file("postgres")) is None
+
+    # With the explicit word it switches, says so, and remembers the new choice.
+    lines.clear()
+    switched = Stack(dataclasses.replace(asked, switch_database=True), [], lines.append)
+    try:
+        status = switched.up()
+        assert "existing server" in status.part("database").detail
+        said = "\n".join(lines)
+        assert (
+            "switching away from the stack's own cluster in var/postgres (its data stays)" in said
+        )
+        assert (base.postgres_dir / "data" / "PG_VERSION").is_file()  # the old data is kept
+    finally:
+        switched.down()
+    again = Stack(dataclasses.replace(base, database_name=database_name), [], lambda _: None)
+    try:  # nothing configured now: the remembered server, not the old cluster
+        assert "existing server" in again.up().part("database").detail
+    finally:
+        again.down()
