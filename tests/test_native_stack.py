@@ -345,7 +345,9 @@ def test_each_process_comes_back_alone_and_every_reading_is_stored_once(
         try:
             _wait(lambda: _stored(stack.database_url)[0] >= sent, 120, "every reading stored")
         except AssertionError as exc:
-            raise AssertionError(f"{exc}: sent {sent}, stored {_stored(stack.database_url)}")
+            raise AssertionError(
+                f"{exc}: sent {sent}, stored {_stored(stack.database_url)}"
+            ) from None
         time.sleep(1.0)  # a late duplicate would show up now
         rows, ids = _stored(stack.database_url)
         print(f"sent {sent} readings, stored {rows} rows with {ids} distinct ids")
