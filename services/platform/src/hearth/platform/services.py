@@ -2,7 +2,7 @@
 
 A :class:`ServiceSpec` says how to migrate and start one service. ``hearth up`` runs every
 ``migrate`` command (in list order, before any service starts), then starts every
-``command`` under honcho; ``hearth status`` checks each one's port; ``hearth down`` stops
+``command`` under supervisord; ``hearth status`` checks each one's port; ``hearth down`` stops
 them. Commands are argument lists; ``{placeholders}`` in them (and in ``env`` values) are
 filled by :meth:`ServiceSpec.render`:
 
@@ -49,7 +49,7 @@ _NAME = re.compile(r"[a-z][a-z0-9]{0,30}")
 class ServiceSpec:
     """How the native stack migrates and runs one service.
 
-    ``name`` is a lower-case word: the process name in the Procfile and in ``hearth
+    ``name`` is a lower-case word: the process name in supervisord.conf and in ``hearth
     status``, and the key of its port (``HEARTH_<NAME>_PORT``, default from
     ``DEFAULT_PORTS``). ``migrate`` is None when the service has no database.
     """
