@@ -203,7 +203,12 @@ def test_descendants_walks_the_whole_tree(tmp_path: Path) -> None:
 def test_rss_and_running_time_of_a_process(sleeper: subprocess.Popen[bytes]) -> None:
     record = record_of("sleeper", sleeper.pid)
     assert record is not None
+    # Right after the fork the child is still tiny: wait until the interpreter is resident.
+    deadline = time.monotonic() + 30
     rss = rss_bytes(sleeper.pid)
+    while rss is not None and rss <= 1_000_000 and time.monotonic() < deadline:
+        time.sleep(0.02)
+        rss = rss_bytes(sleeper.pid)
     assert rss is not None
     assert 1_000_000 < rss < 200_000_000  # a Python interpreter, resident
     running = seconds_running(record)
