@@ -13,7 +13,10 @@ a BuildKit secret, never an image.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -357,3 +360,45 @@ def test_the_mosquitto_stand_in_keeps_what_the_broker_config_needs() -> None:
     assert f'ln -s "$plugin" {plugin.group(1)}' in dockerfile
     assert "--uid 1883 --gid 1883" in dockerfile  # broker-init hands the volume to 1883
     assert 'CMD ["/usr/sbin/mosquitto", "-c", "/mosquitto/config/mosquitto.conf"]' in dockerfile
+
+
+def _compose_v2() -> bool:
+    try:
+        found = subprocess.run(
+            ["docker", "compose", "version"], capture_output=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return found.returncode == 0
+
+
+def test_one_variable_opens_every_published_port(tmp_path: Path) -> None:
+    """Rendered by compose itself (no engine needed): unset, every port is on 127.0.0.1;
+    ``HEARTH_BIND_ADDRESS=0.0.0.0`` opens them all."""
+    if not _compose_v2():
+        pytest.skip("docker compose v2 is not installed (scripts/install-tools adds it)")
+    env_file = tmp_path / "config.env"
+    env_file.write_text("".join(f"{s.key}=x\n" for s in DEPLOY_SECRET_SPECS), encoding="utf-8")
+
+    def host_ips(bind: str | None) -> set[str]:
+        env = {k: v for k, v in os.environ.items() if k != "HEARTH_BIND_ADDRESS"}
+        if bind is not None:
+            env["HEARTH_BIND_ADDRESS"] = bind
+        rendered = subprocess.run(
+            ["docker", "compose", "--env-file", str(env_file), "config", "--format", "json"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        config = json.loads(rendered.stdout)
+        return {
+            port["host_ip"]
+            for service in config["services"].values()
+            for port in service.get("ports", [])
+        }
+
+    assert host_ips(None) == {"127.0.0.1"}
+    assert host_ips("0.0.0.0") == {"0.0.0.0"}  # noqa: S104 - the operator's explicit choice

@@ -62,6 +62,7 @@ __all__ = [
     "find_source",
     "hearth_docker_engine",
     "hearth_platform",
+    "images_mode",
 ]
 
 HOST = "127.0.0.1"
@@ -278,12 +279,16 @@ class HearthPlatform:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
-    def run(self, *args: str, timeout: float = 300.0) -> subprocess.CompletedProcess[str]:
-        """Run ``docker compose <args>`` on this project; raise with its output if it fails."""
+    def run(
+        self, *args: str, timeout: float = 300.0, input: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``docker compose <args>`` on this project (``input`` on its standard input);
+        raise with its output if it fails."""
         command = [*self.compose.docker_compose_command(), *args]
         result = subprocess.run(
             command,
             cwd=self.source,
+            input=input,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -422,8 +427,9 @@ def hearth_docker_engine() -> Iterator[DockerEngine]:
         engine.stop()
 
 
-def _images_mode() -> ImagesMode:
-    mode = os.environ.get("HEARTH_IMAGES", "auto")
+def images_mode(default: ImagesMode = "auto") -> ImagesMode:
+    """``$HEARTH_IMAGES`` (:data:`ImagesMode`), else ``default``."""
+    mode = os.environ.get("HEARTH_IMAGES") or default
     if mode not in get_args(ImagesMode):
         raise pytest.UsageError(f"HEARTH_IMAGES={mode!r}: use auto, offline or official")
     return cast(ImagesMode, mode)
@@ -435,7 +441,7 @@ def hearth_platform(
 ) -> Iterator[HearthPlatform]:
     """The whole platform, started once for the session and removed after it."""
     platform = HearthPlatform(
-        find_source(), tmp_path_factory.mktemp("hearth-platform"), images=_images_mode()
+        find_source(), tmp_path_factory.mktemp("hearth-platform"), images=images_mode()
     )
     with platform:
         yield platform
