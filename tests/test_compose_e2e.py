@@ -146,14 +146,13 @@ class Publisher:
 
     def reading(self, value: float, msg_id: str) -> None:
         payload = json.dumps({"value": value, "id": msg_id})
-        urls = self.platform.urls
         subprocess.run(
             [
                 "mosquitto_pub",
                 "-h",
-                urls.broker_host,
+                "127.0.0.1",
                 "-p",
-                str(urls.broker_port),
+                str(self.platform.port("broker")),  # read each time: a restart may move it
                 "-u",
                 self.username,
                 "-P",

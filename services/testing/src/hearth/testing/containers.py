@@ -3,7 +3,8 @@
 :class:`HearthPlatform` runs Hearth's own ``docker-compose.yml`` through testcontainers-python's
 ``DockerCompose``, so what a test talks to is exactly what operators run: every service built
 from the checkout, PostgreSQL and Mosquitto, health-checked. Each platform is a compose
-project of its own (``hearth-test-<random>``) with fresh secrets and free ports on 127.0.0.1;
+project of its own (``hearth-test-<random>``) with fresh secrets and ports on 127.0.0.1 that
+the engine picks;
 :meth:`HearthPlatform.stop` runs ``down --volumes``, which removes its containers, its network
 and its volumes. Tests send traffic only to loopback (the published ports) and to that network.
 
@@ -47,8 +48,7 @@ from testcontainers.compose import DockerCompose
 from hearth.platform.deploy_env import POSTGRES_PASSWORD_KEY, ensure_deploy_env
 from hearth.platform.secrets import read_secrets
 from hearth.platform.services import SERVICES
-from hearth.platform.stack_config import port_env
-from hearth.testing.ports import free_port
+from hearth.platform.stack_config import DEFAULT_PORTS, port_env
 
 __all__ = [
     "DOCKERD_LOG",
@@ -77,8 +77,12 @@ eclipse-mosquitto as operators do; ``auto`` runs ``deploy/images`` (the official
 present or pullable, else offline stand-ins built from Debian); ``offline`` runs
 ``deploy/images --offline`` (the official images only when already present, never a pull)."""
 
-PUBLISHED: tuple[str, ...] = ("broker", *(spec.name for spec in SERVICES))
-"""The parts docker-compose.yml publishes, each on ``HEARTH_<NAME>_PORT``."""
+PUBLISHED: Mapping[str, int] = {
+    "broker": 1883,
+    **{spec.name: DEFAULT_PORTS[spec.name] for spec in SERVICES},
+}
+"""The parts docker-compose.yml publishes (each on ``HEARTH_<NAME>_PORT``) and the port each
+listens on inside its container."""
 
 _ADMIN_USERNAME_KEY = "HEARTH_AUTH_ADMIN_USERNAME"
 _ADMIN_PASSWORD_KEY = "HEARTH_AUTH_ADMIN_PASSWORD"  # noqa: S105 - a key name, not a value
@@ -244,7 +248,6 @@ class HearthPlatform:
         self.images = images
         self.project = project or f"hearth-test-{secrets.token_hex(4)}"
         self.env_file = workdir / "compose.env"
-        self.ports = {name: free_port(HOST) for name in PUBLISHED}
         self.compose = DockerCompose(
             context=str(source), env_file=str(self.env_file), build=True, wait=True
         )
@@ -320,7 +323,9 @@ class HearthPlatform:
             "COMPOSE_BAKE": "false",  # compose's own BuildKit client: no buildx plugin needed
             "HEARTH_COMPOSE_ENV_FILE": str(self.env_file),
             "HEARTH_BIND_ADDRESS": HOST,
-            **{port_env(name): str(port) for name, port in self.ports.items()},
+            # 0: the engine picks a free port as it publishes (no race with other programs);
+            # a restarted container may get another one: read them from `urls`
+            **{port_env(name): "0" for name in PUBLISHED},
             **images,
         }
         with self.env_file.open("a", encoding="utf-8") as env:
@@ -346,12 +351,37 @@ class HearthPlatform:
         """The password of the compose PostgreSQL's role ``hearth``."""
         return self.secret(POSTGRES_PASSWORD_KEY)
 
+    def port(self, name: str) -> int:
+        """The host port of published part ``name`` (``broker``, ``auth``...) as the engine
+        publishes it now (a restarted container may have another one)."""
+        container = self.compose.get_container(name)
+        published = container.get_publisher(by_port=PUBLISHED[name], by_host=HOST).PublishedPort
+        if published is None:
+            raise RuntimeError(f"{name} publishes no port in {self.project}")
+        return published
+
+    @property
+    def ports(self) -> dict[str, int]:
+        """The host port of every published part, as the engine publishes them now."""
+        found = {c.Service: c for c in self.compose.get_containers()}
+        missing = set(PUBLISHED) - set(found)
+        if missing:
+            raise RuntimeError(f"not running in {self.project}: {', '.join(sorted(missing))}")
+        ports: dict[str, int] = {}
+        for name, inside in PUBLISHED.items():
+            published = found[name].get_publisher(by_port=inside, by_host=HOST).PublishedPort
+            if published is None:
+                raise RuntimeError(f"{name} publishes no port in {self.project}")
+            ports[name] = published
+        return ports
+
     @property
     def urls(self) -> HearthUrls:
-        """Where each service and the broker answer (loopback, this project's ports)."""
+        """Where each service and the broker answer now (loopback, this project's ports)."""
+        ports = self.ports
 
         def http(name: str) -> str:
-            return f"http://{HOST}:{self.ports[name]}"
+            return f"http://{HOST}:{ports[name]}"
 
         return HearthUrls(
             auth=http("auth"),
@@ -359,7 +389,7 @@ class HearthPlatform:
             ingest=http("ingest"),
             realtime=http("realtime"),
             broker_host=HOST,
-            broker_port=self.ports["broker"],
+            broker_port=ports["broker"],
         )
 
     @property
