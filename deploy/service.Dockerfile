@@ -8,10 +8,11 @@
 # PYTHON_IMAGE is the base: the official python image unless deploy/images chose its offline
 # stand-in (docs/operations.md, "Without an image registry").
 #
-# Layers: uv (shared by every service's image), then the member's third-party dependencies
+# Layers: the user and settings every image shares, then the member's third-party dependencies
 # resolved from uv.lock alone (rebuilt only when uv.lock or a pyproject.toml changes), then the
-# workspace's own code. Downloads go through BuildKit cache mounts (pip's and uv's caches are
-# kept between builds, never in the image). HTTPS from inside the build trusts the image's own
+# workspace's own code. uv itself is built once in a stage of its own and only mounted where it
+# runs; downloads go through BuildKit cache mounts (pip's and uv's caches are kept between
+# builds, never in an image). HTTPS from inside the build trusts the image's own
 # CA certificates, plus the bundle given as the BuildKit secret `build_ca` when it is not empty
 # (docker-compose.yml passes HEARTH_BUILD_CA_FILE): a secret is mounted for one RUN and never
 # stored in a layer, so no image carries it.
@@ -30,14 +31,18 @@ WORKDIR /src
 COPY services/ services/
 RUN find services -mindepth 2 -maxdepth 2 ! -name pyproject.toml -exec rm -rf {} +
 
-# uv and the settings every image shares; no build argument is used here, so this stage is
-# built once and reused by every service's image.
+# uv, only to build: its binary is mounted into the steps that run it, never in an image.
 FROM ${PYTHON_IMAGE} AS uv
 ARG UV_VERSION=0.13.9
 RUN --mount=type=secret,id=build_ca \
     --mount=type=cache,target=/root/.cache/pip \
     if [ -s /run/secrets/build_ca ]; then export PIP_CERT=/run/secrets/build_ca; fi; \
-    pip install --disable-pip-version-check "uv==${UV_VERSION}"
+    pip install --disable-pip-version-check "uv==${UV_VERSION}" \
+    && cp "$(command -v uv)" /uv
+
+# What every service's image shares; no build argument is used here, so this stage is built
+# once and reused by every image.
+FROM ${PYTHON_IMAGE} AS base
 RUN useradd --system --uid 10001 --user-group --home-dir /app --shell /usr/sbin/nologin hearth
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
@@ -47,7 +52,7 @@ ENV UV_COMPILE_BYTECODE=1 \
     PYTHONUNBUFFERED=1
 WORKDIR /app
 
-FROM uv
+FROM base
 ARG SERVICE
 ARG APT_PACKAGES=""
 RUN test -n "${SERVICE}" || { echo "build with --build-arg SERVICE=<member>" >&2; exit 1; }
@@ -57,11 +62,14 @@ RUN if [ -n "${APT_PACKAGES}" ]; then \
         && rm -rf /var/lib/apt/lists/*; \
     fi
 ENV HEARTH_SERVICE=${SERVICE}
+LABEL org.opencontainers.image.title="hearth-${SERVICE}" \
+      org.opencontainers.image.description="Hearth: the ${SERVICE} workspace member (deploy/service.Dockerfile)"
 
 # Layer 1: dependencies only.
 COPY pyproject.toml uv.lock ./
 COPY --from=manifests /src/services/ services/
-RUN --mount=type=secret,id=build_ca \
+RUN --mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv \
+    --mount=type=secret,id=build_ca \
     --mount=type=cache,target=/root/.cache/uv \
     if [ -s /run/secrets/build_ca ]; then export SSL_CERT_FILE=/run/secrets/build_ca; fi; \
     uv sync --frozen --no-dev --no-install-workspace --package "hearth-${SERVICE}"
@@ -70,7 +78,8 @@ RUN --mount=type=secret,id=build_ca \
 # needs their build backend, hatchling, from PyPI).
 COPY services/ services/
 COPY mosquitto/ mosquitto/
-RUN --mount=type=secret,id=build_ca \
+RUN --mount=type=bind,from=uv,source=/uv,target=/usr/local/bin/uv \
+    --mount=type=secret,id=build_ca \
     --mount=type=cache,target=/root/.cache/uv \
     if [ -s /run/secrets/build_ca ]; then export SSL_CERT_FILE=/run/secrets/build_ca; fi; \
     uv sync --frozen --no-dev --package "hearth-${SERVICE}"

@@ -295,9 +295,8 @@ def test_the_platform_in_compose_end_to_end(platform: HearthPlatform) -> None:
     device = platform.create_device(home, "sensor", type="temperature-humidity")
     assert device.data["metrics"][0]["name"] == "temperature"
     publisher = Publisher(platform, home, "sensor", device_login(platform, home, "sensor"))
-    realtime = platform.urls.realtime
 
-    with room(realtime, token, publisher.topic) as (watching, _):
+    with room(platform.urls.realtime, token, publisher.topic) as (watching, _):
         # A reading through the published broker port: in the room, and stored.
         publisher.reading(21.5, "boot1-1")
         message = watching.wait_payload(lambda p: p == {"value": 21.5, "id": "boot1-1"})
@@ -343,7 +342,8 @@ def test_the_platform_in_compose_end_to_end(platform: HearthPlatform) -> None:
     assert listed.status_code == 200, listed.text
     assert [d["slug"] for d in listed.json()] == ["sensor"]
     assert stored(platform, home, "sensor") == expected
-    with room(realtime, token, publisher.topic) as (watching, ack):
+    # new containers: published on new ports (urls is read again)
+    with room(platform.urls.realtime, token, publisher.topic) as (watching, ack):
         # The broker kept the retained value: the first joiner of a room gets it as a
         # retained message (the room's broker subscription brings it), or in the ack.
         newest = {"value": during[-1][0], "id": during[-1][1]}

@@ -77,12 +77,12 @@ eclipse-mosquitto as operators do; ``auto`` runs ``deploy/images`` (the official
 present or pullable, else offline stand-ins built from Debian); ``offline`` runs
 ``deploy/images --offline`` (the official images only when already present, never a pull)."""
 
-PUBLISHED: Mapping[str, int] = {
-    "broker": 1883,
-    **{spec.name: DEFAULT_PORTS[spec.name] for spec in SERVICES},
+PUBLISHED: Mapping[str, tuple[str, int]] = {
+    "broker": ("mosquitto", 1883),
+    **{spec.name: (spec.name, DEFAULT_PORTS[spec.name]) for spec in SERVICES},
 }
-"""The parts docker-compose.yml publishes (each on ``HEARTH_<NAME>_PORT``) and the port each
-listens on inside its container."""
+"""The parts docker-compose.yml publishes (each on ``HEARTH_<NAME>_PORT``): the compose
+service of each and the port it listens on inside its container."""
 
 _ADMIN_USERNAME_KEY = "HEARTH_AUTH_ADMIN_USERNAME"
 _ADMIN_PASSWORD_KEY = "HEARTH_AUTH_ADMIN_PASSWORD"  # noqa: S105 - a key name, not a value
@@ -354,8 +354,9 @@ class HearthPlatform:
     def port(self, name: str) -> int:
         """The host port of published part ``name`` (``broker``, ``auth``...) as the engine
         publishes it now (a restarted container may have another one)."""
-        container = self.compose.get_container(name)
-        published = container.get_publisher(by_port=PUBLISHED[name], by_host=HOST).PublishedPort
+        service, inside = PUBLISHED[name]
+        container = self.compose.get_container(service)
+        published = container.get_publisher(by_port=inside, by_host=HOST).PublishedPort
         if published is None:
             raise RuntimeError(f"{name} publishes no port in {self.project}")
         return published
@@ -364,12 +365,12 @@ class HearthPlatform:
     def ports(self) -> dict[str, int]:
         """The host port of every published part, as the engine publishes them now."""
         found = {c.Service: c for c in self.compose.get_containers()}
-        missing = set(PUBLISHED) - set(found)
+        missing = {service for service, _ in PUBLISHED.values()} - set(found)
         if missing:
             raise RuntimeError(f"not running in {self.project}: {', '.join(sorted(missing))}")
         ports: dict[str, int] = {}
-        for name, inside in PUBLISHED.items():
-            published = found[name].get_publisher(by_port=inside, by_host=HOST).PublishedPort
+        for name, (service, inside) in PUBLISHED.items():
+            published = found[service].get_publisher(by_port=inside, by_host=HOST).PublishedPort
             if published is None:
                 raise RuntimeError(f"{name} publishes no port in {self.project}")
             ports[name] = published
