@@ -35,6 +35,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -158,9 +159,21 @@ class DockerEngine:
         return self.process is not None
 
     def stop(self, timeout: float = 60.0) -> None:
-        """Stop the dockerd this process started (SIGTERM, then SIGKILL); else do nothing."""
+        """Stop the dockerd this process started (SIGTERM, then SIGKILL), unless containers
+        still run on it (another test session's or an operator's: left running, said on
+        stderr); an engine this process did not start is never touched."""
         process = self.process
         if process is None or process.poll() is not None:
+            return
+        running = subprocess.run(
+            ["docker", "ps", "--quiet"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout.split()
+        if running:
+            print(
+                f"hearth.testing.containers: dockerd (pid {process.pid}) left running: "
+                f"{len(running)} container(s) still run on it",
+                file=sys.stderr,
+            )
             return
         process.send_signal(signal.SIGTERM)
         try:
