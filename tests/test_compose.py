@@ -199,6 +199,7 @@ def test_the_broker_runs_the_platform_config(services: dict[str, dict[str, Any]]
     mount = "./deploy/mosquitto/hearth.conf:/mosquitto/config/mosquitto.conf:ro"
     assert mount in broker["volumes"]
     assert any(v.startswith("mosquitto-data:") for v in broker["volumes"])
+    assert broker["tmpfs"] == ["/mosquitto/log"]  # else each up leaves an anonymous volume
     expected = broker_config.render(broker_config.preset("docker"))
     assert RENDERED_BROKER_CONFIG.read_text(encoding="utf-8") == expected, (
         "deploy/mosquitto/hearth.conf is stale: uv run hearth broker-config --preset docker "

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from hearth.testing.containers import DockerEngine
+from hearth.testing.containers import DockerEngine, docker_volumes
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC = ROOT / "docs" / "testing-with-hearth.md"
@@ -52,7 +52,7 @@ def test_the_doc_shows_the_example_files_exactly() -> None:
 @pytest.mark.slow
 @pytest.mark.timeout(1500)
 def test_the_downstream_example_passes(hearth_docker_engine: DockerEngine) -> None:
-    before = _projects()
+    before, volumes_before = _projects(), docker_volumes()
     env = {
         **os.environ,
         "HEARTH_SOURCE": str(ROOT),
@@ -74,3 +74,4 @@ def test_the_downstream_example_passes(hearth_docker_engine: DockerEngine) -> No
     assert re.search(r"^2 passed in ", result.stdout, re.MULTILINE), output  # nothing skipped
     left = {p for p in _projects() - before if p.startswith("hearth-test-")}
     assert left == set(), f"the example left compose projects behind: {left}"
+    assert docker_volumes() - volumes_before == set(), "the example left an anonymous volume"

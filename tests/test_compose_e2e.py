@@ -45,7 +45,7 @@ from hearth.platform.dynsec_control import DynsecControl
 from hearth.platform.logins import ADMIN_USERNAME, device_username
 from hearth.platform.secrets import ADMIN_PASSWORD_KEY
 from hearth.platform.services import SERVICES
-from hearth.testing.containers import DockerEngine, HearthPlatform, images_mode
+from hearth.testing.containers import DockerEngine, HearthPlatform, docker_volumes, images_mode
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -286,6 +286,7 @@ def kill_main_process(platform: HearthPlatform, service: str) -> str:
 
 
 def test_the_platform_in_compose_end_to_end(platform: HearthPlatform) -> None:
+    volumes_before = docker_volumes()
     platform.start()  # images, build, up --wait
     assert_healthy_on_loopback(platform)
 
@@ -368,3 +369,4 @@ def test_the_platform_in_compose_end_to_end(platform: HearthPlatform) -> None:
             check=True,
         )
         assert listing.stdout.strip() == "", f"down -v left a {kind}: {listing.stdout}"
+    assert docker_volumes() - volumes_before == set(), "an anonymous volume was left behind"

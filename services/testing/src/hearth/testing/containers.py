@@ -60,6 +60,7 @@ __all__ = [
     "HearthPlatform",
     "HearthUrls",
     "ImagesMode",
+    "docker_volumes",
     "find_source",
     "hearth_docker_engine",
     "hearth_platform",
@@ -181,6 +182,18 @@ class DockerEngine:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
+
+
+def docker_volumes() -> set[str]:
+    """Every volume the engine has, named or anonymous (to check that a test left none)."""
+    listing = subprocess.run(
+        ["docker", "volume", "ls", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return set(listing.stdout.split())
 
 
 def find_source(start: Path | None = None) -> Path:
