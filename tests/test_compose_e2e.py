@@ -146,7 +146,7 @@ class Publisher:
 
     def reading(self, value: float, msg_id: str) -> None:
         payload = json.dumps({"value": value, "id": msg_id})
-        subprocess.run(
+        sent = subprocess.run(
             [
                 "mosquitto_pub",
                 "-h",
@@ -167,10 +167,12 @@ class Publisher:
                 "-m",
                 payload,
             ],
-            check=True,
+            check=False,
             timeout=30,
             capture_output=True,
+            text=True,
         )
+        assert sent.returncode == 0, f"mosquitto_pub failed: {sent.stderr}"
 
 
 def device_login(platform: HearthPlatform, home: str, device: str) -> str:

@@ -4,9 +4,9 @@
 ``DockerCompose``, so what a test talks to is exactly what operators run: every service built
 from the checkout, PostgreSQL and Mosquitto, health-checked. Each platform is a compose
 project of its own (``hearth-test-<random>``) with fresh secrets and ports on 127.0.0.1 that
-the engine picks;
-:meth:`HearthPlatform.stop` runs ``down --volumes``, which removes its containers, its network
-and its volumes. Tests send traffic only to loopback (the published ports) and to that network.
+the engine picks; :meth:`HearthPlatform.stop` runs ``down --volumes``, which removes its
+containers, its network and its volumes. Tests send traffic only to loopback (the published
+ports) and to that network.
 
 A downstream project uses the pytest plugin (docs/testing-with-hearth.md)::
 
