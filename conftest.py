@@ -6,4 +6,5 @@ pytest_plugins = [
     "hearth.testing.tokens",
     "hearth.testing.apps",
     "hearth.testing.logs",
+    "hearth.testing.containers",
 ]
