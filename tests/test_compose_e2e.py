@@ -39,10 +39,11 @@ import httpx
 import pytest
 import socketio
 
+from hearth.common.dynsec import create_device_commands
+from hearth.common.logins import device_username
 from hearth.common.topics import check_slug, telemetry_topic
-from hearth.platform.dynsec import create_device_commands
 from hearth.platform.dynsec_control import DynsecControl
-from hearth.platform.logins import ADMIN_USERNAME, device_username
+from hearth.platform.logins import ADMIN_USERNAME
 from hearth.platform.secrets import ADMIN_PASSWORD_KEY
 from hearth.platform.services import SERVICES
 from hearth.testing.containers import DockerEngine, HearthPlatform, docker_volumes, images_mode
