@@ -9,13 +9,14 @@ from typing import Any
 import httpx
 import pytest
 
+from hearth.common.mqtt import MAX_SUBSCRIPTION_ID
 from hearth.common.tokens import Caller
 from hearth.realtime.authorizer import RegistryAuthorizer, RegistryUnavailable
 from hearth.realtime.cli import main as cli_main
 from hearth.realtime.config import RealtimeSettings
 from hearth.realtime.errors import REGISTRY_REASON_CODES
 from hearth.realtime.payloads import decode_payload
-from hearth.realtime.rooms import MAX_SUBSCRIPTION_ID, Rooms
+from hearth.realtime.rooms import Rooms
 
 USER = "00000000-0000-4000-8000-000000000001"
 

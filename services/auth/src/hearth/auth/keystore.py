@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth.auth.keys import KeyCipher, KeyRing, new_key_record
-from hearth.auth.models import utc_now
 from hearth.auth.repository import KEYS_LOCK, Repository
+from hearth.common.clock import utc_now
 
 __all__ = ["KeyStore"]
 

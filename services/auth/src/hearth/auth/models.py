@@ -8,15 +8,16 @@ never returned. Every input model forbids unknown fields.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
-from sqlalchemy import BigInteger, Column, DateTime, LargeBinary
+from sqlalchemy import BigInteger, Column, LargeBinary
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
-from hearth.common.db import service_registry
+from hearth.common.clock import utc_now
+from hearth.common.db import service_registry, timestamp_column
 from hearth.common.schemas import InputModel
 from hearth.common.usernames import Username
 
@@ -40,7 +41,6 @@ __all__ = [
     "UserPublic",
     "UserSignup",
     "UserUpdate",
-    "utc_now",
 ]
 
 SCHEMA = "auth"
@@ -52,15 +52,6 @@ ADMIN_ROLE: Role = "admin"
 Password = Annotated[str, Field(min_length=8, max_length=256)]
 """A new password: 8 to 256 characters."""
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware (UTC)."""
-    return datetime.now(UTC)
-
-
-def _timestamptz() -> Column[datetime]:
-    return Column(DateTime(timezone=True), nullable=False)
 
 
 # ----------------------------------------------------------------------------- tables
@@ -86,8 +77,8 @@ class User(AuthModel, table=True):
     is_admin: bool = False
     disabled: bool = False
     not_before_ms: int = SQLField(default=0, sa_column=Column(BigInteger, nullable=False))
-    created_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
-    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
+    created_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
+    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
 
     @property
     def roles(self) -> list[Role]:
@@ -108,14 +99,10 @@ class RefreshToken(AuthModel, table=True):
     family_id: uuid.UUID = SQLField(index=True)
     user_id: uuid.UUID = SQLField(foreign_key="auth.users.id", index=True, ondelete="CASCADE")
     token_hash: str = SQLField(max_length=64, unique=True)
-    created_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
-    expires_at: datetime = SQLField(sa_column=_timestamptz())
-    used_at: datetime | None = SQLField(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
-    )
-    revoked_at: datetime | None = SQLField(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
-    )
+    created_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
+    expires_at: datetime = SQLField(sa_column=timestamp_column())
+    used_at: datetime | None = SQLField(default=None, sa_column=timestamp_column(nullable=True))
+    revoked_at: datetime | None = SQLField(default=None, sa_column=timestamp_column(nullable=True))
 
 
 class SigningKeyRecord(AuthModel, table=True):
@@ -129,8 +116,8 @@ class SigningKeyRecord(AuthModel, table=True):
     kid: str = SQLField(primary_key=True, max_length=64)
     private_key_encrypted: bytes = SQLField(sa_column=Column(LargeBinary, nullable=False))
     public_key: bytes = SQLField(sa_column=Column(LargeBinary, nullable=False))
-    created_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
-    activates_at: datetime = SQLField(sa_column=_timestamptz())
+    created_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
+    activates_at: datetime = SQLField(sa_column=timestamp_column())
 
 
 # ----------------------------------------------------------------------------- schemas

@@ -42,10 +42,10 @@ from hearth.auth.models import (
     UserCreate,
     UserSignup,
     UserUpdate,
-    utc_now,
 )
 from hearth.auth.passwords import PasswordHasher
 from hearth.auth.repository import SEED_LOCK, Repository
+from hearth.common.clock import utc_now
 from hearth.common.errors import BadRequest, Forbidden, NotFound, TokenRevoked, UserDisabled
 from hearth.common.messages import UserMark
 from hearth.common.tokens import Caller

@@ -44,7 +44,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import asyncpg
-from sqlalchemy import MetaData, Table, make_url, text
+from sqlalchemy import Column, DateTime, MetaData, Table, make_url, text
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -71,6 +71,7 @@ __all__ = [
     "service_registry",
     "session_factory",
     "sqlalchemy_url",
+    "timestamp_column",
     "wait_for_database",
 ]
 
@@ -120,6 +121,16 @@ def service_registry(schema: str) -> registry:
     the base's own ``metadata``, never in ``SQLModel.metadata``.
     """
     return registry(metadata=service_metadata(schema))
+
+
+def timestamp_column(*, nullable: bool = False) -> Any:
+    """A ``timestamptz`` column for a table model: ``sa_column=timestamp_column()``.
+
+    Every stored moment is timezone-aware (PostgreSQL keeps microseconds; the platform
+    writes :func:`hearth.common.clock.utc_now`, milliseconds). A fresh ``Column`` per
+    call: SQLAlchemy binds each column object to one table.
+    """
+    return Column(DateTime(timezone=True), nullable=nullable)
 
 
 def sqlalchemy_url(url: str | URL) -> URL:

@@ -66,13 +66,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from hearth.common.errors import HearthError
-from hearth.common.messages import PresenceState, ServiceStatus, StatusReason, utc_now
+from hearth.common.messages import StatusReason, service_status_payload
 from hearth.common.topics import service_status_topic
 
 if TYPE_CHECKING:
     from hearth.common.settings import HearthSettings
 
 __all__ = [
+    "MAX_SUBSCRIPTION_ID",
     "MessageHandler",
     "MqttConfig",
     "MqttConnection",
@@ -83,7 +84,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_MAX_SUBSCRIPTION_ID = 268_435_455  # MQTT 5: a variable byte integer, 1 to 2^28 - 1
+MAX_SUBSCRIPTION_ID = 268_435_455
+"""The largest MQTT 5 subscription identifier (a variable byte integer: 1 to 2^28 - 1)."""
 
 MessageHandler = Callable[[aiomqtt.Message], Awaitable[None]]
 """What :class:`MqttConnection` calls with each message it receives."""
@@ -174,10 +176,6 @@ def backoff_delays(
     while True:
         yield draw.uniform(step / 2, step)
         step = min(step * 2, maximum)
-
-
-def _status(state: PresenceState, reason: StatusReason, *, with_ts: bool = True) -> bytes:
-    return ServiceStatus(state=state, reason=reason, ts=utc_now() if with_ts else None).to_bytes()
 
 
 class MqttConnection:
@@ -275,7 +273,7 @@ class MqttConnection:
             try:
                 await client.publish(
                     self.config.status_topic,
-                    _status(PresenceState.OFFLINE, StatusReason.DISCONNECT),
+                    service_status_payload(StatusReason.DISCONNECT),
                     qos=1,
                     retain=True,
                     timeout=min(self.config.timeout, 2.0),
@@ -334,7 +332,7 @@ class MqttConnection:
         ``message.properties.SubscriptionIdentifier``. Raises :class:`MqttRefused` when
         the broker refuses it (the filter is then dropped from the set).
         """
-        if identifier is not None and not 0 < identifier <= _MAX_SUBSCRIPTION_ID:
+        if identifier is not None and not 0 < identifier <= MAX_SUBSCRIPTION_ID:
             raise ValueError(f"subscription identifier {identifier} is out of range")
         self._subscriptions[topic_filter] = qos
         if identifier is None:
@@ -397,7 +395,7 @@ class MqttConnection:
             properties.ReceiveMaximum = config.receive_maximum
         will = aiomqtt.Will(
             config.status_topic,
-            _status(PresenceState.OFFLINE, StatusReason.WILL, with_ts=False),
+            service_status_payload(StatusReason.WILL),
             qos=1,
             retain=True,
         )
@@ -442,7 +440,7 @@ class MqttConnection:
             return
         await client.publish(
             self.config.status_topic,
-            _status(PresenceState.ONLINE, StatusReason.CONNECTED),
+            service_status_payload(StatusReason.CONNECTED),
             qos=1,
             retain=True,
         )

@@ -16,10 +16,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MAX_SUBSCRIPTION_ID", "LastValue", "Room", "Rooms"]
+from hearth.common.mqtt import MAX_SUBSCRIPTION_ID
 
-MAX_SUBSCRIPTION_ID = 268_435_455
-"""The largest MQTT 5 subscription identifier (a variable byte integer)."""
+__all__ = ["LastValue", "Room", "Rooms"]
 
 
 @dataclass(frozen=True, slots=True)

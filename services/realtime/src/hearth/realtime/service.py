@@ -38,9 +38,9 @@ from typing import Any, Protocol
 
 import aiomqtt
 
+from hearth.common.clock import utc_now
 from hearth.common.errors import KeysUnavailable, TokenError, TokenMissing
 from hearth.common.messages import MessageError, RegistryEvent, RegistryKind, format_timestamp
-from hearth.common.messages import utc_now as _utc_now
 from hearth.common.mqtt import MqttRefused
 from hearth.common.tokens import Caller, RevocationMarks, TokenVerifier
 from hearth.common.topics import (
@@ -366,7 +366,7 @@ class RealtimeService:
         if not rooms:
             return
         value = decode_payload(message.payload)
-        ts = format_timestamp(_utc_now())
+        ts = format_timestamp(utc_now())
         for room in rooms:
             room.remember(topic, value, ts)
             if not room.members:

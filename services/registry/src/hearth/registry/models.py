@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import uuid
 import zoneinfo
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
@@ -25,12 +25,13 @@ from pydantic import (
     field_validator,
 )
 from pydantic import model_validator as pydantic_model_validator
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
-from hearth.common.db import service_registry
+from hearth.common.clock import utc_now
+from hearth.common.db import service_registry, timestamp_column
 from hearth.common.schemas import InputModel
 from hearth.common.topics import SLUG_PATTERN
 from hearth.common.usernames import Username
@@ -57,7 +58,6 @@ __all__ = [
     "Membership",
     "RegistryModel",
     "Role",
-    "utc_now",
 ]
 
 SCHEMA = "registry"
@@ -88,15 +88,6 @@ class Action(StrEnum):
     MANAGE = "manage"
 
 
-def utc_now() -> datetime:
-    """The current time, timezone-aware (UTC)."""
-    return datetime.now(UTC)
-
-
-def _timestamptz(nullable: bool = False) -> Any:
-    return Column(DateTime(timezone=True), nullable=nullable)
-
-
 @functools.cache
 def _timezones() -> frozenset[str]:
     return frozenset(zoneinfo.available_timezones())
@@ -123,8 +114,8 @@ class Home(RegistryModel, table=True):
     slug: str = SQLField(primary_key=True, max_length=63)
     name: str = SQLField(max_length=100)
     timezone: str = SQLField(max_length=64)
-    created_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
-    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
+    created_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
+    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
 
 
 class Membership(RegistryModel, table=True):
@@ -138,8 +129,8 @@ class Membership(RegistryModel, table=True):
     user_id: uuid.UUID = SQLField(primary_key=True, index=True)
     role: str = SQLField(max_length=16)
     username: str = SQLField(max_length=63)
-    created_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
-    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
+    created_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
+    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
 
 
 class Device(RegistryModel, table=True):
@@ -162,9 +153,9 @@ class Device(RegistryModel, table=True):
     properties: list[dict[str, Any]] = SQLField(
         default_factory=list, sa_column=Column(JSONB, nullable=False)
     )
-    created_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
-    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
-    deleted_at: datetime | None = SQLField(default=None, sa_column=_timestamptz(nullable=True))
+    created_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
+    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
+    deleted_at: datetime | None = SQLField(default=None, sa_column=timestamp_column(nullable=True))
 
     def find_metric(self, name: str) -> Metric | None:
         """The registered metric ``name``, or ``None``."""

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hearth.common.clock import utc_now
 from hearth.common.errors import InsufficientScope
 from hearth.common.messages import RegistryAction, RegistryKind
 from hearth.common.tokens import Caller
@@ -57,7 +58,6 @@ from hearth.registry.models import (
     Membership,
     MemberUpdate,
     Role,
-    utc_now,
 )
 from hearth.registry.users import AuthUsers
 
