@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry, Counter
 
+from hearth.common.registry_client import RegistryClient
 from hearth.common.tokens import TokenVerifier
-from hearth.realtime.authorizer import RegistryAuthorizer
 from hearth.realtime.metrics import RealtimeMetrics
 from hearth.realtime.outbox import Outbox
 from hearth.realtime.service import RealtimeService
@@ -85,7 +85,7 @@ def make_service(
     token_verifier: TokenVerifier, handler: Any, **options: Any
 ) -> tuple[RealtimeService, FakeSio, FakeBroker]:
     sio, broker = FakeSio(), FakeBroker()
-    authorizer = RegistryAuthorizer("http://registry.test", transport=httpx.MockTransport(handler))
+    authorizer = RegistryClient("http://registry.test", transport=httpx.MockTransport(handler))
     service = RealtimeService(
         sio, broker, token_verifier, authorizer, RealtimeMetrics(CollectorRegistry()), **options
     )

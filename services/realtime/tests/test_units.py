@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
-import httpx
 import pytest
 
 from hearth.common.mqtt import MAX_SUBSCRIPTION_ID
 from hearth.common.tokens import Caller
-from hearth.realtime.authorizer import RegistryAuthorizer, RegistryUnavailable
 from hearth.realtime.cli import main as cli_main
 from hearth.realtime.config import RealtimeSettings
 from hearth.realtime.errors import REGISTRY_REASON_CODES
@@ -92,116 +89,6 @@ def test_a_room_keeps_the_last_value_per_topic_within_its_bound() -> None:
     assert [v.as_dict() for v in room.last_values()] == [
         {"topic": "hearth/h/d/telemetry/c", "payload": 4, "ts": "t4"}
     ]
-
-
-# --------------------------------------------------------------------------- authoriser
-
-
-class FakeRegistry:
-    """A registry answering ``POST /registry/authorize`` from a table; counts requests."""
-
-    def __init__(self, answer: dict[str, Any] | None = None, status: int = 200) -> None:
-        self.answer = answer or {"allowed": True, "role": "viewer", "reason": None, "ttl": 5}
-        self.status = status
-        self.requests: list[dict[str, Any]] = []
-        self.during: Any = None
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(
-            {"body": json.loads(request.content), "auth": request.headers["authorization"]}
-        )
-        if self.during is not None:
-            self.during()
-        return httpx.Response(self.status, json=self.answer)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def authorizer(registry: FakeRegistry, clock: Clock | None = None) -> RegistryAuthorizer:
-    return RegistryAuthorizer(
-        "http://registry.test",
-        transport=httpx.MockTransport(registry),
-        clock=clock or Clock(),
-    )
-
-
-async def test_answers_are_cached_per_token_and_target_for_their_ttl() -> None:
-    registry, clock = FakeRegistry(), Clock()
-    async with authorizer(registry, clock) as auth:
-        topic = "hearth/h/d/telemetry/t"
-        assert (await auth.may_read(caller(), topic)).allowed
-        assert (await auth.may_read(caller(), topic)).allowed
-        assert len(registry.requests) == 1
-        assert registry.requests[0] == {
-            "body": {"action": "read", "topic": topic},
-            "auth": "Bearer token-t1",
-        }
-        await auth.may_read(caller("t2"), topic)  # another token asks for itself
-        await auth.may_read(caller(), "hearth/h/#")
-        assert registry.requests[-1]["body"] == {"action": "read", "filter": "hearth/h/#"}
-        assert len(registry.requests) == 3
-        clock.now += 5.01
-        await auth.may_read(caller(), topic)
-        assert len(registry.requests) == 4
-
-
-async def test_denials_are_cached_too_and_ttl_zero_is_not_cached() -> None:
-    registry = FakeRegistry({"allowed": False, "reason": "not_found", "role": None, "ttl": 5})
-    async with authorizer(registry) as auth:
-        for _ in range(2):
-            decision = await auth.may_read(caller(), "hearth/h/d/status")
-            assert (decision.allowed, decision.reason) == (False, "not_found")
-        assert len(registry.requests) == 1
-        registry.answer = {"allowed": True, "ttl": 0}
-        await auth.may_read(caller(), "hearth/h/x/status")
-        await auth.may_read(caller(), "hearth/h/x/status")
-        assert len(registry.requests) == 3
-
-
-async def test_forgetting_a_home_or_a_user_drops_their_answers() -> None:
-    registry = FakeRegistry()
-    async with authorizer(registry) as auth:
-        await auth.may_read(caller(), "hearth/h/d/status")
-        await auth.may_read(caller(), "hearth/other/d/status")
-        auth.forget_home("h")
-        assert len(auth) == 1
-        await auth.may_read(caller(), "hearth/h/d/status")
-        assert len(registry.requests) == 3
-        auth.forget_user(USER)
-        assert len(auth) == 0
-
-
-async def test_an_answer_in_flight_when_its_home_changes_is_not_cached() -> None:
-    registry = FakeRegistry()
-    async with authorizer(registry) as auth:
-        registry.during = lambda: auth.forget_home("h")
-        assert (await auth.may_read(caller(), "hearth/h/d/status")).allowed
-        registry.during = None
-        await auth.may_read(caller(), "hearth/h/d/status")
-        assert len(registry.requests) == 2
-
-
-async def test_registry_failures_are_unavailable_and_a_refused_token_unauthorized() -> None:
-    async with authorizer(FakeRegistry(status=401)) as auth:
-        decision = await auth.may_read(caller(), "hearth/h/d/status")
-        assert (decision.allowed, decision.reason) == (False, "unauthorized")
-    async with authorizer(FakeRegistry(status=503)) as auth:
-        with pytest.raises(RegistryUnavailable):
-            await auth.may_read(caller(), "hearth/h/d/status")
-
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("refused", request=request)
-
-    broken = RegistryAuthorizer("http://registry.test", transport=httpx.MockTransport(refuse))
-    async with broken:
-        with pytest.raises(RegistryUnavailable, match="ConnectError"):
-            await broken.may_read(caller(), "hearth/h/d/status")
 
 
 def test_every_registry_denial_reason_has_an_ack_code() -> None:

@@ -43,11 +43,14 @@ QoS 1 publish was acknowledged: the caller decides whether to retry (a retry may
 duplicate). Under aiomqtt 2.x a publish the broker denies (MQTT 5 reason 0x87)
 still looks successful.
 
-The connection dispatches every message to one handler: a service that needs
-routing by filter does it in the handler (:func:`hearth.common.topics.topic_matches`),
-or subscribes with an MQTT 5 subscription identifier (``subscribe(f, identifier=n)``)
-and routes by ``message.properties.SubscriptionIdentifier`` (a list: the broker sends
-one copy per matching subscription, each carrying its own identifier).
+The connection dispatches every message to one handler. A service that listens to
+several things gives it a :class:`~hearth.common.routing.TopicRouter` instead
+(``router=``): the connection subscribes to the router's filters when it starts and hands
+every message to it. Subscriptions made at run time with an MQTT 5 subscription
+identifier (``subscribe(f, identifier=n)``) carry it in
+``message.properties.SubscriptionIdentifier`` (a list: the broker sends one copy per
+matching subscription, each carrying its own identifier); the router's ``otherwise``
+handler routes those.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ from hearth.common.messages import StatusReason, service_status_payload
 from hearth.common.topics import service_status_topic
 
 if TYPE_CHECKING:
+    from hearth.common.routing import TopicRouter
     from hearth.common.settings import HearthSettings
 
 __all__ = [
@@ -184,7 +188,9 @@ class MqttConnection:
     ``subscriptions`` are ``(filter, qos)`` pairs subscribed on every connect;
     :meth:`subscribe` and :meth:`unsubscribe` change the set at run time (optionally
     with a subscription identifier per filter).
-    ``on_message`` receives every message of every subscription.
+    ``on_message`` receives every message of every subscription. With ``router``
+    instead, the router's routes are added to the subscriptions when the connection
+    starts (routes may be added until then) and the router receives every message.
     """
 
     def __init__(
@@ -193,8 +199,14 @@ class MqttConnection:
         *,
         subscriptions: Iterable[tuple[str, int]] = (),
         on_message: MessageHandler | None = None,
+        router: TopicRouter | None = None,
     ) -> None:
+        if router is not None and on_message is not None:
+            raise ValueError("give on_message or router, not both")
         self.config = config
+        self._router = router
+        if router is not None:
+            on_message = router.dispatch
         self._subscriptions: dict[str, int] = dict(subscriptions)
         self._identifiers: dict[str, int] = {}  # filter -> MQTT 5 subscription identifier
         self._active: dict[str, tuple[int, int | None]] = {}  # as subscribed on this connection
@@ -261,6 +273,9 @@ class MqttConnection:
         """Start the background connection task (``async with`` does this)."""
         if self._task is not None:
             raise RuntimeError("MqttConnection already started")
+        if self._router is not None:
+            for topic_filter, qos in self._router.subscriptions:
+                self._subscriptions.setdefault(topic_filter, qos)
         self._task = asyncio.create_task(self._run(), name=f"mqtt-{self.config.client_id}")
 
     async def close(self) -> None:

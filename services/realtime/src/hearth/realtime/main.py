@@ -17,21 +17,18 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-import aiomqtt
 import httpx
 import socketio
 from fastapi import FastAPI
 
 from hearth.common.mqtt import MqttConfig, MqttConnection
+from hearth.common.registry_client import RegistryClient
 from hearth.common.tokens import (
-    USER_MARKS_FILTER,
     RevocationMarks,
     TokenVerifier,
     verifier_from_settings,
 )
-from hearth.common.topics import REGISTRY_HOMES_FILTER
 from hearth.common.web import add_readiness_check, create_service_app, metrics_registry
-from hearth.realtime.authorizer import RegistryAuthorizer
 from hearth.realtime.config import RealtimeSettings
 from hearth.realtime.metrics import RealtimeMetrics
 from hearth.realtime.service import RealtimeService
@@ -55,7 +52,7 @@ def create_app(
     settings = settings or RealtimeSettings.load()
     verifier = token_verifier or verifier_from_settings(settings, marks=RevocationMarks())
     sio = create_socket_server(settings.cors_allowed_origins)
-    authorizer = RegistryAuthorizer(
+    authorizer = RegistryClient(
         settings.registry_url,
         timeout=settings.registry_timeout,
         max_entries=settings.authorize_cache_size,
@@ -64,13 +61,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async def on_message(message: aiomqtt.Message) -> None:
-            await service.handle_mqtt(message)
-
         mqtt = MqttConnection(
             MqttConfig.from_settings(settings),
-            subscriptions=[(USER_MARKS_FILTER, 1), (REGISTRY_HOMES_FILTER, 1)],
-            on_message=on_message,
+            router=service.router,
         )
         service.broker = mqtt
         app.state.mqtt = mqtt

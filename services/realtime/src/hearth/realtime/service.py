@@ -42,19 +42,18 @@ from hearth.common.clock import utc_now
 from hearth.common.errors import KeysUnavailable, TokenError, TokenMissing
 from hearth.common.messages import MessageError, RegistryEvent, RegistryKind, format_timestamp
 from hearth.common.mqtt import MqttRefused
+from hearth.common.registry_client import Decision, RegistryClient, RegistryUnavailable
+from hearth.common.routing import TopicRouter, payload_bytes
 from hearth.common.tokens import Caller, RevocationMarks, TokenVerifier
 from hearth.common.topics import (
     REGISTRY_HOMES_FILTER,
     ROOT,
-    SYS_ROOT,
     USER_MARKS_FILTER,
     TopicError,
     filter_home,
     parse_filter,
     parse_user_mark_topic,
-    topic_matches,
 )
-from hearth.realtime.authorizer import Decision, RegistryAuthorizer, RegistryUnavailable
 from hearth.realtime.errors import REGISTRY_REASON_CODES, SocketError, error_ack
 from hearth.realtime.metrics import RealtimeMetrics
 from hearth.realtime.outbox import Outbox
@@ -66,7 +65,6 @@ __all__ = ["BrokerSubscriber", "RealtimeService", "Session", "SocketServer"]
 log = logging.getLogger(__name__)
 
 _RECHECK_CONCURRENCY = 16
-_SYSTEM_BUS = f"{SYS_ROOT}/"
 
 
 class SocketServer(Protocol):
@@ -118,7 +116,7 @@ class RealtimeService:
         sio: SocketServer,
         broker: BrokerSubscriber,
         verifier: TokenVerifier,
-        authorizer: RegistryAuthorizer,
+        authorizer: RegistryClient,
         metrics: RealtimeMetrics,
         *,
         max_rooms: int = 50,
@@ -140,6 +138,11 @@ class RealtimeService:
         self._by_user: defaultdict[str, set[str]] = defaultdict(set)
         self._lock = asyncio.Lock()  # room creation/removal and broker (un)subscribe
         self._tasks: set[asyncio.Task[None]] = set()
+        self.router = TopicRouter()
+        """Where broker messages go: the system bus by filter, the rest to the rooms."""
+        self.router.route(USER_MARKS_FILTER, self._on_user_mark)
+        self.router.route(REGISTRY_HOMES_FILTER, self._on_registry_event)
+        self.router.otherwise(self._deliver)
 
     @property
     def marks(self) -> RevocationMarks:
@@ -295,7 +298,7 @@ class RealtimeService:
 
     async def _may_read(self, caller: Caller, topic: str) -> Decision:
         try:
-            return await self.authorizer.may_read(caller, topic)
+            return await self.authorizer.may_read(caller, parse_filter(topic))
         except RegistryUnavailable:
             raise SocketError("unavailable", "the registry cannot answer now; try again") from None
 
@@ -353,14 +356,9 @@ class RealtimeService:
 
     async def handle_mqtt(self, message: aiomqtt.Message) -> None:
         """One message from the broker: the system bus, or rooms by subscription identifier."""
-        topic = str(message.topic)
-        payload = message.payload if isinstance(message.payload, bytes | bytearray) else b""
-        if topic.startswith(_SYSTEM_BUS):
-            if topic_matches(USER_MARKS_FILTER, topic):
-                self._on_user_mark(topic, bytes(payload))
-            elif topic_matches(REGISTRY_HOMES_FILTER, topic):
-                self._on_registry_event(bytes(payload))
-            return
+        await self.router.dispatch(message)
+
+    def _deliver(self, message: aiomqtt.Message) -> None:
         identifiers = getattr(message.properties, "SubscriptionIdentifier", None) or []
         rooms = [r for r in map(self.rooms.by_identifier, identifiers) if r is not None]
         if not rooms:
@@ -368,12 +366,12 @@ class RealtimeService:
         value = decode_payload(message.payload)
         ts = format_timestamp(utc_now())
         for room in rooms:
-            room.remember(topic, value, ts)
+            room.remember(str(message.topic), value, ts)
             if not room.members:
                 continue
             item = {
                 "room": room.name,
-                "topic": topic,
+                "topic": str(message.topic),
                 "payload": value,
                 "ts": ts,
                 "retained": bool(message.retain),
@@ -413,8 +411,9 @@ class RealtimeService:
         await self.sio.disconnect(session.sid)
         await self.disconnected(session.sid)
 
-    def _on_user_mark(self, topic: str, payload: bytes) -> None:
-        if not self.marks.handle_message(topic, payload):
+    def _on_user_mark(self, message: aiomqtt.Message) -> None:
+        topic = str(message.topic)
+        if not self.marks.handle_message(topic, payload_bytes(message)):
             return
         user_id = parse_user_mark_topic(topic)
         self.authorizer.forget_user(user_id)
@@ -422,13 +421,13 @@ class RealtimeService:
         if sids:
             self._spawn(self._reverify(sids))
 
-    def _on_registry_event(self, payload: bytes) -> None:
+    def _on_registry_event(self, message: aiomqtt.Message) -> None:
         try:
-            event = RegistryEvent.from_bytes(payload)
+            event = RegistryEvent.from_bytes(payload_bytes(message))
         except MessageError as exc:
             log.warning("ignoring a malformed registry event", extra={"error": str(exc)})
             return
-        self.authorizer.forget_home(event.home)
+        self.authorizer.handle_event(event)
         pairs: list[tuple[str, str]] = []
         for room in self.rooms:
             if room.home != event.home:
@@ -455,7 +454,7 @@ class RealtimeService:
                 return
             async with limit:
                 try:
-                    decision = await self.authorizer.may_read(session.caller, name)
+                    decision = await self.authorizer.may_read(session.caller, parse_filter(name))
                 except RegistryUnavailable:
                     log.warning("re-check skipped: the registry cannot answer")
                     return

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from hearth.common.db import create_engine, database_check, session_factory, wait_for_database
 from hearth.common.mqtt import MqttConfig, MqttConnection
+from hearth.common.routing import TopicRouter, payload_bytes
 from hearth.common.tokens import USER_MARKS_FILTER, RevocationMarks, verifier_from_settings
 from hearth.common.web import add_readiness_check, create_service_app
 from hearth.registry.api import authorize as authorize_api
@@ -46,9 +47,11 @@ def create_app(
     marks = RevocationMarks()
     verifier = verifier_from_settings(settings, marks=marks)
 
-    async def on_message(message: aiomqtt.Message) -> None:
-        payload = message.payload if isinstance(message.payload, bytes) else b""
-        marks.handle_message(str(message.topic), payload)
+    def on_user_mark(message: aiomqtt.Message) -> None:
+        marks.handle_message(str(message.topic), payload_bytes(message))
+
+    router = TopicRouter()
+    router.route(USER_MARKS_FILTER, on_user_mark)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,8 +60,7 @@ def create_app(
         engine = create_engine(url, schema=MIGRATIONS.schema, application_name=settings.client_id)
         mqtt = MqttConnection(
             MqttConfig.from_settings(settings),
-            subscriptions=[(USER_MARKS_FILTER, 1)],
-            on_message=on_message,
+            router=router,
         )
         users = AuthUsers(
             settings.auth_url, timeout=settings.auth_timeout, transport=auth_transport

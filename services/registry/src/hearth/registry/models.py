@@ -15,8 +15,7 @@ import functools
 import uuid
 import zoneinfo
 from datetime import datetime
-from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Self
 
 from pydantic import (
     BaseModel,
@@ -30,20 +29,17 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
+from hearth.common.authorization import Role
+from hearth.common.capabilities import Metric, Property, check_unique_names
 from hearth.common.clock import utc_now
 from hearth.common.db import service_registry, timestamp_column
 from hearth.common.schemas import InputModel
 from hearth.common.topics import SLUG_PATTERN
 from hearth.common.usernames import Username
-from hearth.registry.capabilities import Metric, Property, check_unique_names
 from hearth.registry.catalogue import DeviceTypeName
 
 __all__ = [
     "SCHEMA",
-    "Action",
-    "AuthorizeAnswer",
-    "AuthorizeRequest",
-    "DenyReason",
     "Device",
     "DeviceCreate",
     "DevicePublic",
@@ -57,7 +53,6 @@ __all__ = [
     "MemberUpdate",
     "Membership",
     "RegistryModel",
-    "Role",
 ]
 
 SCHEMA = "registry"
@@ -67,25 +62,6 @@ Slug = Annotated[str, StringConstraints(pattern=f"^{SLUG_PATTERN}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Area = Annotated[str, StringConstraints(strip_whitespace=True, max_length=63)]
 Interval = Annotated[int, Field(ge=1, le=86400, description="Expected seconds between messages.")]
-
-
-class Role(StrEnum):
-    """A member's role in a home."""
-
-    OWNER = "owner"
-    """Manages everything: the home, its members, its devices; reads and controls."""
-    MEMBER = "member"
-    """Reads and controls (sends commands)."""
-    VIEWER = "viewer"
-    """Reads only (the classroom student)."""
-
-
-class Action(StrEnum):
-    """What a caller asks to do in a home."""
-
-    READ = "read"
-    WRITE = "write"
-    MANAGE = "manage"
 
 
 @functools.cache
@@ -320,50 +296,3 @@ class DevicePublic(BaseModel):
             created_at=device.created_at,
             updated_at=device.updated_at,
         )
-
-
-class AuthorizeRequest(InputModel):
-    """May the caller (the user whose token is forwarded) do ``action`` on one target?
-
-    Exactly one of ``topic`` (a device topic), ``filter`` (a subscription filter, read
-    only) or ``home`` (a home slug) is given.
-    """
-
-    action: Action
-    topic: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
-    filter: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
-    home: Annotated[str, Field(min_length=1, max_length=63)] | None = None
-
-    @pydantic_model_validator(mode="after")
-    def _one_target(self) -> Self:
-        given = [name for name in ("topic", "filter", "home") if getattr(self, name) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of topic, filter or home")
-        return self
-
-
-DenyReason = Literal[
-    "invalid",
-    "not_found",
-    "role",
-    "scope",
-    "token_homes",
-    "not_command",
-    "filter_outside_home",
-    "filter_read_only",
-]
-
-
-class AuthorizeAnswer(BaseModel):
-    """The registry's answer: allowed or not, why not, the caller's role, how long to cache.
-
-    ``role`` is the caller's membership role in the target's home (``null`` when none, or
-    when the target names no home). ``capability`` is the property's capability on an
-    allowed write to a command topic. Denied answers are 200 too, so callers cache them.
-    """
-
-    allowed: bool
-    role: Role | None = None
-    reason: DenyReason | None = None
-    capability: Property | None = None
-    ttl: int

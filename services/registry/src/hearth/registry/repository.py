@@ -13,7 +13,8 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hearth.registry.models import Device, Home, Membership, Role
+from hearth.common.authorization import Role
+from hearth.registry.models import Device, Home, Membership
 
 __all__ = [
     "count_owners",

@@ -13,20 +13,32 @@ answers 403 (``role_forbidden``); a token lacking a scope 403 (``insufficient_sc
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from hearth.common.authorization import Action, AuthorizeAnswer, AuthorizeRequest, DenyReason, Role
+from hearth.common.capabilities import Property
 from hearth.common.clock import utc_now
 from hearth.common.errors import InsufficientScope
 from hearth.common.messages import RegistryAction, RegistryKind
 from hearth.common.tokens import Caller
-from hearth.common.topics import Kind, TopicError, filter_home, is_slug, parse_filter, parse_topic
+from hearth.common.topics import (
+    DeviceTopic,
+    Kind,
+    TopicError,
+    TopicFilter,
+    can_match_device_topic,
+    filter_device,
+    filter_home,
+    filter_name,
+    is_slug,
+    parse_filter,
+    parse_topic,
+)
 from hearth.registry import repository as repo
 from hearth.registry.access import SCOPE_FOR, check_access, role_allows, token_denies, visible
-from hearth.registry.capabilities import Property
 from hearth.registry.catalogue import CATALOGUE
 from hearth.registry.errors import (
     AlreadyMember,
@@ -41,10 +53,6 @@ from hearth.registry.errors import (
 )
 from hearth.registry.events import EventPublisher
 from hearth.registry.models import (
-    Action,
-    AuthorizeAnswer,
-    AuthorizeRequest,
-    DenyReason,
     Device,
     DeviceCreate,
     DevicePublic,
@@ -57,7 +65,6 @@ from hearth.registry.models import (
     MemberPublic,
     Membership,
     MemberUpdate,
-    Role,
 )
 from hearth.registry.users import AuthUsers
 
@@ -368,13 +375,22 @@ class RegistryService:
     # ------------------------------------------------------------------ authorisation
 
     async def authorize(self, caller: Caller, request: AuthorizeRequest) -> AuthorizeAnswer:
-        """May ``caller`` do ``request.action`` on its topic, filter or home? (Never raises.)"""
+        """May ``caller`` do ``request.action`` on its topic, filter or home? (Never raises.)
+
+        The target is parsed once here; the checks below take the typed value.
+        """
         if request.home is not None:
             return await self._authorize_home(caller, request.home, request.action)
-        if request.topic is not None:
-            return await self._authorize_topic(caller, request.topic, request.action)
-        assert request.filter is not None  # the request model makes sure one is given
-        return await self._authorize_filter(caller, request.filter, request.action)
+        try:
+            if request.topic is not None:
+                return await self._authorize_topic(
+                    caller, parse_topic(request.topic), request.action
+                )
+            assert request.filter is not None  # the request model makes sure one is given
+            parsed = parse_filter(request.filter)
+        except TopicError:
+            return self._answer("invalid", None)
+        return await self._authorize_filter(caller, parsed, request.action)
 
     def _answer(
         self, reason: DenyReason | None, role: Role | None, capability: Property | None = None
@@ -401,114 +417,81 @@ class RegistryService:
             return self._answer("not_found", None)
         return self._answer(check_access(caller, home, role, action), role)
 
-    async def _authorize_topic(self, caller: Caller, topic: str, action: Action) -> AuthorizeAnswer:
-        try:
-            parsed = parse_topic(topic)
-        except TopicError:
-            return self._answer("invalid", None)
+    async def _authorize_topic(
+        self, caller: Caller, topic: DeviceTopic, action: Action
+    ) -> AuthorizeAnswer:
         async with self._sessions() as session:
-            role = await repo.find_role(session, parsed.home, _user_id(caller))
-            exists = await repo.get_home(session, parsed.home) is not None
-            device = await repo.get_device(session, parsed.home, parsed.device) if exists else None
+            role = await repo.find_role(session, topic.home, _user_id(caller))
+            exists = await repo.get_home(session, topic.home) is not None
+            device = await repo.get_device(session, topic.home, topic.device) if exists else None
         if not exists or not visible(caller, role):
             return self._answer("not_found", role)
-        denied = token_denies(caller, parsed.home, action)
+        denied = token_denies(caller, topic.home, action)
         if denied is not None:
             return self._answer(denied, role)
         capability = None
         if device is None:
             return self._answer("not_found", role)
-        if parsed.kind is Kind.TELEMETRY:
-            known = device.find_metric(parsed.name or "") is not None
-        elif parsed.kind in (Kind.STATE, Kind.COMMAND):
-            capability = device.find_property(parsed.name or "")
+        if topic.kind is Kind.TELEMETRY:
+            known = device.find_metric(topic.name or "") is not None
+        elif topic.kind in (Kind.STATE, Kind.COMMAND):
+            capability = device.find_property(topic.name or "")
             known = capability is not None
         else:
             known = True  # ack and status exist for every live device
         if not known:
             return self._answer("not_found", role)
-        if action is Action.WRITE and parsed.kind is not Kind.COMMAND:
+        if action is Action.WRITE and topic.kind is not Kind.COMMAND:
             return self._answer("not_command", role)
         if not role_allows(caller, role, action):
             return self._answer("role", role)
         return self._answer(None, role, capability if action is Action.WRITE else None)
 
-    async def _authorize_filter(self, caller: Caller, text: str, action: Action) -> AuthorizeAnswer:
-        try:
-            parsed = parse_filter(text)
-        except TopicError:
-            return self._answer("invalid", None)
+    async def _authorize_filter(
+        self, caller: Caller, parsed: TopicFilter, action: Action
+    ) -> AuthorizeAnswer:
         if parsed.share_group is not None:
             return self._answer("invalid", None)
         if action is not Action.READ:
             return self._answer("filter_read_only", None)
         if not parsed.has_wildcards:  # names exactly one topic: the same answer as for it
-            return await self._authorize_topic(caller, parsed.filter, action)
+            try:
+                topic = parse_topic(parsed.filter)
+            except TopicError:
+                return self._answer("invalid", None)
+            return await self._authorize_topic(caller, topic, action)
         home = filter_home(parsed)
         if home is None:
             return self._answer("filter_outside_home", None)
-        levels = parsed.levels
-        if not _may_match_a_topic(levels):
+        if not can_match_device_topic(parsed):
             return self._answer("invalid", None)
-        device_level = levels[2] if len(levels) > 2 else "+"
-        literal = device_level not in ("+", "#")
+        device_slug = filter_device(parsed)
         async with self._sessions() as session:
             role = await repo.find_role(session, home, _user_id(caller))
             exists = await repo.get_home(session, home) is not None
             device = (
-                await repo.get_device(session, home, device_level) if exists and literal else None
+                await repo.get_device(session, home, device_slug)
+                if exists and device_slug is not None
+                else None
             )
         if not exists or not visible(caller, role):
             return self._answer("not_found", role)
         denied = token_denies(caller, home, action)
         if denied is not None:
             return self._answer(denied, role)
-        if literal and (device is None or not _names_known(device, levels)):
+        if device_slug is not None and (device is None or not _names_known(device, parsed)):
             return self._answer("not_found", role)
         if not role_allows(caller, role, action):
             return self._answer("role", role)
         return self._answer(None, role)
 
 
-def _may_match_a_topic(levels: Sequence[str]) -> bool:
-    """Whether a filter inside one home (``hearth/{home}/...``) can match any device topic.
-
-    Device topics are ``{device}/{kind}/{name}`` (telemetry, state, command) or
-    ``{device}/{kind}`` (ack, status) below the home; literal levels must fit them.
-    """
-    rest = levels[2:]
-    for kind in Kind:
-        shape = ["device", kind.value, "name"] if kind.has_name else ["device", kind.value]
-        if _fits(rest, shape):
-            return True
-    return False
-
-
-def _fits(rest: Sequence[str], shape: Sequence[str]) -> bool:
-    for index, level in enumerate(rest):
-        if level == "#":
-            return True
-        if index >= len(shape):
-            return False
-        if level == "+":
-            continue
-        expected = shape[index]
-        if expected in ("device", "name"):
-            if not is_slug(level):
-                return False
-        elif level != expected:
-            return False
-    return len(rest) == len(shape)
-
-
-def _names_known(device: Device, levels: Sequence[str]) -> bool:
+def _names_known(device: Device, parsed: TopicFilter) -> bool:
     """Whether a literal metric or property name in a filter is registered on ``device``."""
-    if len(levels) < 5 or levels[4] in ("+", "#"):
+    named = filter_name(parsed)
+    if named is None:
         return True
-    name = levels[4]
-    kinds = {levels[3]} if levels[3] != "+" else {k.value for k in Kind if k.has_name}
-    if Kind.TELEMETRY.value in kinds and device.find_metric(name) is not None:
+    kinds, name = named
+    if Kind.TELEMETRY in kinds and device.find_metric(name) is not None:
         return True
-    return bool(kinds & {Kind.STATE.value, Kind.COMMAND.value}) and (
-        device.find_property(name) is not None
-    )
+    return bool(kinds & {Kind.STATE, Kind.COMMAND}) and (device.find_property(name) is not None)

@@ -12,6 +12,7 @@ from hearth.auth.keys import KeyRing
 from hearth.auth.models import User
 from hearth.auth.service import AuthService, require_admin_user
 from hearth.common.auth import AdminCaller, CurrentCaller
+from hearth.common.web import app_parts
 
 __all__ = [
     "AdminUser",
@@ -38,7 +39,7 @@ def _service(request: Request) -> AuthService:
 
 
 def _settings(request: Request) -> AuthSettings:
-    settings = request.app.state.settings
+    settings = app_parts(request.app).settings
     assert isinstance(settings, AuthSettings)
     return settings
 
