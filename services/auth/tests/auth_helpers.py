@@ -12,8 +12,9 @@ import httpx
 from fastapi import FastAPI
 
 from hearth.auth.config import AuthSettings
-from hearth.auth.keys import KeyRing
 from hearth.auth.main import create_app
+from hearth.auth.state import AuthState
+from hearth.common.web import service_state
 from hearth.testing.apps import RunningApp, serve_app
 from hearth.testing.broker import RunningBroker
 from hearth.testing.tokens import SigningKey, TokenMinter
@@ -67,9 +68,7 @@ class AuthStack:
 
     def minter(self) -> TokenMinter:
         """Mints tokens with the service's own current signing key (for the token matrix)."""
-        ring = self.app.state.key_ring
-        assert isinstance(ring, KeyRing)
-        key = ring.signing_key()
+        key = service_state(self.app, AuthState).key_ring.signing_key()
         return TokenMinter(
             SigningKey(key.kid, key.private_key),
             issuer=self.settings.token_issuer,

@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 
 from hearth.common.db import asyncpg_dsn
-from hearth.ingest.main import MIGRATIONS
+from hearth.ingest.migrate import MIGRATIONS
 from hearth.testing.database import run_async
 
 

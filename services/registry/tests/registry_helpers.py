@@ -20,8 +20,9 @@ from typing import Any
 import httpx
 
 from hearth.auth.config import AuthSettings
-from hearth.auth.keys import KeyRing
 from hearth.auth.main import create_app as create_auth_app
+from hearth.auth.state import AuthState
+from hearth.common.web import service_state
 from hearth.registry.config import RegistrySettings
 from hearth.registry.main import create_app as create_registry_app
 from hearth.testing.apps import RunningApp, serve_app
@@ -87,9 +88,7 @@ class Stack:
 
     def minter(self) -> TokenMinter:
         """Mints tokens with auth's current signing key (API-key-like tokens for tests)."""
-        ring = self.auth_app.state.key_ring
-        assert isinstance(ring, KeyRing)
-        key = ring.signing_key()
+        key = service_state(self.auth_app, AuthState).key_ring.signing_key()
         return TokenMinter(
             SigningKey(key.kid, key.private_key),
             issuer=self.auth_settings.token_issuer,

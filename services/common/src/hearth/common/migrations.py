@@ -14,11 +14,13 @@ A service keeps its migrations inside its package::
 
     run_env(IngestModel.metadata)
 
-and the service migrates from its lifespan or its CLI with a
-:class:`Migrations`::
+and the service's ``migrate.py`` holds its :class:`Migrations` and the one ``migrate``
+coroutine both its lifespan (first step) and its CLI (``hearth-ingest migrate``) run::
 
     MIGRATIONS = Migrations("hearth.ingest:migrations", IngestModel.metadata)
-    await MIGRATIONS.upgrade(settings.database_url)
+
+    async def migrate(settings: IngestSettings | None = None) -> str:
+        return await MIGRATIONS.migrate(settings or IngestSettings.load())
 
 What :func:`run_env` guarantees, whoever calls it:
 
@@ -50,7 +52,7 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -62,7 +64,10 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from hearth.common.db import check_schema, sqlalchemy_url
+from hearth.common.db import check_schema, sqlalchemy_url, wait_for_database
+
+if TYPE_CHECKING:
+    from hearth.common.settings import HearthSettings
 
 __all__ = ["Migrations", "context_options", "migration_engine", "migration_lock_key", "run_env"]
 
@@ -246,6 +251,18 @@ class Migrations:
                 return await connection.run_sync(call)
         finally:
             await engine.dispose()
+
+    async def migrate(self, settings: HearthSettings) -> str:
+        """Wait for the service's database, bring it to head; where it stands, in words.
+
+        What a service's lifespan does first and its ``migrate`` command does alone:
+        waits up to ``settings.database_wait`` seconds for PostgreSQL (several replicas may
+        migrate at once: the upgrade is advisory-locked).
+        """
+        url = settings.require_database_url()
+        await wait_for_database(url, timeout=settings.database_wait)
+        await self.upgrade(url)
+        return f"{self.schema} schema at {self.head()}"
 
     async def upgrade(self, url: str | URL, revision: str = "head") -> None:
         """Migrate the database at ``url`` up to ``revision`` (creating the schema if missing)."""

@@ -123,6 +123,7 @@ class RealtimeService:
         last_values: int = 500,
         max_backlog: int = 10_000,
         drained: Callable[[str], Awaitable[None]] | None = None,
+        router: TopicRouter | None = None,
     ) -> None:
         self.sio = sio
         self.broker = broker
@@ -138,7 +139,7 @@ class RealtimeService:
         self._by_user: defaultdict[str, set[str]] = defaultdict(set)
         self._lock = asyncio.Lock()  # room creation/removal and broker (un)subscribe
         self._tasks: set[asyncio.Task[None]] = set()
-        self.router = TopicRouter()
+        self.router = router if router is not None else TopicRouter()
         """Where broker messages go: the system bus by filter, the rest to the rooms."""
         self.router.route(USER_MARKS_FILTER, self._on_user_mark)
         self.router.route(REGISTRY_HOMES_FILTER, self._on_registry_event)

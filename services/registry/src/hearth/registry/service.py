@@ -1,8 +1,9 @@
 """RegistryService: the registry's business rules (homes, members, devices, authorisation).
 
 It knows nothing of FastAPI or SQL: the routes call it with the verified
-:class:`~hearth.common.tokens.Caller`, the queries live in :mod:`hearth.registry.repository`,
-the rights in :mod:`hearth.registry.access`. Every change commits first, then publishes
+:class:`~hearth.common.tokens.Caller`, the queries live in
+:class:`~hearth.registry.repository.RegistryRepository` (one per transaction), the rights
+in :mod:`hearth.registry.access`. Every change commits first, then publishes
 its event (:class:`~hearth.registry.events.EventPublisher`).
 
 Anything of a home the caller may not see answers 404 (``home_not_found``), exactly as
@@ -14,13 +15,10 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from hearth.common.authorization import Action, AuthorizeAnswer, AuthorizeRequest, DenyReason, Role
 from hearth.common.capabilities import Property
 from hearth.common.clock import utc_now
+from hearth.common.db import DuplicateRow, Transactions
 from hearth.common.errors import InsufficientScope
 from hearth.common.messages import RegistryAction, RegistryKind
 from hearth.common.tokens import Caller
@@ -37,7 +35,6 @@ from hearth.common.topics import (
     parse_filter,
     parse_topic,
 )
-from hearth.registry import repository as repo
 from hearth.registry.access import SCOPE_FOR, check_access, role_allows, token_denies, visible
 from hearth.registry.catalogue import CATALOGUE
 from hearth.registry.errors import (
@@ -66,6 +63,7 @@ from hearth.registry.models import (
     Membership,
     MemberUpdate,
 )
+from hearth.registry.repository import RegistryRepository
 from hearth.registry.users import AuthUsers
 
 __all__ = ["RegistryService"]
@@ -91,13 +89,13 @@ class RegistryService:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        transactions: Transactions[RegistryRepository],
         users: AuthUsers,
         events: EventPublisher,
         *,
         authorize_ttl: int = 5,
     ) -> None:
-        self._sessions = sessions
+        self._transactions = transactions
         self._users = users
         self._events = events
         self.authorize_ttl = authorize_ttl
@@ -106,7 +104,7 @@ class RegistryService:
 
     async def _guard(
         self,
-        session: AsyncSession,
+        repo: RegistryRepository,
         caller: Caller,
         slug: str,
         action: Action,
@@ -114,8 +112,8 @@ class RegistryService:
         lock: bool = False,
     ) -> tuple[Home, Role | None]:
         """The home and the caller's role in it, when ``action`` is allowed; else raise."""
-        home = await (repo.lock_home if lock else repo.get_home)(session, slug)
-        role = await repo.find_role(session, slug, _user_id(caller)) if home else None
+        home = await (repo.lock_home if lock else repo.get_home)(slug)
+        role = await repo.find_role(slug, _user_id(caller)) if home else None
         if home is None:
             raise HomeNotFound(f"no home {slug!r}")
         reason = check_access(caller, slug, role, action)
@@ -135,15 +133,15 @@ class RegistryService:
         owner = Membership(
             home=body.slug, user_id=_user_id(caller), role=Role.OWNER.value, username=me.username
         )
-        async with self._sessions() as session:
-            if await repo.get_home(session, body.slug) is not None:
+        async with self._transactions() as repo:
+            if await repo.get_home(body.slug) is not None:
                 raise SlugTaken(f"home {body.slug!r} already exists")
             try:
-                session.add(home)
-                await session.flush()  # the home row first: the membership refers to it
-                session.add(owner)
-                await session.commit()
-            except IntegrityError:
+                repo.add(home)
+                await repo.flush()  # the home row first: the membership refers to it
+                repo.add(owner)
+                await repo.commit()
+            except DuplicateRow:
                 raise SlugTaken(f"home {body.slug!r} already exists") from None
         await self._events.publish(RegistryKind.HOME, home.slug, RegistryAction.CREATED)
         return HomePublic.of(home, Role.OWNER)
@@ -152,8 +150,8 @@ class RegistryService:
         """The caller's homes (every home for an admin), narrowed to an API key's homes."""
         if not caller.has_scope(SCOPE_FOR[Action.READ]):
             raise InsufficientScope(SCOPE_FOR[Action.READ])
-        async with self._sessions() as session:
-            rows = await repo.list_homes(session, _user_id(caller), every=caller.is_admin)
+        async with self._transactions() as repo:
+            rows = await repo.list_homes(_user_id(caller), every=caller.is_admin)
         return [
             HomePublic.of(home, None if role is None else Role(role))
             for home, role in rows
@@ -162,21 +160,21 @@ class RegistryService:
 
     async def get_home(self, caller: Caller, slug: str) -> HomePublic:
         """One home the caller may read."""
-        async with self._sessions() as session:
-            home, role = await self._guard(session, caller, slug, Action.READ)
+        async with self._transactions() as repo:
+            home, role = await self._guard(repo, caller, slug, Action.READ)
         return HomePublic.of(home, role)
 
     async def update_home(self, caller: Caller, slug: str, body: HomeUpdate) -> HomePublic:
         """Rename a home or change its time zone (owners and admins)."""
-        async with self._sessions() as session:
-            home, role = await self._guard(session, caller, slug, Action.MANAGE)
+        async with self._transactions() as repo:
+            home, role = await self._guard(repo, caller, slug, Action.MANAGE)
             if body.name is not None:
                 home.name = body.name
             if body.timezone is not None:
                 home.timezone = body.timezone
             home.updated_at = utc_now()
-            session.add(home)
-            await session.commit()
+            repo.add(home)
+            await repo.commit()
         await self._events.publish(RegistryKind.HOME, slug, RegistryAction.UPDATED)
         return HomePublic.of(home, role)
 
@@ -184,33 +182,33 @@ class RegistryService:
 
     async def list_members(self, caller: Caller, slug: str) -> list[MemberPublic]:
         """The members of a home the caller may read."""
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.READ)
-            return [MemberPublic.of(m) for m in await repo.list_members(session, slug)]
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.READ)
+            return [MemberPublic.of(m) for m in await repo.list_members(slug)]
 
     async def get_member(self, caller: Caller, slug: str, user_id: uuid.UUID) -> MemberPublic:
         """One member of a home the caller may read."""
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.READ)
-            membership = await repo.get_membership(session, slug, user_id)
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.READ)
+            membership = await repo.get_membership(slug, user_id)
         if membership is None:
             raise MemberNotFound(f"{user_id} is not a member of {slug!r}")
         return MemberPublic.of(membership)
 
     async def add_member(self, caller: Caller, slug: str, body: MemberAdd) -> MemberPublic:
         """Add a user, found by username at auth, with a role (owners and admins)."""
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.MANAGE)
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.MANAGE)
         user = await self._users.lookup(body.username, caller.authorization)
         membership = Membership(
             home=slug, user_id=user.id, role=body.role.value, username=user.username
         )
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.MANAGE, lock=True)
-            if await repo.get_membership(session, slug, user.id) is not None:
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.MANAGE, lock=True)
+            if await repo.get_membership(slug, user.id) is not None:
                 raise AlreadyMember(f"{body.username} is already a member of {slug!r}")
-            session.add(membership)
-            await session.commit()
+            repo.add(membership)
+            await repo.commit()
         await self._events.publish(
             RegistryKind.MEMBERSHIP, slug, RegistryAction.CREATED, user=user.id
         )
@@ -220,21 +218,21 @@ class RegistryService:
         self, caller: Caller, slug: str, user_id: uuid.UUID, body: MemberUpdate
     ) -> MemberPublic:
         """Change a member's role (owners and admins); a home keeps at least one owner."""
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.MANAGE, lock=True)
-            membership = await repo.get_membership(session, slug, user_id)
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.MANAGE, lock=True)
+            membership = await repo.get_membership(slug, user_id)
             if membership is None:
                 raise MemberNotFound(f"{user_id} is not a member of {slug!r}")
             if (
                 membership.role == Role.OWNER.value
                 and body.role is not Role.OWNER
-                and await repo.count_owners(session, slug) <= 1
+                and await repo.count_owners(slug) <= 1
             ):
                 raise LastOwner(f"{slug!r} would have no owner left")
             membership.role = body.role.value
             membership.updated_at = utc_now()
-            session.add(membership)
-            await session.commit()
+            repo.add(membership)
+            await repo.commit()
         await self._events.publish(
             RegistryKind.MEMBERSHIP, slug, RegistryAction.UPDATED, user=user_id
         )
@@ -242,15 +240,15 @@ class RegistryService:
 
     async def remove_member(self, caller: Caller, slug: str, user_id: uuid.UUID) -> None:
         """Remove a member (owners and admins); a home keeps at least one owner."""
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.MANAGE, lock=True)
-            membership = await repo.get_membership(session, slug, user_id)
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.MANAGE, lock=True)
+            membership = await repo.get_membership(slug, user_id)
             if membership is None:
                 raise MemberNotFound(f"{user_id} is not a member of {slug!r}")
-            if membership.role == Role.OWNER.value and await repo.count_owners(session, slug) <= 1:
+            if membership.role == Role.OWNER.value and await repo.count_owners(slug) <= 1:
                 raise LastOwner(f"{slug!r} would have no owner left")
-            await session.delete(membership)
-            await session.commit()
+            await repo.delete(membership)
+            await repo.commit()
         await self._events.publish(
             RegistryKind.MEMBERSHIP, slug, RegistryAction.DELETED, user=user_id
         )
@@ -259,15 +257,15 @@ class RegistryService:
 
     async def list_devices(self, caller: Caller, slug: str) -> list[DevicePublic]:
         """The live devices of a home the caller may read."""
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.READ)
-            return [DevicePublic.of(d) for d in await repo.list_devices(session, slug)]
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.READ)
+            return [DevicePublic.of(d) for d in await repo.list_devices(slug)]
 
     async def get_device(self, caller: Caller, slug: str, device: str) -> DevicePublic:
         """One live device of a home the caller may read."""
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.READ)
-            found = await repo.get_device(session, slug, device)
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.READ)
+            found = await repo.get_device(slug, device)
         if found is None:
             raise DeviceNotFound(f"no device {device!r} in {slug!r}")
         return DevicePublic.of(found)
@@ -291,16 +289,16 @@ class RegistryService:
             metrics=[m.model_dump(exclude_none=True) for m in metrics],
             properties=[p.model_dump(exclude_none=True) for p in properties],
         )
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.MANAGE)
-            if await repo.slug_used(session, slug, body.slug):
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.MANAGE)
+            if await repo.slug_used(slug, body.slug):
                 raise SlugTaken(f"device slug {body.slug!r} is (or was) used in {slug!r}")
             if body.gateway is not None:
-                await self._check_gateway(session, slug, body.slug, body.gateway)
-            session.add(device)
+                await self._check_gateway(repo, slug, body.slug, body.gateway)
+            repo.add(device)
             try:
-                await session.commit()
-            except IntegrityError:
+                await repo.commit()
+            except DuplicateRow:
                 raise SlugTaken(f"device slug {body.slug!r} is (or was) used in {slug!r}") from None
         await self._events.publish(
             RegistryKind.DEVICE, slug, RegistryAction.CREATED, device=device.slug
@@ -312,9 +310,9 @@ class RegistryService:
     ) -> DevicePublic:
         """Change a device's name, area, gateway, interval or capabilities (owners, admins)."""
         given = body.model_fields_set
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.MANAGE)
-            device = await repo.get_device(session, slug, device_slug)
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.MANAGE)
+            device = await repo.get_device(slug, device_slug)
             if device is None:
                 raise DeviceNotFound(f"no device {device_slug!r} in {slug!r}")
             if body.name is not None:
@@ -325,15 +323,15 @@ class RegistryService:
                 device.interval = body.interval
             if "gateway" in given:
                 if body.gateway is not None:
-                    await self._check_gateway(session, slug, device_slug, body.gateway)
+                    await self._check_gateway(repo, slug, device_slug, body.gateway)
                 device.gateway = body.gateway
             if body.metrics is not None:
                 device.metrics = [m.model_dump(exclude_none=True) for m in body.metrics]
             if body.properties is not None:
                 device.properties = [p.model_dump(exclude_none=True) for p in body.properties]
             device.updated_at = utc_now()
-            session.add(device)
-            await session.commit()
+            repo.add(device)
+            await repo.commit()
         await self._events.publish(
             RegistryKind.DEVICE, slug, RegistryAction.UPDATED, device=device_slug
         )
@@ -341,23 +339,23 @@ class RegistryService:
 
     async def delete_device(self, caller: Caller, slug: str, device_slug: str) -> None:
         """Delete a device (owners, admins): it becomes a tombstone keeping its slug taken."""
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.MANAGE)
-            device = await repo.get_device(session, slug, device_slug)
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.MANAGE)
+            device = await repo.get_device(slug, device_slug)
             if device is None:
                 raise DeviceNotFound(f"no device {device_slug!r} in {slug!r}")
-            relayed = await repo.gateway_users(session, slug, device_slug)
+            relayed = await repo.gateway_users(slug, device_slug)
             if relayed:
                 raise GatewayInUse(f"{device_slug!r} is the gateway of {', '.join(relayed)}")
             device.deleted_at = device.updated_at = utc_now()
-            session.add(device)
-            await session.commit()
+            repo.add(device)
+            await repo.commit()
         await self._events.publish(
             RegistryKind.DEVICE, slug, RegistryAction.DELETED, device=device_slug
         )
 
     async def _check_gateway(
-        self, session: AsyncSession, home: str, device: str, gateway: str
+        self, repo: RegistryRepository, home: str, device: str, gateway: str
     ) -> None:
         """Refuse a gateway that is not a live device of ``home`` or would relay in a loop."""
         current: str | None = gateway
@@ -366,7 +364,7 @@ class RegistryService:
                 return
             if current == device:
                 raise InvalidGateway(f"{device!r} cannot relay through itself")
-            found = await repo.get_device(session, home, current)
+            found = await repo.get_device(home, current)
             if found is None:
                 raise InvalidGateway(f"gateway {current!r} is not a device of {home!r}")
             current = found.gateway
@@ -404,15 +402,15 @@ class RegistryService:
         )
 
     async def _role(self, caller: Caller, home: str) -> Role | None:
-        async with self._sessions() as session:
-            return await repo.find_role(session, home, _user_id(caller))
+        async with self._transactions() as repo:
+            return await repo.find_role(home, _user_id(caller))
 
     async def _authorize_home(self, caller: Caller, home: str, action: Action) -> AuthorizeAnswer:
         if not is_slug(home):
             return self._answer("invalid", None)
-        async with self._sessions() as session:
-            exists = await repo.get_home(session, home) is not None
-            role = await repo.find_role(session, home, _user_id(caller))
+        async with self._transactions() as repo:
+            exists = await repo.get_home(home) is not None
+            role = await repo.find_role(home, _user_id(caller))
         if not exists:
             return self._answer("not_found", None)
         return self._answer(check_access(caller, home, role, action), role)
@@ -420,10 +418,10 @@ class RegistryService:
     async def _authorize_topic(
         self, caller: Caller, topic: DeviceTopic, action: Action
     ) -> AuthorizeAnswer:
-        async with self._sessions() as session:
-            role = await repo.find_role(session, topic.home, _user_id(caller))
-            exists = await repo.get_home(session, topic.home) is not None
-            device = await repo.get_device(session, topic.home, topic.device) if exists else None
+        async with self._transactions() as repo:
+            role = await repo.find_role(topic.home, _user_id(caller))
+            exists = await repo.get_home(topic.home) is not None
+            device = await repo.get_device(topic.home, topic.device) if exists else None
         if not exists or not visible(caller, role):
             return self._answer("not_found", role)
         denied = token_denies(caller, topic.home, action)
@@ -466,11 +464,11 @@ class RegistryService:
         if not can_match_device_topic(parsed):
             return self._answer("invalid", None)
         device_slug = filter_device(parsed)
-        async with self._sessions() as session:
-            role = await repo.find_role(session, home, _user_id(caller))
-            exists = await repo.get_home(session, home) is not None
+        async with self._transactions() as repo:
+            role = await repo.find_role(home, _user_id(caller))
+            exists = await repo.get_home(home) is not None
             device = (
-                await repo.get_device(session, home, device_slug)
+                await repo.get_device(home, device_slug)
                 if exists and device_slug is not None
                 else None
             )
