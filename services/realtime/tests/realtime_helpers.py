@@ -162,6 +162,9 @@ class PyClient(Recorder):
     async def _on_disconnect(self, reason: Any = None) -> None:
         self.record("disconnect", {"reason": str(reason)})
 
+    async def start(self) -> None:
+        """Nothing to start: the client lives in this process."""
+
     async def connect(self, token: str | None) -> dict[str, Any] | None:
         """Connect; ``None`` when accepted, else the ``connect_error`` data."""
         auth = {} if token is None else {"token": token}
@@ -205,7 +208,15 @@ class JsClient(Recorder):
         self._ids = itertools.count(1)
         self._connected = False
 
-    async def _start(self) -> None:
+    async def start(self) -> None:
+        """Start node with the driver and wait until it reads commands (idempotent).
+
+        Node takes about a second to start (longer on a busy machine): a test that mints
+        a short-lived token starts the client first, so the token's life is not spent
+        waiting for node.
+        """
+        if self._process is not None:
+            return
         self._process = await asyncio.create_subprocess_exec(
             self.node,
             str(DRIVER),
@@ -215,6 +226,7 @@ class JsClient(Recorder):
             cwd=JS_DIR,
         )
         self._reader = asyncio.create_task(self._read())
+        await self.wait_for(lambda: self.received("ready"), timeout=_WAIT * 6)
 
     async def _read(self) -> None:
         assert self._process is not None
@@ -240,7 +252,7 @@ class JsClient(Recorder):
 
     async def connect(self, token: str | None) -> dict[str, Any] | None:
         """Connect; ``None`` when accepted, else the ``connect_error`` data."""
-        await self._start()
+        await self.start()
         await self._send({"op": "connect", "token": token})
         await self.wait_for(lambda: self.received("connect") or self.received("connect_error"))
         errors = self.received("connect_error")

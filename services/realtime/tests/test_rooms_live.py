@@ -88,6 +88,7 @@ def home(
 
 async def connected(clients: ClientFactory, kind: str, url: str, token: str) -> Any:
     client = clients(kind, url)
+    await client.start()
     refused = await client.connect(token)
     assert refused is None, refused
     return client
@@ -323,8 +324,10 @@ async def test_a_viewer_removed_from_the_home_stops_receiving_within_a_second(
 async def test_an_expired_token_is_disconnected(
     kind: str, stack: Stack, realtime: RunningApp, clients: ClientFactory, home: Home
 ) -> None:
+    client = clients(kind, realtime.url)
+    await client.start()  # node is up before the token's 1.5 s start
     short = stack.minter()(home.viewer.id, ttl=1.5)
-    client = await connected(clients, kind, realtime.url, short)
+    assert await client.connect(short) is None
     assert (await client.call("subscribe", {"topic": home.topic()}))["ok"]
     await client.wait_for(lambda: client.received("disconnect"), timeout=4.0)
     assert client.received("revoked") == [{"topic": home.topic(), "reason": "expired"}]

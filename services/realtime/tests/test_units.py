@@ -9,11 +9,12 @@ import pytest
 
 from hearth.common.mqtt import MAX_SUBSCRIPTION_ID
 from hearth.common.tokens import Caller
+from hearth.common.topics import parse_filter
 from hearth.realtime.cli import main as cli_main
 from hearth.realtime.config import RealtimeSettings
 from hearth.realtime.errors import REGISTRY_REASON_CODES
 from hearth.realtime.payloads import decode_payload
-from hearth.realtime.rooms import Rooms
+from hearth.realtime.rooms import RoomTable
 
 USER = "00000000-0000-4000-8000-000000000001"
 
@@ -57,29 +58,29 @@ def test_payloads_are_json_values_else_text(raw: Any, decoded: Any) -> None:
 
 
 def test_rooms_get_distinct_identifiers_never_reused_at_once() -> None:
-    rooms = Rooms(max_values=2)
-    a, b = rooms.create("hearth/h/#", "h"), rooms.create("hearth/h/d/status", "h")
+    rooms = RoomTable(max_values=2)
+    a, b = rooms.create(parse_filter("hearth/h/#")), rooms.create(parse_filter("hearth/h/d/status"))
     assert (a.identifier, b.identifier) == (1, 2)
     assert rooms.by_identifier(2) is b
     rooms.remove(a)
-    c = rooms.create("hearth/h/+/status", "h")
+    c = rooms.create(parse_filter("hearth/h/+/status"))
     assert c.identifier == 3  # counting on: a late message for room 1 never reaches c
     assert rooms.by_identifier(1) is None
     assert {r.name for r in rooms} == {"hearth/h/d/status", "hearth/h/+/status"}
     with pytest.raises(ValueError, match="exists"):
-        rooms.create("hearth/h/d/status", "h")
+        rooms.create(parse_filter("hearth/h/d/status"))
 
 
 def test_identifiers_wrap_around_and_skip_those_in_use() -> None:
-    rooms = Rooms()
+    rooms = RoomTable()
     rooms._next_id = MAX_SUBSCRIPTION_ID
-    last = rooms.create("hearth/h/a/status", "h")
-    first = rooms.create("hearth/h/b/status", "h")
+    last = rooms.create(parse_filter("hearth/h/a/status"))
+    first = rooms.create(parse_filter("hearth/h/b/status"))
     assert (last.identifier, first.identifier) == (MAX_SUBSCRIPTION_ID, 1)
 
 
 def test_a_room_keeps_the_last_value_per_topic_within_its_bound() -> None:
-    room = Rooms(max_values=2).create("hearth/h/#", "h")
+    room = RoomTable(max_values=2).create(parse_filter("hearth/h/#"))
     room.remember("hearth/h/d/telemetry/a", 1, "t1")
     room.remember("hearth/h/d/telemetry/b", 2, "t2")
     room.remember("hearth/h/d/telemetry/a", 3, "t3")  # updates a: b is now the oldest

@@ -29,10 +29,11 @@ from hearth.common.registry_client import RegistryClient
 from hearth.common.routing import TopicRouter
 from hearth.common.tokens import RevocationMarks, TokenVerifier, verifier_from_settings
 from hearth.common.web import create_service_app, service_state
+from hearth.realtime.backlog import drained_check
 from hearth.realtime.config import RealtimeSettings
 from hearth.realtime.metrics import RealtimeMetrics
 from hearth.realtime.service import RealtimeService
-from hearth.realtime.sockets import bind_events, create_socket_server, transport_drained
+from hearth.realtime.sockets import bind_events, create_socket_server
 from hearth.realtime.state import RealtimeState
 
 __all__ = ["create_app", "lifespan"]
@@ -72,7 +73,7 @@ def create_app(
         max_rooms=settings.max_rooms_per_socket,
         last_values=settings.last_values_per_room,
         max_backlog=settings.max_backlog,
-        drained=transport_drained(sio),
+        drained=drained_check(sio),
         router=router,
     )
     bind_events(sio, service)
