@@ -6,4 +6,6 @@ pytest_plugins = [
     "hearth.testing.tokens",
     "hearth.testing.apps",
     "hearth.testing.logs",
+    "hearth.testing.services",
+    "hearth.testing.sockets",
 ]

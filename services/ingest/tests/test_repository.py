@@ -11,8 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hearth.common.db import Transactions, create_engine, session_factory
 from hearth.ingest.migrate import MIGRATIONS
 from hearth.ingest.repository import IngestRepository, ReadingRow, RejectRow, WriteResult
-
-from .conftest import fetch, fetchval
+from hearth.testing.database import fetch, fetchval
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 

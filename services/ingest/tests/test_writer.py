@@ -20,8 +20,7 @@ from hearth.ingest.rejects import RejectLimiter
 from hearth.ingest.repository import IngestRepository, ReadingRow, RejectRow, WriteResult
 from hearth.ingest.service import IngestService
 from hearth.ingest.writer import BatchWriter
-
-from .conftest import fetch
+from hearth.testing.database import fetch
 
 
 class RecordingConsumer:

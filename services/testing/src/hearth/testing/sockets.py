@@ -1,14 +1,18 @@
-"""Helpers of the realtime tests: Socket.IO clients (Python and JavaScript) and a stack.
+"""Socket.IO clients for tests: python-socketio's and the official JavaScript one, alike.
 
-Both clients have the same surface, so every behaviour test runs against each:
+Both clients have the same surface, so a behaviour test runs against each:
 
-- ``PyClient``: python-socketio's ``AsyncClient`` (websocket transport);
-- ``JsClient``: the official ``socket.io-client`` 4 from npm, run by node 20 through
-  ``js/driver.mjs`` (JSON lines on stdin/stdout).
+- :class:`PyClient`: python-socketio's ``AsyncClient`` (websocket transport);
+- :class:`JsClient`: the official ``socket.io-client`` 4 from npm, run by node 20 through
+  ``js/driver.mjs`` beside this module (JSON lines on stdin/stdout). ``npm ci`` installs
+  it from the committed lockfile when ``js/node_modules`` is missing or older than the lock.
 
 Each records what the server sent as ``(event, data)`` pairs: ``connect``,
 ``connect_error`` (``{message, data}`` as the browser sees it), ``disconnect``,
 ``message``, ``messages`` (a burst, the list as received) and ``revoked``.
+
+Fixtures: ``node`` (session; the node executable, ``socket.io-client`` installed) and
+``clients`` (a factory ``clients(kind, url)``; every client is closed after the test).
 """
 
 from __future__ import annotations
@@ -17,52 +21,30 @@ import asyncio
 import contextlib
 import itertools
 import json
-import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import socketio
 
-from hearth.realtime.config import RealtimeSettings
-from hearth.realtime.main import create_app
-from hearth.testing.apps import RunningApp, serve_app
-from hearth.testing.broker import RunningBroker
-from registry_helpers import Stack
+__all__ = [
+    "ClientFactory",
+    "JsClient",
+    "PyClient",
+    "Recorder",
+    "SocketClient",
+    "clients",
+    "ensure_js_client",
+    "node",
+]
 
 JS_DIR = Path(__file__).parent / "js"
 DRIVER = JS_DIR / "driver.mjs"
 _WAIT = 5.0
-
-
-def realtime_settings(
-    stack: Stack, broker: RunningBroker, tmp: Path, **overrides: Any
-) -> RealtimeSettings:
-    """Settings of a realtime app on ``broker`` asking ``stack``'s registry."""
-    values: dict[str, Any] = {
-        "env": "test",
-        "secrets_file": tmp / "no-secrets.env",
-        "replica": f"test-{secrets.token_hex(4)}",
-        "mqtt_host": broker.host,
-        "mqtt_port": broker.port,
-        "mqtt_password": broker.service_login("realtime").password,
-        "jwks_url": f"{stack.auth.url}/.well-known/jwks.json",
-        "registry_url": stack.registry.url,
-        "token_leeway": 0,
-        "max_rooms_per_socket": 4,
-        "log_level": "WARNING",
-    }
-    values.update(overrides)
-    return RealtimeSettings(**values)
-
-
-def start_realtime(settings: RealtimeSettings) -> tuple[RunningApp, Any]:
-    """Serve a realtime app; the running server and the app."""
-    app = create_app(settings)
-    return serve_app(app, wait_path="/readyz"), app
 
 
 def ensure_js_client() -> str:
@@ -292,3 +274,24 @@ class JsClient(Recorder):
 SocketClient = PyClient | JsClient
 ClientFactory = Callable[[str, str], SocketClient]
 """The ``clients`` fixture: ``clients(kind, url)`` with kind ``python`` or ``js``."""
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """The node executable, with ``socket.io-client`` installed (``npm ci`` when missing)."""
+    return ensure_js_client()
+
+
+@pytest.fixture
+async def clients(node: str) -> AsyncIterator[ClientFactory]:
+    """Factory ``clients(kind, url)``: a new client of ``kind`` (``python`` or ``js``)."""
+    made: list[SocketClient] = []
+
+    def make(kind: str, url: str) -> SocketClient:
+        client: SocketClient = JsClient(url, node) if kind == "js" else PyClient(url)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.close()
