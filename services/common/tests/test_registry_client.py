@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -158,6 +159,21 @@ async def test_a_registry_event_drops_its_homes_answers() -> None:
         assert len(auth) == 1
         await auth.may_read(caller(), parse_filter("hearth/h/d/status"))
         assert len(registry.requests) == 3
+
+
+async def test_registry_events_from_the_bus_drop_their_homes_answers() -> None:
+    registry = FakeRegistry()
+    async with authorizer(registry) as auth:
+        await auth.may_read(caller(), parse_filter("hearth/h/d/status"))
+        malformed = SimpleNamespace(topic="hearth-sys/registry/homes/h", payload=b"{}")
+        assert auth.on_registry_event(malformed) is None  # type: ignore[arg-type]
+        assert len(auth) == 1
+        event = RegistryEvent(
+            kind=RegistryKind.HOME, home="h", action=RegistryAction.UPDATED, ts=utc_now()
+        )
+        message = SimpleNamespace(topic="hearth-sys/registry/homes/h", payload=event.to_bytes())
+        assert auth.on_registry_event(message) == event  # type: ignore[arg-type]
+        assert len(auth) == 0
 
 
 async def test_every_deny_reason_of_the_contract_is_read_back() -> None:

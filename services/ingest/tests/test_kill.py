@@ -219,7 +219,10 @@ def test_sigkill_at_three_moments_loses_nothing_and_stores_nothing_twice(
     # (at most N - one batch, polled closely, so the kill lands before the last row)
     threshold = min(stored(ingest_db) + random.Random(seed).randint(100, 2000), N - 5000)
     wait_until(
-        lambda: stored(ingest_db) >= threshold, BOUND, f"{threshold} rows (seed {seed})", every=0.005
+        lambda: stored(ingest_db) >= threshold,
+        BOUND,
+        f"{threshold} rows (seed {seed})",
+        every=0.005,
     )
     ingest.kill()
     at_kill_3 = stored(ingest_db)

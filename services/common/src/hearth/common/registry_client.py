@@ -9,9 +9,11 @@ side of it.
   forwarded, so the registry judges the user (and the token's scope and homes) itself.
 - Answers (allowed or not) are cached per (token id, action, target) for the ``ttl`` the
   registry sends, in a bounded LRU (``max_entries``).
-- A home's answers are dropped when its registry change event arrives
-  (:meth:`RegistryClient.handle_event`, fed from ``hearth-sys/registry/homes/+``), a user's
-  when their revocation mark arrives (:meth:`RegistryClient.forget_user`). An answer in
+- A home's answers are dropped when its registry change event arrives: route
+  ``hearth-sys/registry/homes/+`` to :meth:`RegistryClient.on_registry_event` (a
+  :class:`~hearth.common.routing.TopicRouter` handler), or hand parsed events to
+  :meth:`RegistryClient.handle_event`; a user's when their revocation mark arrives
+  (:meth:`RegistryClient.forget_user`). An answer in
   flight while its home or user is forgotten is returned but not cached, so a change is
   never hidden behind an older answer.
 - A registry that does not answer (down, slow, a 5xx, an unreadable body) raises
@@ -24,12 +26,14 @@ while entered in the lifespan).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
+import aiomqtt
 import httpx
 from pydantic import ValidationError
 
@@ -37,11 +41,14 @@ from hearth.common.authorization import Action, AuthorizeAnswer, AuthorizeReques
 from hearth.common.capabilities import Property
 from hearth.common.errors import Unavailable
 from hearth.common.http import ServiceClient
-from hearth.common.messages import RegistryEvent
+from hearth.common.messages import MessageError, RegistryEvent
+from hearth.common.routing import payload_bytes
 from hearth.common.tokens import Caller
 from hearth.common.topics import TopicFilter, filter_home
 
 __all__ = ["Decision", "DecisionReason", "RegistryClient", "RegistryUnavailable"]
+
+log = logging.getLogger(__name__)
 
 AUTHORIZE_PATH = "/registry/authorize"
 
@@ -140,6 +147,19 @@ class RegistryClient(ServiceClient):
         return await self._decide(caller, question, home)
 
     # ------------------------------------------------------------------ invalidation
+
+    def on_registry_event(self, message: aiomqtt.Message) -> RegistryEvent | None:
+        """A message of ``hearth-sys/registry/homes/+``: drop its home's answers.
+
+        The parsed event, or ``None`` when the payload is not one (logged, never raised).
+        """
+        try:
+            event = RegistryEvent.from_bytes(payload_bytes(message))
+        except MessageError as exc:
+            log.warning("ignoring a malformed registry event", extra={"error": str(exc)})
+            return None
+        self.handle_event(event)
+        return event
 
     def handle_event(self, event: RegistryEvent) -> None:
         """A registry change event: drop every cached answer about its home."""

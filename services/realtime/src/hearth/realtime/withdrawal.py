@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable, Iterable
 import aiomqtt
 
 from hearth.common.errors import KeysUnavailable, TokenError
-from hearth.common.messages import MessageError, RegistryEvent, RegistryKind
+from hearth.common.messages import RegistryKind
 from hearth.common.registry_client import RegistryClient, RegistryUnavailable
 from hearth.common.routing import TopicRouter, payload_bytes
 from hearth.common.tokens import RevocationMarks
@@ -89,12 +89,9 @@ class Withdrawal:
 
     def on_registry_event(self, message: aiomqtt.Message) -> None:
         """A change in a home: drop its answers, re-check the sockets in its rooms."""
-        try:
-            event = RegistryEvent.from_bytes(payload_bytes(message))
-        except MessageError as exc:
-            log.warning("ignoring a malformed registry event", extra={"error": str(exc)})
+        event = self._registry.on_registry_event(message)
+        if event is None:
             return
-        self._registry.handle_event(event)
         pairs: list[tuple[Session, str]] = []
         for room in self._rooms:
             if room.home != event.home:
