@@ -1,36 +1,19 @@
-"""Realtime's pieces without a network: payload decoding, rooms, the authoriser's cache."""
+"""Realtime's pieces without a network: payload decoding, rooms, ack codes, settings, CLI."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
 
+from hearth.common.authorization import DENY_REASONS
 from hearth.common.mqtt import MAX_SUBSCRIPTION_ID
-from hearth.common.tokens import Caller
 from hearth.common.topics import parse_filter
 from hearth.realtime.cli import main as cli_main
 from hearth.realtime.config import RealtimeSettings
 from hearth.realtime.errors import REGISTRY_REASON_CODES
 from hearth.realtime.payloads import decode_payload
 from hearth.realtime.rooms import RoomTable
-
-USER = "00000000-0000-4000-8000-000000000001"
-
-
-def caller(jti: str = "t1", user_id: str = USER) -> Caller:
-    return Caller(
-        user_id=user_id,
-        roles=frozenset(),
-        scopes=frozenset({"read", "control"}),
-        homes=None,
-        token_id=jti,
-        issued_at=time.time(),
-        expires_at=time.time() + 900,
-        token=f"token-{jti}",
-    )
-
 
 # --------------------------------------------------------------------------- payloads
 
@@ -93,16 +76,7 @@ def test_a_room_keeps_the_last_value_per_topic_within_its_bound() -> None:
 
 
 def test_every_registry_denial_reason_has_an_ack_code() -> None:
-    reasons = {
-        "invalid",
-        "not_found",
-        "role",
-        "scope",
-        "token_homes",
-        "not_command",
-        "filter_outside_home",
-        "filter_read_only",
-    }
+    reasons = set(DENY_REASONS)  # every reason of the registry's contract
     assert reasons <= set(REGISTRY_REASON_CODES)
     assert set(REGISTRY_REASON_CODES.values()) <= {
         "unauthorized",
