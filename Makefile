@@ -3,21 +3,24 @@
 #   make test-fast  the same without the tests marked slow (for the edit-test loop; CI runs all)
 #   make up       start the native stack (broker, database, services); docs/operations.md
 #   make down     stop exactly what `make up` started
-#   make status   show each part as up or down (exit status 3 when something is down)
-#   make logs     follow the stack's log (Ctrl-C to stop following)
+#   make status   each part's state, uptime, restarts, address, pid and RSS
+#   make logs     follow the stack's logs, one line per event (SERVICE=ingest: only ingest)
+#   make restart  restart processes of the running stack (SERVICE=ingest: only ingest)
 SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV ?= uv
 
-.PHONY: help install lint typecheck pytest test test-fast up down status logs
+.PHONY: help install lint typecheck pytest test test-fast up down status logs restart footprint
 
 help:
 	@echo "make test      install everything, run ruff, mypy and pytest"
 	@echo "make test-fast the same, without the tests marked slow"
 	@echo "make up        start the native stack (Mosquitto, PostgreSQL, services)"
 	@echo "make down      stop what make up started"
-	@echo "make status    show each part of the stack as up or down"
-	@echo "make logs      follow the stack's log"
+	@echo "make status    each part's state, uptime, restarts, address, pid and RSS"
+	@echo "make logs      follow the stack's logs (SERVICE=ingest: one process)"
+	@echo "make restart   restart the stack's processes (SERVICE=ingest: one process)"
+	@echo "make footprint measure each process's RSS, idle and after a load (bench/footprint)"
 
 install:
 	@scripts/install-tools
@@ -45,7 +48,9 @@ test-fast: install
 	$(UV) run mypy
 	$(UV) run pytest -m "not slow"
 
-# The native stack: thin wrappers around `hearth up|down|status|logs` (hearth.platform.stack).
+# The native stack: thin wrappers around `hearth up|down|status|logs|restart`
+# (hearth.platform.stack). SERVICE names one process for logs and restart.
+SERVICE ?=
 up: install
 	@$(UV) run --frozen hearth up
 
@@ -56,4 +61,10 @@ status:
 	@$(UV) run --frozen hearth status || [ $$? -eq 3 ]
 
 logs:
-	@$(UV) run --frozen hearth logs
+	@$(UV) run --frozen hearth logs $(SERVICE)
+
+restart:
+	@$(UV) run --frozen hearth restart $(SERVICE) || [ $$? -eq 3 ]
+
+footprint:
+	@$(UV) run --frozen python bench/footprint

@@ -228,6 +228,18 @@ def test_every_native_service_is_in_compose(services: dict[str, dict[str, Any]])
         assert service["ports"] == [f"${{{port_env(spec.name)}:-{port}}}:{port}"]
 
 
+def test_every_service_replica_gets_its_bound_login(services: dict[str, dict[str, Any]]) -> None:
+    """Logins are bound to ``<service>-<replica>``: each container names its replica, and the
+    bootstrap is given the same name (and the count), so that replica's login exists."""
+    bootstrap_env = _environment(services["bootstrap"])
+    for spec in SERVICES:
+        name = f"HEARTH_{spec.name.upper()}_REPLICA"
+        replica = _environment(services[spec.name]).get(name)
+        assert replica == f"${{{name}:-0}}", f"{spec.name} does not name its replica"
+        assert bootstrap_env[name] == replica
+        assert bootstrap_env[f"{name}S"] == f"${{{name}S:-1}}"
+
+
 def test_the_service_dockerfile_pattern() -> None:
     text = DOCKERFILE.read_text(encoding="utf-8")
     assert re.search(r"^ARG SERVICE$", text, re.MULTILINE)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import json
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -20,9 +22,9 @@ from hearth.common.errors import (
     TokenExpired,
     TokenMissing,
 )
-from hearth.common.logging import RequestContextMiddleware
+from hearth.common.logging import JsonFormatter, RequestContextMiddleware
 from hearth.common.messages import MessageError
-from hearth.common.problems import PROBLEM_CONTENT_TYPE, install_problem_handlers
+from hearth.common.problems import PROBLEM_CONTENT_TYPE, install_problem_handlers, report_bug
 from hearth.common.topics import TopicError
 
 LEAKY = "db-password-hunter2 at /srv/internal/path.py"
@@ -179,10 +181,57 @@ async def test_internal_errors_leak_nothing(client: httpx.AsyncClient) -> None:
 async def test_unexpected_error_is_logged_with_its_request_id(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """Every 500 is one bug-report line: request id, route, type and code locations."""
     response = await client.get("/crash", headers={"X-Request-ID": "trace-42"})
     assert_problem(response, 500)
     assert response.json()["request_id"] == "trace-42"
-    records = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    records = [r for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(records) == 1
-    assert records[0].exc_info is not None
-    assert isinstance(records[0].exc_info[1], RuntimeError)
+    (record,) = records
+    assert record.getMessage() == "bug: RuntimeError in GET /crash"
+    assert record.exc_info is None  # a traceback's messages may quote the payload
+    assert record.__dict__["error_chain"] == ["RuntimeError"]
+    assert any(frame.endswith(" crash") for frame in record.__dict__["frames"])
+    line = JsonFormatter().format(record)
+    assert json.loads(line)["request_id"] == "trace-42"
+    assert "hunter2" not in line
+
+
+async def test_a_500_hearth_error_is_one_bug_line_without_its_message(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = await client.get("/config", headers={"X-Request-ID": "trace-43"})
+    assert_problem(response, 500)
+    (record,) = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert record.getMessage() == "bug: hearth.common.errors.ConfigError in GET /config"
+    line = JsonFormatter().format(record)
+    assert json.loads(line)["request_id"] == "trace-43"
+    assert "hunter2" not in line
+
+
+class FakeDatabaseError(Exception):
+    """Like asyncpg's errors: a SQLSTATE, and a message quoting the row."""
+
+    sqlstate = "22021"
+
+
+def test_bug_line_names_the_sqlstate_and_the_chain_but_no_payload(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    try:
+        try:
+            raise FakeDatabaseError(f"invalid byte sequence in row ('ada-lovelace-7', '{LEAKY}')")
+        except FakeDatabaseError as inner:
+            raise RuntimeError(f"wrapped: {LEAKY}") from inner
+    except RuntimeError as exc:
+        with caplog.at_level(logging.INFO):
+            report_bug(exc, {"method": "PATCH", "path": "/users/me"})
+    (record,) = caplog.records
+    assert record.getMessage() == "bug: RuntimeError in PATCH <unmatched>"
+    data = json.loads(JsonFormatter().format(record))
+    assert data["sqlstate"] == "22021"
+    assert len(data["error_chain"]) == 2
+    assert data["error_chain"][0] == "RuntimeError"
+    assert data["error_chain"][1].endswith(".FakeDatabaseError")
+    assert "hunter2" not in json.dumps(data)
+    assert "ada-lovelace-7" not in json.dumps(data)

@@ -18,7 +18,7 @@ from alembic import command
 from sqlmodel import select
 
 from hearth.common.db import asyncpg_dsn, create_engine, session_factory
-from hearth.common.migrations import Migrations, migration_lock_key
+from hearth.common.migrations import Migrations, migration_lock_key, script_head
 from hearth.testing.database import execute, fetch
 
 HERE = Path(__file__).parent
@@ -193,3 +193,62 @@ def test_the_alembic_command_path_opens_its_own_engine(
     assert asyncio.run(migrations.current(url)) == "0001"
     command.downgrade(migrations.config(url), "base")
     assert asyncio.run(migrations.current(url)) is None
+
+
+# --------------------------------------------------------------------------- at head, no alembic
+
+
+async def test_at_head_is_told_without_alembic_and_only_after_the_upgrade(
+    migrations: Migrations, fresh_database: Callable[[], str]
+) -> None:
+    url = fresh_database()
+    assert script_head(migrations.versions_dir) == "0001"
+    assert await migrations.at_head(url) is False  # no schema, no version table yet
+    await migrations.upgrade(url)
+    assert await migrations.at_head(url) is True
+    await execute(url, "UPDATE sample.alembic_version SET version_num = 'older'")
+    assert await migrations.at_head(url) is False  # so upgrade asks alembic
+
+
+def _revision(folder: Path, name: str, revision: str, down: str | None, extra: str = "") -> None:
+    body = f'revision: str = "{revision}"\ndown_revision: str | None = {down!r}\n{extra}'
+    (folder / f"{name}.py").write_text(body)
+
+
+def test_script_head_reads_a_straight_history_and_gives_up_on_anything_else(
+    tmp_path: Path,
+) -> None:
+    _revision(tmp_path, "0001_a", "0001", None)
+    _revision(tmp_path, "0002_b", "0002", "0001")
+    assert script_head(tmp_path) == "0002"
+    _revision(tmp_path, "0003_c", "0003", "0001")  # two heads: a branch
+    assert script_head(tmp_path) is None
+    (tmp_path / "0003_c.py").write_text('revision = "0003"\ndown_revision = ("0001", "0002")\n')
+    assert script_head(tmp_path) is None  # a merge point
+    (tmp_path / "0003_c.py").write_text('revision = make_id()\ndown_revision = "0002"\n')
+    assert script_head(tmp_path) is None  # not a literal
+    (tmp_path / "0003_c.py").unlink()
+    _revision(tmp_path, "0003_c", "0003", "0002", 'depends_on = "other"\n')
+    assert script_head(tmp_path) is None
+    assert script_head(tmp_path / "missing") is None
+
+
+def test_a_service_at_head_starts_without_importing_alembic(
+    migrations: Migrations, fresh_database: Callable[[], str]
+) -> None:
+    url = fresh_database()
+    asyncio.run(migrations.upgrade(url))
+    code = (
+        "import asyncio, sys\n"
+        f"sys.path.insert(0, {str(HERE)!r})\n"
+        "from sample_service.models import SampleModel\n"
+        "from hearth.common.migrations import Migrations\n"
+        f"m = Migrations({str(SAMPLE_MIGRATIONS)!r}, SampleModel.metadata)\n"
+        f"asyncio.run(m.upgrade({url!r}))\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in ('alembic', 'mako')))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -42,9 +42,10 @@ def replica_name() -> str:
 
 
 def config_for(broker: RunningBroker, service: str, **options: Any) -> MqttConfig:
-    login = broker.service_login(service)
+    replica = options.pop("replica", replica_name())
+    login = broker.service_login(service, replica)  # bound to <service>-<replica>
     defaults: dict[str, Any] = {
-        "replica": replica_name(),
+        "replica": replica,
         "reconnect_min": 0.05,
         "reconnect_max": 0.2,
         "timeout": 5.0,
@@ -143,7 +144,7 @@ def test_config_from_a_services_settings() -> None:
     assert (config.host, config.port, config.username, config.password) == (
         "broker.local",
         1999,
-        "svc-ingest",
+        "svc-ingest-r7",  # this replica's own login, bound to ingest-r7
         "from-secrets",
     )
     assert (config.client_id, config.session_expiry, config.clean_start) == (
@@ -408,7 +409,7 @@ REPLICA_SCRIPT = textwrap.dedent(
             port=int(os.environ["T_PORT"]),
             service="ingest",
             replica=os.environ["T_REPLICA"],
-            username="svc-ingest",
+            username=os.environ["T_USERNAME"],
             password=os.environ["T_PASSWORD"],
         )
         async with MqttConnection(config) as connection:
@@ -432,7 +433,8 @@ async def test_the_will_fires_when_the_process_is_killed(
         **os.environ,
         "T_PORT": str(broker.port),
         "T_REPLICA": replica,
-        "T_PASSWORD": broker.service_login("ingest").password,
+        "T_USERNAME": broker.service_login("ingest", replica).username,
+        "T_PASSWORD": broker.service_login("ingest", replica).password,
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-c", REPLICA_SCRIPT, env=env, stdout=subprocess.PIPE

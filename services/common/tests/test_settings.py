@@ -39,7 +39,7 @@ def test_defaults_in_development(monkeypatch: pytest.MonkeyPatch) -> None:
     settings = SampleSettings.load()
     assert settings.env == "development"
     assert settings.service == "sample"
-    assert settings.mqtt_username == "svc-sample"
+    assert settings.mqtt_username == f"svc-sample-{settings.replica}"
     assert settings.client_id == f"sample-{settings.replica}"
     assert settings.token_audience == "hearth"
     assert settings.log_level == "INFO"
@@ -129,7 +129,7 @@ def test_fields_are_read_with_the_service_prefix_only(monkeypatch: pytest.Monkey
     assert (settings.mqtt_host, settings.mqtt_port) == ("broker.sample", 1999)
     assert settings.client_id == "sample-r2"
     assert settings.log_level == "DEBUG"
-    assert settings.mqtt_username == "svc-sample"
+    assert settings.mqtt_username == "svc-sample-r2"
     assert settings.env == "test"
 
 

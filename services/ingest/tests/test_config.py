@@ -22,7 +22,7 @@ def test_defaults_give_a_persistent_session_named_after_the_replica(tmp_path: Pa
         settings(tmp_path, env="test", database_url=URL, replica="r1")
     )
     assert config.client_id == "ingest-r1"
-    assert config.username == "svc-ingest"
+    assert config.username == "svc-ingest-r1"
     assert config.status_topic == "hearth-sys/services/ingest/r1"
     assert config.subscription == "$share/ingest/hearth/+/+/telemetry/#"
     assert config.receive_maximum == 10_000

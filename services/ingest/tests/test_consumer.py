@@ -32,11 +32,12 @@ async def test_a_delivery_whose_connection_ended_is_not_acknowledged_but_redeliv
     mqtt_client: MqttClientFactory,
 ) -> None:
     broker = fresh_broker
-    login = broker.service_login("ingest")
+    login = broker.service_login("ingest", "consumer-test")
+    assert login.client_id is not None
     config = ConsumerConfig(
         host=broker.host,
         port=broker.port,
-        client_id="ingest-consumer-test",
+        client_id=login.client_id,
         status_topic=service_status_topic("ingest", "consumer-test"),
         username=login.username,
         password=login.password,

@@ -60,7 +60,7 @@ class IngestProcess:
                 "HEARTH_INGEST_DATABASE_URL": database_url,
                 "HEARTH_INGEST_MQTT_HOST": broker.host,
                 "HEARTH_INGEST_MQTT_PORT": str(broker.port),
-                "HEARTH_INGEST_MQTT_PASSWORD": broker.service_login("ingest").password,
+                "HEARTH_INGEST_MQTT_PASSWORD": broker.service_login("ingest", "kill").password,
                 "HEARTH_INGEST_REPLICA": "kill",
                 "HEARTH_INGEST_TEST_HOLD_DIR": str(self.hold_dir),
             }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,14 +24,16 @@ from hearth.testing.database import fetch, run_async
 def ingest_settings(
     broker: RunningBroker, database_url: str, tmp_path: Path, **extra: object
 ) -> IngestSettings:
-    """Settings for an ingest replica of the tests' own against ``broker``."""
+    """Settings for an ingest replica of the tests' own against ``broker`` (its own login)."""
+    replica = str(extra.pop("replica", f"test-{uuid.uuid4().hex[:8]}"))
     return IngestSettings(
         env="test",
         secrets_file=tmp_path / "no-secrets.env",
         database_url=database_url,
+        replica=replica,
         mqtt_host=broker.host,
         mqtt_port=broker.port,
-        mqtt_password=broker.service_login("ingest").password,
+        mqtt_password=broker.service_login("ingest", replica).password,
         **extra,
     )
 

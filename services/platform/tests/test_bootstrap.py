@@ -41,6 +41,13 @@ def snapshot(broker: RunningBroker) -> dict[str, Any]:
     }
 
 
+def _without_fingerprints(clients: dict[str, str]) -> dict[str, dict[str, Any]]:
+    return {
+        name: {k: v for k, v in json.loads(text).items() if k != "textdescription"}
+        for name, text in clients.items()
+    }
+
+
 def _can_log_in(broker: RunningBroker, login: Login) -> bool:
     try:
         connect_client(broker.host, broker.port, login).close()
@@ -58,12 +65,16 @@ def _set_secret(broker: RunningBroker, key: str, value: str) -> None:
 def test_bootstrap_made_every_service_login_and_role(fresh_broker: RunningBroker) -> None:
     state = snapshot(fresh_broker)
     assert set(state["roles"]) == {"admin"} | {f"svc-{s}" for s in PLATFORM_SERVICES}
-    assert set(state["clients"]) == {"hearth-admin"} | {f"svc-{s}" for s in PLATFORM_SERVICES}
+    assert set(state["clients"]) == {"hearth-admin"} | {f"svc-{s}-0" for s in PLATFORM_SERVICES}
     for service in PLATFORM_SERVICES:
-        client = json.loads(state["clients"][f"svc-{service}"])
+        client = json.loads(state["clients"][f"svc-{service}-0"])
         assert client["roles"] == [{"rolename": f"svc-{service}"}]
-        assert "clientid" not in client  # shared by every replica: not bound
-        assert _can_log_in(fresh_broker, fresh_broker.service_login(service))
+        assert client["clientid"] == f"{service}-0"  # replica 0's own login: bound
+        login = fresh_broker.service_login(service)
+        assert _can_log_in(fresh_broker, login)
+        assert (
+            fresh_broker.secrets[mqtt_password_key(service)] not in state["clients"][login.username]
+        )
     assert '"acltype": "publishClientReceive", "allow": false' in " ".join(state["access"])
 
 
@@ -83,6 +94,7 @@ def test_bootstrap_repairs_drift_and_follows_the_secrets_file(
 ) -> None:
     baseline = snapshot(fresh_broker)
     old_registry = fresh_broker.service_login("registry")
+    shared = fresh_broker.secrets[mqtt_password_key("auth")]
     with fresh_broker.control() as dynsec:
         dynsec.run(
             [
@@ -103,11 +115,23 @@ def test_bootstrap_repairs_drift_and_follows_the_secrets_file(
                     "topic": "hearth/#",
                     "allow": True,
                 },
-                {"command": "disableClient", "username": "svc-auth"},
-                {"command": "modifyClient", "username": "svc-ingest", "clientid": "ingest-1"},
-                {"command": "addClientRole", "username": "svc-ingest", "rolename": "svc-realtime"},
+                {"command": "disableClient", "username": "svc-auth-0"},
+                {"command": "modifyClient", "username": "svc-ingest-0", "clientid": "ingest-1"},
+                {"command": "modifyClient", "username": "svc-realtime-0", "clientid": ""},
+                {
+                    "command": "addClientRole",
+                    "username": "svc-ingest-0",
+                    "rolename": "svc-realtime",
+                },
                 {"command": "createGroup", "groupname": "extra"},
-                {"command": "addGroupClient", "groupname": "extra", "username": "svc-realtime"},
+                {"command": "addGroupClient", "groupname": "extra", "username": "svc-realtime-0"},
+                # the shared, unbound login of earlier versions
+                {
+                    "command": "createClient",
+                    "username": "svc-auth",
+                    "password": shared,
+                    "roles": [{"rolename": "svc-auth"}],
+                },
             ]
         )
     _set_secret(fresh_broker, mqtt_password_key("registry"), "a-new-registry-password-1234")
@@ -117,15 +141,24 @@ def test_bootstrap_repairs_drift_and_follows_the_secrets_file(
         "set default ACL access",
         "updated role svc-ingest (+1 -0 ACLs)",
         "updated role svc-realtime (+0 -1 ACLs)",
-        "enabled login svc-auth",
-        "unbound login svc-ingest from a client id",
-        "removed role svc-realtime from svc-ingest",
-        "removed svc-realtime from group extra",
-        "reset password of svc-registry",
+        "enabled login svc-auth-0",
+        "bound login svc-ingest-0 to client id ingest-0",
+        "bound login svc-realtime-0 to client id realtime-0",
+        "removed role svc-realtime from svc-ingest-0",
+        "removed svc-realtime-0 from group extra",
+        "reset password of svc-registry-0",
+        "deleted the shared login svc-auth (each replica has its own)",
     }
     after = snapshot(fresh_broker)
-    for part in ("access", "roles", "clients"):
+    for part in ("access", "roles"):
         assert after[part] == baseline[part], part
+    # Every login is back as it was; only the registry's password fingerprint follows the file.
+    changed = {
+        name for name in baseline["clients"] if after["clients"][name] != baseline["clients"][name]
+    }
+    assert changed == {"svc-registry-0"}
+    assert set(after["clients"]) == set(baseline["clients"])
+    assert _without_fingerprints(after["clients"]) == _without_fingerprints(baseline["clients"])
     new_registry = fresh_broker.service_login("registry")
     assert new_registry.password == "a-new-registry-password-1234"
     assert _can_log_in(fresh_broker, new_registry)
@@ -144,7 +177,7 @@ def test_lost_dynsec_file_is_recreated_with_every_platform_login(
 
     result = fresh_broker.bootstrap()  # offline init, start, online phase
     assert result.dynsec_file_created
-    assert f"created login svc-{PLATFORM_SERVICES[0]}" in result.changes
+    assert f"created login svc-{PLATFORM_SERVICES[0]}-0" in result.changes
     assert fresh_broker.running
     restored = snapshot(fresh_broker)
     assert restored["roles"] == baseline["roles"]
@@ -202,3 +235,44 @@ def test_offline_phase_creates_the_file_once(tmp_path: Path) -> None:
         bootstrap(secrets_file=tmp_path / "s.env", offline=True)
     with pytest.raises(BootstrapError, match="not found"):
         init_dynsec_file(tmp_path / "other.json", "x" * 20, mosquitto_ctrl="no-such-ctrl")
+
+
+def test_each_planned_replica_gets_its_own_bound_login(
+    fresh_broker: RunningBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEARTH_INGEST_REPLICAS", "3")
+    result = bootstrap(secrets_file=fresh_broker.secrets_file, port=fresh_broker.port)
+    assert sorted(result.changes) == ["created login svc-ingest-1", "created login svc-ingest-2"]
+    password = fresh_broker.secrets[mqtt_password_key("ingest")]
+    for replica in ("0", "1", "2"):
+        own = Login(f"svc-ingest-{replica}", password, client_id=f"ingest-{replica}")
+        assert _can_log_in(fresh_broker, own)
+    # Bound: the same login under a sibling's, another service's or a free id is refused.
+    for client_id in ("ingest-2", "auth-1", "ingest-1x", "anything"):
+        assert not _can_log_in(fresh_broker, Login("svc-ingest-1", password, client_id=client_id))
+    assert bootstrap(secrets_file=fresh_broker.secrets_file, port=fresh_broker.port).changes == []
+    monkeypatch.setenv("HEARTH_INGEST_REPLICAS", "1")  # scaled down: the logins stay
+    assert bootstrap(secrets_file=fresh_broker.secrets_file, port=fresh_broker.port).changes == []
+    assert _can_log_in(fresh_broker, Login("svc-ingest-2", password, client_id="ingest-2"))
+
+
+def test_a_bad_replica_count_is_a_clear_error(
+    fresh_broker: RunningBroker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEARTH_REALTIME_REPLICAS", "many")
+    with pytest.raises(BootstrapError, match="HEARTH_REALTIME_REPLICAS must be a whole number"):
+        bootstrap(secrets_file=fresh_broker.secrets_file, port=fresh_broker.port)
+
+
+def test_bootstrap_leaves_running_replicas_connected(
+    fresh_broker: RunningBroker, mqtt_client
+) -> None:
+    """Passwords are compared by fingerprint, never by logging in as a replica (which would
+    take over its session); a run that changes nothing disconnects nobody."""
+    replica = mqtt_client(fresh_broker, fresh_broker.service_login("realtime"))
+    assert replica.subscribe_and_wait("hearth-sys/#")[0].value == 1
+    assert fresh_broker.bootstrap().changes == []
+    auth = mqtt_client(fresh_broker, "auth")
+    auth.publish_and_wait("hearth-sys/auth/users/after-bootstrap", "still-here")
+    replica.wait_for_messages(1, "hearth-sys/auth/users/after-bootstrap")
+    assert replica.disconnects == 0

@@ -59,12 +59,12 @@ def test_native_flow_secrets_config_offline_start_online(
         online = ["bootstrap", "--secrets-file", str(secrets), "--port", str(port)]
         assert main(online) == 0
         out = capsys.readouterr().out
-        assert "created login svc-ingest" in out
+        assert "created login svc-ingest-0" in out
         assert "created role svc-registry" in out
         assert main([*online, "--dynsec-file", str(dynsec)]) == 0  # file exists: no init
         assert "already up to date" in capsys.readouterr().out
         password = read_secrets(secrets)["HEARTH_INGEST_MQTT_PASSWORD"]
-        client = connect_client("127.0.0.1", port, Login("svc-ingest", password))
+        client = connect_client("127.0.0.1", port, Login("svc-ingest-0", password, "ingest-0"))
         client.close()
     finally:
         broker.stop()

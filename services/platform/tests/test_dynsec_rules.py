@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from hearth.common.topics import TopicError
-from hearth.platform.dynsec import (
-    DEFAULT_ACL_ACCESS,
+from hearth.common.dynsec import (
     Acl,
     AclType,
     create_device_commands,
     delete_device_commands,
     device_role,
     device_role_acls,
-    service_role,
-    service_role_acls,
 )
+from hearth.common.logins import device_username, service_client_id, service_username
+from hearth.common.topics import TopicError
+from hearth.platform.dynsec import DEFAULT_ACL_ACCESS, service_role, service_role_acls
 from hearth.platform.logins import (
     PLATFORM_SERVICES,
-    device_username,
-    service_client_id,
-    service_username,
+    replica_names,
+    replica_plan,
+    service_rolename,
 )
 
 SEND = "publishClientSend"
@@ -71,7 +70,7 @@ def test_every_platform_service_has_rules() -> None:
     assert set(PLATFORM_SERVICES) == set(EXPECTED)
     for service in PLATFORM_SERVICES:
         role = service_role(service)
-        assert role.rolename == service_username(service) == f"svc-{service}"
+        assert role.rolename == service_rolename(service) == f"svc-{service}"
 
 
 def test_device_role_is_its_own_topics_only() -> None:
@@ -133,7 +132,39 @@ def test_login_names() -> None:
     assert device_username("a-b", "c") == "dev.a-b.c"
     assert device_username("a-b", "c") != device_username("a", "b-c")  # unambiguous
     assert service_client_id("ingest", "2") == "ingest-2"
+    assert service_username("ingest", "2") == "svc-ingest-2"
     with pytest.raises(ValueError, match="unknown platform service"):
-        service_username("web")
+        service_rolename("web")
+    with pytest.raises(ValueError, match="without dashes"):
+        service_client_id("in-gest", "2")  # "in-gest-2" could be replica "gest-2" of "in"
     with pytest.raises(TopicError):
         service_client_id("ingest", "Bad Replica")
+
+
+def test_no_service_id_can_be_another_s_or_a_device_s() -> None:
+    """A bound client id names one login: services never prefix each other, devices dot."""
+    for service in PLATFORM_SERVICES:
+        for other in PLATFORM_SERVICES:
+            if other != service:
+                assert not service_client_id(other, "x").startswith(f"{service}-")
+        assert "." not in service_client_id(service, "dev")
+    assert device_username("h", "d").count(".") == 2
+
+
+def test_replica_plan_from_counts_environment_and_names() -> None:
+    assert replica_names(3) == ("0", "1", "2")
+    assert replica_plan({}) == {service: ("0",) for service in PLATFORM_SERVICES}
+    plan = replica_plan(
+        {"HEARTH_INGEST_REPLICAS": "3", "HEARTH_REGISTRY_REPLICA": "green"},
+        counts={"realtime": 2},
+        named=[("auth", "blue")],
+    )
+    assert plan["ingest"] == ("0", "1", "2")
+    assert plan["realtime"] == ("0", "1")
+    assert plan["auth"] == ("0", "blue")
+    assert plan["registry"] == ("0", "green")  # the replica a deployment names
+    for bad in ("0", "65", "two", "-1"):
+        with pytest.raises(ValueError, match=r"HEARTH_INGEST_REPLICAS|replica count"):
+            replica_plan({"HEARTH_INGEST_REPLICAS": bad})
+    with pytest.raises(TopicError):
+        replica_plan({}, named=[("auth", "Blue!")])

@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import configparser
 import shlex
 import sys
 from pathlib import Path
 
 import pytest
 
-from hearth.platform.deploy_env import POSTGRES_PASSWORD_KEY, ensure_deploy_env
-from hearth.platform.postgres import (
-    asyncpg_dsn,
-    database_url,
-    host_port,
-    plan_postgres,
-    shown_url,
+from hearth.platform.database_choice import (
+    DatabaseChoice,
+    DatabaseRequest,
+    Decision,
+    decide,
+    read_choice,
+    write_choice,
 )
-from hearth.platform.procfile import ProcfileEntry, render_env_file, render_procfile
+from hearth.platform.database_choice import Probe as ProbeResult
+from hearth.platform.deploy_env import POSTGRES_PASSWORD_KEY, ensure_deploy_env
+from hearth.platform.postgres import asyncpg_dsn, database_url, host_port, shown_url
 from hearth.platform.secrets import SECRET_SPECS, parse_dotenv
 from hearth.platform.services import SERVICES, ServiceSpec, render_args, service_env
 from hearth.platform.stack_config import DEFAULT_PORTS, StackConfig, StackError, port_env
+from hearth.platform.stack_files import render_env_file
+from hearth.platform.supervisor_config import (
+    LOG_MAX_BYTES,
+    START_RETRIES,
+    Program,
+    render_supervisord_conf,
+    socket_path,
+)
 
 # --------------------------------------------------------------------------- configuration
 
@@ -39,6 +50,8 @@ def test_defaults_are_the_documented_ports_and_folders(tmp_path: Path) -> None:
     assert config.secrets_file == config.var_dir / "secrets.env"
     assert config.postgres_mode == "auto"
     assert config.postgres_url == "postgresql://postgres@127.0.0.1:5432/postgres"
+    assert config.postgres_url_configured is False  # the default: "nothing configured"
+    assert config.switch_database is False
     assert config.database_name == "hearth"
     assert config.own_postgres_port == 5433
     assert config.record_file("mosquitto") == config.var_dir / "run" / "mosquitto.json"
@@ -56,6 +69,7 @@ def test_environment_overrides_every_setting(tmp_path: Path) -> None:
         "HEARTH_DATABASE_NAME": "hearth_ci",
         "HEARTH_OWN_POSTGRES_PORT": "25433",
         "HEARTH_START_TIMEOUT": "7.5",
+        "HEARTH_POSTGRES_SWITCH": "yes",
     }
     config = StackConfig.from_env(env, cwd=tmp_path)
     assert config.var_dir == tmp_path.resolve() / "state"
@@ -65,6 +79,8 @@ def test_environment_overrides_every_setting(tmp_path: Path) -> None:
     assert config.port("registry") == 8102
     assert config.postgres_mode == "own"
     assert config.postgres_url == env["HEARTH_POSTGRES_URL"]
+    assert config.postgres_url_configured is True
+    assert config.switch_database is True
     assert config.database_name == "hearth_ci"
     assert config.own_postgres_port == 25433
     assert config.start_timeout == 7.5
@@ -78,6 +94,7 @@ def test_environment_overrides_every_setting(tmp_path: Path) -> None:
         ("HEARTH_POSTGRES", "maybe", "auto, existing, own"),
         ("HEARTH_DATABASE_NAME", "Robert'); DROP", "lower-case"),
         ("HEARTH_START_TIMEOUT", "soon", "not seconds"),
+        ("HEARTH_POSTGRES_SWITCH", "please", "say yes"),
     ],
 )
 def test_bad_values_are_refused_naming_the_variable(key: str, value: str, message: str) -> None:
@@ -95,89 +112,141 @@ def test_port_env_names() -> None:
 # --------------------------------------------------------------------------- PostgreSQL decision
 
 SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
-OWN = "postgresql+asyncpg://postgres@127.0.0.1:5433/postgres"
+OTHER = "postgresql://hearth:pw@db.example:5432/postgres"
+SINCE = "2026-11-29T10:00:00+0000"
 
 
 class Probe:
     """A stand-in for the server probe that counts its calls."""
 
-    def __init__(self, answer: bool) -> None:
-        self.answer = answer
+    def __init__(self, answer: str = "answers", detail: str = "") -> None:
+        self.result = ProbeResult(answer, detail)  # type: ignore[arg-type]
         self.calls: list[str] = []
 
-    def __call__(self, url: str) -> bool:
+    def __call__(self, url: str) -> ProbeResult:
         self.calls.append(url)
-        return self.answer
+        return self.result
 
 
-@pytest.mark.parametrize(
-    ("mode", "initialized", "answers", "binaries", "source", "url"),
-    [
-        ("auto", False, True, True, "existing", SERVER),
-        ("auto", False, True, False, "existing", SERVER),
-        ("auto", False, False, True, "own", OWN),
-        ("auto", True, True, True, "own", OWN),  # our cluster's data stays in use
-        ("existing", True, True, True, "existing", SERVER),
-        ("existing", False, True, False, "existing", SERVER),
-        ("own", False, True, True, "own", OWN),
-        ("own", True, False, True, "own", OWN),
-    ],
-)
-def test_plan_postgres_decides(
-    mode: str, initialized: bool, answers: bool, binaries: bool, source: str, url: str
-) -> None:
-    probe = Probe(answers)
-    plan = plan_postgres(
-        mode,  # type: ignore[arg-type]
-        SERVER,
-        OWN,
-        own_initialized=initialized,
-        have_binaries=binaries,
-        answers=probe,
+def _decide(
+    request: DatabaseRequest,
+    remembered: DatabaseChoice | None = None,
+    probe: Probe | None = None,
+    *,
+    own_initialized: bool = False,
+    have_binaries: bool = True,
+) -> Decision:
+    return decide(
+        request,
+        remembered,
+        own_initialized=own_initialized,
+        have_binaries=have_binaries,
+        probe=probe or Probe(),
+        now=lambda: SINCE,
     )
-    assert (plan.source, plan.server_url) == (source, url)
-    assert plan.reason
-    assert len(probe.calls) <= 1
 
 
-def test_own_mode_and_our_old_cluster_never_probe_the_server() -> None:
-    for mode, initialized in (("own", False), ("auto", True)):
-        probe = Probe(True)
-        plan_postgres(
-            mode,  # type: ignore[arg-type]
-            SERVER,
-            OWN,
-            own_initialized=initialized,
-            have_binaries=True,
-            answers=probe,
-        )
-        assert probe.calls == []
+NOTHING = DatabaseRequest("auto", SERVER, url_configured=False)
+OWN_ASKED = DatabaseRequest("own", SERVER, url_configured=False)
+URL_ASKED = DatabaseRequest("auto", OTHER, url_configured=True)
+OWN_CHOICE = DatabaseChoice("own", "", SINCE, "asked for")
+SERVER_CHOICE = DatabaseChoice("existing", SERVER, SINCE, "asked for")
 
 
-def test_existing_mode_without_a_server_says_what_to_do() -> None:
-    with pytest.raises(StackError, match=r"no PostgreSQL answers at .*HEARTH_POSTGRES=own"):
-        plan_postgres(
-            "existing", SERVER, OWN, own_initialized=False, have_binaries=True, answers=Probe(False)
-        )
+def test_nothing_configured_uses_the_default_server_when_it_answers() -> None:
+    probe = Probe("answers")
+    decision = _decide(NOTHING, probe=probe)
+    assert (decision.choice.source, decision.choice.server_url, decision.new) == (
+        "existing", SERVER, True)  # fmt: skip
+    assert probe.calls == [SERVER]
+
+
+def test_own_cluster_only_when_nothing_configured_and_nothing_answers() -> None:
+    decision = _decide(NOTHING, probe=Probe("no_answer", "connection refused"))
+    assert decision.choice.source == "own"
+    assert "nothing configured and nothing answers" in decision.choice.reason
+    own = _decide(OWN_ASKED, probe=Probe("no_answer"))
+    assert own.choice.source == "own"
+    assert "HEARTH_POSTGRES=own" in own.choice.reason
+
+
+@pytest.mark.parametrize("answer", ["no_answer", "login_refused", "no_database"])
+def test_an_explicit_url_that_fails_is_an_error_never_our_own_cluster(answer: str) -> None:
+    with pytest.raises(StackError) as caught:
+        _decide(URL_ASKED, probe=Probe(answer, "the driver's words"))
+    message = str(caught.value)
+    expected = {
+        "no_answer": "no PostgreSQL answers at postgresql://hearth:***@db.example:5432/postgres",
+        "login_refused": "answered but refused the login",
+        "no_database": "answered but has no such database",
+    }[answer]
+    assert expected in message
+    assert "the driver's words" in message
+    assert "pw@" not in message  # never the password
+
+
+def test_a_refused_login_on_the_default_is_not_taken_for_nothing_answering() -> None:
+    with pytest.raises(StackError, match=r"answers on the default URL .* but refused the login"):
+        _decide(NOTHING, probe=Probe("login_refused", "role does not exist"))
+
+
+def test_the_remembered_choice_is_kept_and_a_different_request_is_refused() -> None:
+    kept = _decide(NOTHING, OWN_CHOICE, Probe("answers"), own_initialized=True)
+    assert (kept.choice, kept.new) == (OWN_CHOICE, False)
+    with pytest.raises(StackError) as caught:
+        _decide(URL_ASKED, OWN_CHOICE, own_initialized=True)
+    message = str(caught.value)
+    assert "this stack uses the stack's own cluster in var/postgres" in message
+    assert "Nothing was switched" in message
+    assert "HEARTH_POSTGRES_SWITCH=yes" in message
+    with pytest.raises(StackError, match="uses the existing server"):
+        _decide(OWN_ASKED, SERVER_CHOICE)
+    same = _decide(DatabaseRequest("existing", SERVER, url_configured=True), SERVER_CHOICE)
+    assert same.choice == SERVER_CHOICE  # asking for what is in use is no switch
+
+
+def test_the_explicit_word_switches_and_says_so() -> None:
+    switch = DatabaseRequest("auto", OTHER, url_configured=True, switch=True)
+    decision = _decide(switch, OWN_CHOICE, Probe("answers"), own_initialized=True)
+    assert (decision.choice.source, decision.choice.server_url, decision.new) == (
+        "existing", OTHER, True)  # fmt: skip
+    assert any("switching away from the stack's own cluster" in n for n in decision.notes)
+
+
+def test_a_remembered_server_that_stopped_answering_is_an_error() -> None:
+    with pytest.raises(StackError, match=r"no PostgreSQL answers at .*never falls back"):
+        _decide(NOTHING, SERVER_CHOICE, Probe("no_answer", "connection refused"))
+
+
+def test_an_older_var_with_a_cluster_keeps_using_it() -> None:
+    probe = Probe()
+    decision = _decide(NOTHING, None, probe, own_initialized=True)
+    assert decision.choice.source == "own"
+    assert probe.calls == []
 
 
 def test_nothing_to_use_and_nothing_to_start_says_what_to_install() -> None:
     with pytest.raises(StackError, match="apt-get install postgresql"):
-        plan_postgres(
-            "auto", SERVER, OWN, own_initialized=False, have_binaries=False, answers=Probe(False)
-        )
+        _decide(NOTHING, probe=Probe("no_answer"), have_binaries=False)
     with pytest.raises(StackError, match="HEARTH_POSTGRES=own needs initdb"):
-        plan_postgres(
-            "own", SERVER, OWN, own_initialized=False, have_binaries=False, answers=Probe(True)
-        )
+        _decide(OWN_ASKED, have_binaries=False)
+
+
+def test_the_choice_round_trips_through_its_private_file(tmp_path: Path) -> None:
+    path = tmp_path / "database.json"
+    assert read_choice(path) is None
+    write_choice(path, SERVER_CHOICE)
+    assert read_choice(path) == SERVER_CHOICE
+    assert path.stat().st_mode & 0o777 == 0o600
+    path.write_text("{not json")
+    with pytest.raises(StackError, match="damaged"):
+        read_choice(path)
 
 
 def test_messages_never_show_a_database_password() -> None:
     url = "postgresql://hearth:s3cr3t-value@db:5432/postgres"
     with pytest.raises(StackError) as caught:
-        plan_postgres(
-            "existing", url, OWN, own_initialized=False, have_binaries=False, answers=Probe(False)
-        )
+        _decide(DatabaseRequest("existing", url, url_configured=True), probe=Probe("no_answer"))
     assert "s3cr3t-value" not in str(caught.value)
     assert shown_url(url) == "postgresql://hearth:***@db:5432/postgres"
 
@@ -197,26 +266,43 @@ def test_url_helpers() -> None:
 # --------------------------------------------------------------------------- rendered files
 
 
-def test_procfile_lines_run_each_program_under_its_record(tmp_path: Path) -> None:
-    record = tmp_path / "run dir" / "mosquitto.json"
-    entry = ProcfileEntry("mosquitto", ("/usr/sbin/mosquitto", "-c", "/a b/m.conf"), record)
-    text = render_procfile([entry], python="/venv/bin/python")
-    line = text.splitlines()[-1]
-    name, _, command = line.partition(": ")
-    assert name == "mosquitto"
-    assert shlex.split(command) == [
-        "exec", "/venv/bin/python", "-m", "hearth.platform.pidexec", str(record), "mosquitto",
-        "--", "/usr/sbin/mosquitto", "-c", "/a b/m.conf",
-    ]  # fmt: skip
-    assert text.startswith("#")
-
-
-def test_procfile_refuses_duplicate_or_bad_names(tmp_path: Path) -> None:
-    entry = ProcfileEntry("auth", ("x",), tmp_path / "a.json")
+def test_supervisord_config_restarts_with_back_off_and_rotates_logs(tmp_path: Path) -> None:
+    var = tmp_path / "var dir"
+    broker = Program("mosquitto", ("/usr/sbin/mosquitto", "-c", "/a b/m%.conf"),
+                     var / "log" / "mosquitto.log", startsecs=1, priority=10)  # fmt: skip
+    text = render_supervisord_conf(
+        [broker, Program("ingest", ("python", "-m", "x"), var / "log" / "ingest.log")],
+        var_dir=var,
+        project_dir=tmp_path,
+        log_file=var / "log" / "supervisord.log",
+    )
+    parser = configparser.RawConfigParser()
+    parser.read_string(text)
+    program = parser["program:mosquitto"]
+    command = program["command"].replace("%%", "%")  # supervisord's own escaping
+    assert shlex.split(command) == ["/usr/sbin/mosquitto", "-c", "/a b/m%.conf"]
+    assert program["autorestart"] == "true"
+    assert program["startretries"] == str(START_RETRIES)
+    assert program["startsecs"] == "1"
+    assert program["stdout_logfile_maxbytes"] == str(LOG_MAX_BYTES)
+    assert int(program["stdout_logfile_backups"]) >= 1
+    assert parser["program:ingest"]["startsecs"] == "5"
+    assert parser["unix_http_server"]["chmod"] == "0700"
+    assert parser["supervisord"]["nodaemon"] == "true"
     with pytest.raises(ValueError, match="unique"):
-        render_procfile([entry, entry])
+        render_supervisord_conf([broker, broker], var_dir=var, project_dir=tmp_path,
+                                log_file=var / "s.log")  # fmt: skip
     with pytest.raises(ValueError, match="process name"):
-        ProcfileEntry("bad name", ("x",), tmp_path / "b.json")
+        Program("bad name", ("x",), var / "x.log")
+
+
+def test_the_control_socket_path_fits_a_unix_socket(tmp_path: Path) -> None:
+    short = socket_path(Path("/srv/hearth/var"))
+    assert short == Path("/srv/hearth/var/run/supervisor.sock")
+    deep = socket_path(tmp_path / ("x" * 120) / "var")
+    assert len(str(deep)) < 108
+    assert deep == socket_path(tmp_path / ("x" * 120) / "var")  # stable for the same var/
+    assert deep != socket_path(tmp_path / ("y" * 120) / "var")
 
 
 def test_env_file_round_trips_through_the_dotenv_parser() -> None:
@@ -261,6 +347,7 @@ def test_service_commands_and_env_are_rendered() -> None:
         "HEARTH_AUTH_MQTT_HOST": "127.0.0.1",
         "HEARTH_AUTH_MQTT_PORT": "1884",
         "HEARTH_AUTH_JWKS_URL": "http://127.0.0.1:8101/.well-known/jwks.json",
+        "HEARTH_AUTH_REPLICA": "0",  # its login svc-auth-0 is bound to client id auth-0
         "HEARTH_AUTH_REGISTRY_URL": "http://127.0.0.1:8102",
     }
     with pytest.raises(KeyError):

@@ -1,8 +1,7 @@
-"""Process records: identity by pid and start time; the pidexec wrapper; the log follower."""
+"""Process records: identity by pid and start time; the pidexec wrapper and its guard."""
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
@@ -12,17 +11,20 @@ from pathlib import Path
 
 import pytest
 
+from hearth.platform.pidexec import CRASH_LOOP_STARTS, CRASH_LOOP_STATUS, CRASH_LOOP_WINDOW
 from hearth.platform.pids import (
     ProcessRecord,
     descendants,
     read_record,
     record_of,
+    rss_bytes,
+    seconds_running,
     start_time_of,
     terminate,
     wait_gone,
     write_record,
 )
-from hearth.platform.stack_logs import append_log, follow, line_process, tail
+from hearth.platform.stack_files import StartHistory, read_env_file, render_env_file
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 
@@ -198,51 +200,79 @@ def test_descendants_walks_the_whole_tree(tmp_path: Path) -> None:
         proc.wait()
 
 
-# --------------------------------------------------------------------------- logs
+def test_rss_and_running_time_of_a_process(sleeper: subprocess.Popen[bytes]) -> None:
+    record = record_of("sleeper", sleeper.pid)
+    assert record is not None
+    # Right after the fork the child is still tiny: wait until the interpreter is resident.
+    deadline = time.monotonic() + 30
+    rss = rss_bytes(sleeper.pid)
+    while rss is not None and rss <= 1_000_000 and time.monotonic() < deadline:
+        time.sleep(0.02)
+        rss = rss_bytes(sleeper.pid)
+    assert rss is not None
+    assert 1_000_000 < rss < 200_000_000  # a Python interpreter, resident
+    running = seconds_running(record)
+    assert running is not None
+    assert 0 <= running < 120
+    assert rss_bytes(2**22 + 7) is None  # no such pid
 
 
-def test_log_lines_are_filtered_by_process(tmp_path: Path) -> None:
-    log = tmp_path / "hearth.log"
-    log.write_text(
-        "12:00:00 system      | mosquitto.1 started (pid=42)\n"
-        "12:00:01 mosquitto.1 | mosquitto version 2.0.11 running\n"
+def _pidexec(tmp_path: Path, *program: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable, "-m", "hearth.platform.pidexec",
+            "--env-file", str(tmp_path / "stack.env"), "--starts", str(tmp_path / "x.starts"),
+            str(tmp_path / "x.json"), "x", "--", *program,
+        ],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+
+
+def test_pidexec_loads_the_env_file_and_counts_starts(tmp_path: Path) -> None:
+    (tmp_path / "stack.env").write_text(render_env_file({"HEARTH_X_SETTING": "from-the-file"}))
+    show = [sys.executable, "-c", "import os; print(os.environ['HEARTH_X_SETTING'])"]
+    for expected in (1, 2):
+        result = _pidexec(tmp_path, *show)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "from-the-file"
+        assert StartHistory.read(tmp_path / "x.starts").count == expected
+
+
+def test_pidexec_refuses_a_crash_loop_and_forgives_after_an_operator_start(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "stack.env").write_text(render_env_file({}))
+    crash = [sys.executable, "-c", "import sys; sys.exit(1)"]
+    for _ in range(CRASH_LOOP_STARTS):
+        assert _pidexec(tmp_path, *crash).returncode == 1  # ran and crashed
+    refused = _pidexec(tmp_path, *crash)
+    assert refused.returncode == CRASH_LOOP_STATUS
+    assert f"was started {CRASH_LOOP_STARTS} times in the last {CRASH_LOOP_WINDOW:g} s" in (
+        refused.stderr
     )
-    append_log(log, "hearth", "stopped honcho (pid 41)\nsecond line")
-    assert line_process("12:00:01 mosquitto.1 | x") == "mosquitto"
-    assert line_process("not a log line") is None
-    assert tail(log, 10, ["mosquitto"]) == [
-        "12:00:01 mosquitto.1 | mosquitto version 2.0.11 running\n"
-    ]
-    hearth_lines = tail(log, 10, ["hearth"])
-    assert [line.split("| ", 1)[1] for line in hearth_lines] == [
-        "stopped honcho (pid 41)\n",
-        "second line\n",
-    ]
-    assert len(tail(log, 2)) == 2
-    assert tail(tmp_path / "missing.log", 5) == []
+    assert "crash loop" in refused.stderr
+    history = StartHistory.read(tmp_path / "x.starts")
+    assert history.count == CRASH_LOOP_STARTS  # a refused start is not a start
+    history.forgive()  # what `hearth up`/`restart` do before starting it again
+    history.write(tmp_path / "x.starts")
+    assert _pidexec(tmp_path, *crash).returncode == 1  # the positive control: it runs again
 
 
-def test_follow_prints_history_then_new_lines(tmp_path: Path) -> None:
-    log = tmp_path / "hearth.log"
-    append_log(log, "hearth", "old")
-    out = io.StringIO()
-    polls = 0
+def test_start_history_forgets_starts_outside_the_window() -> None:
+    history = StartHistory()
+    history.started(60, now=1000.0)
+    history.started(60, now=1050.0)
+    assert history.starts_within(60, now=1055.0) == 2
+    history.started(60, now=1100.0)  # 1000 is now outside the window
+    assert history.recent == [1050.0, 1100.0]
+    assert history.count == 3
 
-    def keep_going() -> bool:
-        nonlocal polls
-        polls += 1
-        if polls == 2:
-            append_log(log, "mosquitto", "new")
-            with log.open("a") as handle:
-                handle.write("12:00:00 mosquitto.1 | half a li")  # completed below
-        if polls == 4:
-            with log.open("a") as handle:
-                handle.write("ne\n")
-        return polls < 8
 
-    follow(log, 5, out=out, keep_going=keep_going)
-    lines = out.getvalue().splitlines()
-    assert lines[0].endswith("| old")
-    assert lines[1].endswith("| new")
-    assert lines[2] == "12:00:00 mosquitto.1 | half a line"
-    assert len(lines) == 3
+def test_env_file_reader_is_the_inverse_of_the_renderer(tmp_path: Path) -> None:
+    values = {"HEARTH_A": "postgresql+asyncpg://u:p%40x@h:5432/db", "HEARTH_B": "a=b", "C": ""}
+    path = tmp_path / "stack.env"
+    path.write_text(render_env_file(values))
+    assert read_env_file(path) == values
+    path.write_text("not a line\n")
+    with pytest.raises(ValueError, match="not a KEY=value line"):
+        read_env_file(path)

@@ -92,7 +92,7 @@ def test_every_registry_denial_reason_has_an_ack_code() -> None:
 def test_settings_defaults_and_checks(tmp_path: Any) -> None:
     settings = RealtimeSettings(env="test", secrets_file=tmp_path / "none.env")
     assert settings.service == "realtime"
-    assert settings.mqtt_username == "svc-realtime"
+    assert settings.mqtt_username == f"svc-realtime-{settings.replica}"
     assert settings.registry_url == "http://127.0.0.1:8102"
     trailing = RealtimeSettings(
         env="test", secrets_file=tmp_path / "none.env", registry_url="http://r:1/"

@@ -48,7 +48,11 @@ def test_broker_runs_the_rendered_platform_config(broker: RunningBroker, mqtt_cl
 
 def test_service_logins_and_secrets_are_exposed(broker: RunningBroker) -> None:
     login = broker.service_login("ingest")
-    assert login.username == "svc-ingest"
+    assert login.username == "svc-ingest-0"  # replica 0's own login, bound to its client id
+    assert login.client_id == "ingest-0"
+    other = broker.service_login("ingest", "extra-1")  # created on demand
+    assert (other.username, other.client_id) == ("svc-ingest-extra-1", "ingest-extra-1")
+    assert other.password == login.password
     assert login.password == broker.secrets["HEARTH_INGEST_MQTT_PASSWORD"]
     assert login.password not in repr(login)
     assert broker.admin.username == "hearth-admin"

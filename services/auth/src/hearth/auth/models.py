@@ -11,13 +11,14 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field
 from sqlalchemy import BigInteger, Column, LargeBinary
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from hearth.common.clock import utc_now
 from hearth.common.db import service_registry, timestamp_column
+from hearth.common.inputs import FreeText, Text
 from hearth.common.schemas import InputModel
 from hearth.common.usernames import Username
 
@@ -49,9 +50,10 @@ Role = Literal["admin"]
 """The platform roles a user may hold (``admin`` or none)."""
 ADMIN_ROLE: Role = "admin"
 
-Password = Annotated[str, Field(min_length=8, max_length=256)]
-"""A new password: 8 to 256 characters."""
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+Password = Annotated[str, Text(256, min_length=8)]
+"""A new password: 8 to 256 characters, no control characters, kept exactly as typed."""
+DisplayName = Annotated[str, FreeText(100)]
+"""A display name: free text (NFC, trimmed, no control characters), at most 100 characters."""
 
 
 # ----------------------------------------------------------------------------- tables
@@ -163,14 +165,14 @@ class UserAdminUpdate(InputModel):
 class PasswordChange(InputModel):
     """A user changes their password (every token of theirs is revoked)."""
 
-    current_password: Annotated[str, Field(max_length=256)]
+    current_password: Annotated[str, Text(256)]
     new_password: Password
 
 
 class RefreshRequest(InputModel):
     """A refresh token, to rotate (``/auth/refresh``) or to end its family (``/auth/logout``)."""
 
-    refresh_token: Annotated[str, Field(min_length=1, max_length=256)]
+    refresh_token: Annotated[str, Text(256, min_length=1)]
 
 
 class UserPublic(BaseModel):

@@ -20,10 +20,11 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Final, Literal, Self, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from pydantic import model_validator as pydantic_model_validator
 
 from hearth.common.capabilities import Property
+from hearth.common.inputs import Text
 from hearth.common.schemas import InputModel
 
 __all__ = [
@@ -63,9 +64,9 @@ class AuthorizeRequest(InputModel):
     """
 
     action: Action
-    topic: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
-    filter: Annotated[str, Field(min_length=1, max_length=1024)] | None = None
-    home: Annotated[str, Field(min_length=1, max_length=63)] | None = None
+    topic: Annotated[str, Text(1024, min_length=1)] | None = None
+    filter: Annotated[str, Text(1024, min_length=1)] | None = None
+    home: Annotated[str, Text(63, min_length=1)] | None = None
 
     @pydantic_model_validator(mode="after")
     def _one_target(self) -> Self:

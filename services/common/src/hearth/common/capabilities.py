@@ -14,9 +14,9 @@ import math
 from collections.abc import Sequence
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from hearth.common.topics import SLUG_PATTERN
+from hearth.common.inputs import FreeText, Slug, Text
 
 __all__ = [
     "CapabilityName",
@@ -27,9 +27,9 @@ __all__ = [
     "check_unique_names",
 ]
 
-CapabilityName = Annotated[str, StringConstraints(pattern=f"^{SLUG_PATTERN}$")]
+CapabilityName = Slug
 """A metric or property name: a slug (it is the last level of its topic)."""
-Unit = Annotated[str, StringConstraints(strip_whitespace=True, max_length=16)]
+Unit = Annotated[str, FreeText(16)]
 """A unit as people write it (``°C``, ``%``, ``ppm``); empty when there is none."""
 Bound = Annotated[float, Field(allow_inf_nan=False)]
 
@@ -80,7 +80,7 @@ class Property(_Capability):
     step: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     values: (
         Annotated[
-            list[Annotated[str, StringConstraints(min_length=1, max_length=63)]],
+            list[Annotated[str, Text(63, min_length=1)]],
             Field(min_length=1, max_length=64),
         ]
         | None

@@ -41,12 +41,21 @@ What :func:`run_env` guarantees, whoever calls it:
 Migration connections never set ``search_path`` (it is forced to ``public``), so
 autogenerate always renders the schema explicitly (``schema="ingest"``) and a
 revision file means the same thing whichever role runs it.
+
+alembic (with mako and SQLAlchemy's other dialects, ~12 MB of resident memory that
+would stay for the life of the process) is imported only when something is to be
+done: :meth:`Migrations.upgrade` first compares the database's version table with
+the newest revision read from the revision files' own ``revision``/``down_revision``
+lines (:func:`script_head`), and returns at once when they agree. A history it
+cannot read that simply (branches, merges, computed values) always goes to alembic.
 """
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import hashlib
+import importlib.resources
 import importlib.util
 import weakref
 from collections.abc import Callable
@@ -54,13 +63,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import Script
 from sqlalchemy import MetaData, text
 from sqlalchemy.engine import URL, Connection
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -69,7 +74,18 @@ from hearth.common.db import check_schema, sqlalchemy_url, wait_for_database
 if TYPE_CHECKING:
     from hearth.common.settings import HearthSettings
 
-__all__ = ["Migrations", "context_options", "migration_engine", "migration_lock_key", "run_env"]
+if TYPE_CHECKING:  # alembic is imported where it is used (see the module docstring)
+    from alembic.config import Config
+    from alembic.script import Script
+
+__all__ = [
+    "Migrations",
+    "context_options",
+    "migration_engine",
+    "migration_lock_key",
+    "run_env",
+    "script_head",
+]
 
 VERSION_TABLE = "alembic_version"
 
@@ -196,6 +212,55 @@ def run_env(metadata: MetaData) -> None:
     asyncio.run(_migrate_url(url, metadata))
 
 
+def _revision_ids(path: Path) -> tuple[str, tuple[str, ...]] | None:
+    """``(revision, down_revisions)`` of a revision file, or None unless both are literals."""
+    found: dict[str, Any] = {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        target = value = None
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            target, value = node.target.id, node.value
+        elif (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
+            target, value = node.targets[0].id, node.value
+        if target in ("revision", "down_revision", "depends_on") and value is not None:
+            try:
+                found[target] = ast.literal_eval(value)
+            except ValueError:
+                return None
+    revision, down = found.get("revision"), found.get("down_revision")
+    if not isinstance(revision, str) or found.get("depends_on") is not None:
+        return None
+    if down is None:
+        return revision, ()
+    if isinstance(down, str):
+        return revision, (down,)
+    return None  # a merge point: alembic decides
+
+
+def script_head(versions: Path) -> str | None:
+    """The single newest revision in a ``versions/`` folder, read without alembic.
+
+    None when the folder is missing or the history is anything but one straight line
+    of literal ids (then the caller asks alembic).
+    """
+    try:
+        files = sorted(versions.glob("*.py"))
+        parsed = [_revision_ids(path) for path in files]
+    except (OSError, SyntaxError, ValueError):
+        return None
+    if not parsed or any(item is None for item in parsed):
+        return None
+    ids = {item[0] for item in parsed if item is not None}
+    downs = {down for item in parsed if item is not None for down in item[1]}
+    if len(ids) != len(parsed) or not downs <= ids:
+        return None
+    heads = ids - downs
+    return heads.pop() if len(heads) == 1 else None
+
+
 @dataclass(frozen=True)
 class Migrations:
     """A service's alembic migrations: where its scripts live and the metadata they build.
@@ -213,6 +278,15 @@ class Migrations:
         """The PostgreSQL schema this service's tables and version table live in."""
         return _schema_of(self.metadata)
 
+    @property
+    def versions_dir(self) -> Path:
+        """The folder of the revision files."""
+        location = str(self.script_location)
+        if ":" in location:
+            package, _, folder = location.partition(":")
+            return Path(str(importlib.resources.files(package).joinpath(folder))) / "versions"
+        return Path(location) / "versions"
+
     def config(self, url: str | URL | None = None) -> Config:
         """An alembic ``Config`` for these migrations (no ``alembic.ini`` needed).
 
@@ -220,6 +294,8 @@ class Migrations:
         unused imports, import order) and formatted, so they pass the project's checks
         as written.
         """
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(self.script_location))
         config.set_main_option("path_separator", "os")
@@ -257,23 +333,54 @@ class Migrations:
 
         What a service's lifespan does first and its ``migrate`` command does alone:
         waits up to ``settings.database_wait`` seconds for PostgreSQL (several replicas may
-        migrate at once: the upgrade is advisory-locked).
+        migrate at once: the upgrade is advisory-locked). A database already at head
+        imports no alembic (the module docstring says why).
         """
         url = settings.require_database_url()
         await wait_for_database(url, timeout=settings.database_wait)
         await self.upgrade(url)
-        return f"{self.schema} schema at {self.head()}"
+        head = script_head(self.versions_dir) or self.head()
+        return f"{self.schema} schema at {head}"
 
     async def upgrade(self, url: str | URL, revision: str = "head") -> None:
-        """Migrate the database at ``url`` up to ``revision`` (creating the schema if missing)."""
+        """Migrate the database at ``url`` up to ``revision`` (creating the schema if missing).
+
+        Already at head: returns without importing alembic (the module docstring says why).
+        """
+        if revision == "head" and await self.at_head(url):
+            return
+        from alembic import command
+
         await self._run(url, lambda config: command.upgrade(config, revision))
+
+    async def at_head(self, url: str | URL) -> bool:
+        """Whether the database is at the newest revision, checked without alembic.
+
+        False also when that cannot be told so simply (the upgrade then asks alembic).
+        """
+        head = script_head(self.versions_dir)
+        if head is None:
+            return False
+        engine = migration_engine(url)
+        query = text(f"SELECT version_num FROM {self.schema}.{VERSION_TABLE}")  # noqa: S608 - a checked schema name
+        try:
+            async with engine.connect() as connection:
+                versions = (await connection.execute(query)).scalars().all()
+        except ProgrammingError:  # no schema or no version table yet
+            return False
+        finally:
+            await engine.dispose()
+        return list(versions) == [head]
 
     async def downgrade(self, url: str | URL, revision: str) -> None:
         """Migrate the database at ``url`` down to ``revision`` (``"base"``: drop everything)."""
+        from alembic import command
+
         await self._run(url, lambda config: command.downgrade(config, revision))
 
     async def current(self, url: str | URL) -> str | None:
         """The revision the database at ``url`` is at; ``None`` before the first upgrade."""
+        from alembic.runtime.migration import MigrationContext
 
         def read(connection: Connection) -> str | None:
             context = MigrationContext.configure(
@@ -301,6 +408,9 @@ class Migrations:
         Each item is an alembic diff tuple such as ``("add_table", Table)``.
         """
 
+        from alembic.autogenerate import compare_metadata
+        from alembic.runtime.migration import MigrationContext
+
         def compare(connection: Connection) -> list[Any]:
             context = MigrationContext.configure(connection, opts=context_options(self.metadata))
             return list(compare_metadata(context, self.metadata))
@@ -317,6 +427,9 @@ class Migrations:
 
         For developers adding a migration; the database must be at head first.
         """
+
+        from alembic import command
+        from alembic.script import Script
 
         def write(config: Config) -> Script:
             script = command.revision(config, message=message, autogenerate=autogenerate)

@@ -149,7 +149,7 @@ class MqttConfig:
 
     @classmethod
     def from_settings(cls, settings: HearthSettings, **overrides: Any) -> MqttConfig:
-        """From settings: login ``svc-<service>``, id ``<service>-<replica>``."""
+        """From settings: login ``svc-<service>-<replica>``, bound id ``<service>-<replica>``."""
         config = cls(
             host=settings.mqtt_host,
             port=settings.mqtt_port,

@@ -9,14 +9,21 @@
 - :class:`~hearth.common.errors.HearthError` with the status, ``code`` and
   message its class declares; token errors also carry ``reason`` and a
   ``WWW-Authenticate: Bearer`` challenge;
-- anything unexpected as a bare 500 that leaks nothing but the request id
-  (the traceback goes to the log).
+- anything unexpected as a bare 500 that leaks nothing but the request id.
+
+Every 500 is a bug report: :func:`report_bug` writes exactly one log line (level
+ERROR, message ``bug: ...``) with the request id, the method and route template, the
+exception's type chain and the code locations of its traceback (file, line, function).
+It never writes an exception's message, arguments or local values: a database error
+quotes the row it failed on, which may hold a password hash or a user's text. (The
+SQLSTATE of a database error is written: a code, not data.)
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+import traceback
+from collections.abc import Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -38,6 +45,8 @@ __all__ = [
     "bearer_challenge",
     "install_problem_handlers",
     "problem_response",
+    "report_bug",
+    "validation_problem",
 ]
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -120,19 +129,87 @@ async def _http_exception(request: Request, exc: Exception) -> ProblemResponse:
     )
 
 
+def validation_problem(
+    errors: Sequence[Mapping[str, Any]], *, instance: str | None = None
+) -> ProblemResponse:
+    """The 422 every refused input answers: ``errors`` of ``{loc, msg, type}``, never the input."""
+    return problem_response(
+        422,
+        title="Validation failed",
+        detail="The request does not match what this endpoint accepts.",
+        instance=instance,
+        code="validation",
+        errors=[dict(error) for error in errors],
+    )
+
+
 async def _validation_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
         {"loc": list(error.get("loc", ())), "msg": error.get("msg", ""), "type": error.get("type")}
         for error in exc.errors()
     ]
-    return problem_response(
-        422,
-        title="Validation failed",
-        detail="The request does not match what this endpoint accepts.",
-        instance=request.url.path,
-        code="validation",
-        errors=errors,
+    return validation_problem(errors, instance=request.url.path)
+
+
+_MAX_FRAMES = 15
+_MAX_CHAIN = 5
+
+
+def _type_name(exc: BaseException) -> str:
+    kind = type(exc)
+    return (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+
+
+def _short_path(filename: str) -> str:
+    """A source file relative to its package root (``hearth/auth/service.py``)."""
+    parts = filename.replace("\\", "/").split("/")
+    for marker in ("site-packages", "src"):
+        if marker in parts:
+            return "/".join(parts[len(parts) - parts[::-1].index(marker) :])
+    return "/".join(parts[-3:])
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and len(chain) < _MAX_CHAIN and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def report_bug(exc: BaseException, scope: Mapping[str, Any]) -> None:
+    """Log one line for a 500: where it happened, never what the request carried.
+
+    The request id is the one being served (:func:`~hearth.common.logging.current_request_id`);
+    ``scope`` gives the method and the route template.
+    """
+    route = getattr(scope.get("route"), "path", None)
+    frames = traceback.extract_tb(exc.__traceback__)[-_MAX_FRAMES:]
+    chain = _chain(exc)
+    extra: dict[str, Any] = {
+        "request_id": current_request_id(),
+        "method": scope.get("method"),
+        "route": route,
+        "error": _type_name(exc),
+        "error_chain": [_type_name(item) for item in chain],
+        "frames": [f"{_short_path(f.filename)}:{f.lineno} {f.name}" for f in frames],
+    }
+    sqlstates = [getattr(item, "sqlstate", None) for item in chain]
+    sqlstate = next((code for code in sqlstates if isinstance(code, str)), None)
+    if sqlstate is not None:
+        extra["sqlstate"] = sqlstate
+    logger.error(
+        "bug: %s in %s %s",
+        _type_name(exc),
+        scope.get("method"),
+        route or "<unmatched>",
+        extra=extra,
     )
 
 
@@ -144,10 +221,10 @@ async def _hearth_error(request: Request, exc: Exception) -> ProblemResponse:
         extensions["reason"] = exc.reason
     if isinstance(exc, TokenError | InsufficientScope):
         headers["WWW-Authenticate"] = bearer_challenge(exc)
-    if exc.status >= 500:
-        logger.error(
-            "request failed: %s", type(exc).__name__, exc_info=exc if exc.status == 500 else None
-        )
+    if exc.status == 500:
+        report_bug(exc, request.scope)
+    elif exc.status > 500:
+        logger.error("request failed: %s", type(exc).__name__)
     # A plain 500 HearthError is a bug or a misconfiguration: its message stays in the log.
     detail = None if exc.status == 500 else exc.message
     return problem_response(
@@ -186,8 +263,8 @@ class UnhandledErrorMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
-        except Exception:
-            logger.exception("unhandled error", extra={"path": scope.get("path")})
+        except Exception as exc:
+            report_bug(exc, scope)
             if started:
                 raise
             response = problem_response(

@@ -35,6 +35,7 @@ from pydantic import AfterValidator, Field, SecretStr, field_validator, model_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hearth.common.errors import ConfigError
+from hearth.common.logins import service_username
 
 __all__ = [
     "DEFAULT_SECRETS_FILE",
@@ -148,7 +149,9 @@ class HearthSettings(BaseSettings):
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = Field(default=1884, ge=1, le=65535)
-    mqtt_username: str = Field(default="", description="Broker login; svc-<service> if unset.")
+    mqtt_username: str = Field(
+        default="", description="Broker login; svc-<service>-<replica> (this replica's) if unset."
+    )
     mqtt_password: SecretStr = SecretStr("")
 
     jwks_url: ServiceUrl = "http://127.0.0.1:8101/.well-known/jwks.json"
@@ -221,7 +224,8 @@ class HearthSettings(BaseSettings):
     @model_validator(mode="after")
     def _finish(self) -> Self:
         if not self.mqtt_username:
-            object.__setattr__(self, "mqtt_username", f"svc-{self.service}")
+            # Each replica's own login, bound to its client id (hearth.common.logins).
+            object.__setattr__(self, "mqtt_username", service_username(self.service, self.replica))
         if self.env not in ("development", "test"):
             self._refuse_placeholders()
         return self

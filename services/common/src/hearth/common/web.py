@@ -3,7 +3,11 @@
 It wires the standard pieces so a service's ``create_app()`` only adds its
 routes and its own lifespan:
 
-- problem details for every error (:mod:`hearth.common.problems`);
+- problem details for every error (:mod:`hearth.common.problems`), every 500 logged
+  as one bug-report line;
+- the input rule's safety net (:class:`hearth.common.inputs.InputGuardMiddleware`): NUL
+  or invalid UTF-8 anywhere in a path, query or body is a 422, a body over
+  ``max_body_bytes`` a 413;
 - JSON logs and request ids (:mod:`hearth.common.logging`);
 - ``GET /healthz``: the process is alive (always 200 while it serves);
 - ``GET /readyz``: runs every readiness check (database, broker...) with a
@@ -40,6 +44,7 @@ from prometheus_client.exposition import generate_latest
 from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hearth.common.inputs import DEFAULT_MAX_BODY_BYTES, InputGuardMiddleware
 from hearth.common.logging import RequestContextMiddleware, configure_logging
 from hearth.common.problems import install_problem_handlers
 from hearth.common.settings import HearthSettings
@@ -200,6 +205,7 @@ def create_service_app(
     token_verifier: TokenVerifier | None = None,
     state: object = None,
     metrics_registry: CollectorRegistry | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     **fastapi_options: Any,
 ) -> FastAPI:
     """A FastAPI app with Hearth's standard pieces (see the module docstring).
@@ -209,7 +215,8 @@ def create_service_app(
     ``settings`` (tests pass the harness's); nothing is fetched until the
     first token is verified. ``state`` is the service's own state (read back with
     :func:`service_state`); ``metrics_registry`` the Prometheus registry its objects
-    were built with (a fresh one unless given).
+    were built with (a fresh one unless given). ``max_body_bytes`` bounds a request body
+    (413 beyond).
     """
     configure_logging(settings.service, settings.log_level, replica=settings.replica)
 
@@ -250,7 +257,9 @@ def create_service_app(
     setattr(app.state, _PARTS, parts)
 
     # Middleware added later wraps what was added earlier: the request id is
-    # outermost, then metrics (which must see the 500s), then the catch-all.
+    # outermost, then metrics (which must see the 500s), then the catch-all, then the
+    # input guard (inside the catch-all, so even its own failure is a logged 500).
+    app.add_middleware(InputGuardMiddleware, max_body_bytes=max_body_bytes)
     install_problem_handlers(app)
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
     app.add_middleware(RequestContextMiddleware, service=settings.service)

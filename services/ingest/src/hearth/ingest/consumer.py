@@ -71,7 +71,7 @@ class ConsumerConfig:
 
     @classmethod
     def from_settings(cls, settings: IngestSettings) -> ConsumerConfig:
-        """Login ``svc-ingest``, client id ``ingest-<replica>``, the settings' windows."""
+        """Login ``svc-ingest-<replica>``, bound client id ``ingest-<replica>``, the windows."""
         return cls(
             host=settings.mqtt_host,
             port=settings.mqtt_port,

@@ -7,8 +7,10 @@ Two phases (docs/broker.md, "Bootstrap"):
    PASSWORD``. A broker started without that file refuses every client, and it reads the
    file only at start, so this phase must run first.
 2. Online, once the broker answers: as ``hearth-admin``, over ``$CONTROL/dynamic-security/v1``,
-   bring the default ACL access, each service's role and each service's login to exactly
-   what :mod:`hearth.platform.dynsec` says, and the login's password to the secrets file's.
+   bring the default ACL access and each service's role to exactly what
+   :mod:`hearth.platform.dynsec` says, and give every replica of every service
+   (:func:`hearth.platform.logins.replica_plan`) its own login, bound to its client id, with
+   the secrets file's password.
 
 :func:`bootstrap` runs phase 1 when given the dynsec file's path, then phase 2 unless
 ``offline`` is set. Both phases compare before they write: a second run changes nothing.
@@ -16,28 +18,45 @@ Two phases (docs/broker.md, "Bootstrap"):
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets as _random
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hearth.platform.dynsec import DEFAULT_ACL_ACCESS, RoleSpec, acls_of, service_role
-from hearth.platform.dynsec_control import DynsecControl, check_login
+from hearth.common.dynsec import RoleSpec
+from hearth.common.logins import SERVICE_LOGIN_PREFIX, service_client_id, service_username
+from hearth.common.topics import is_slug
+from hearth.platform.dynsec import DEFAULT_ACL_ACCESS, acls_of, service_role
+from hearth.platform.dynsec_control import DynsecControl
 from hearth.platform.errors import BootstrapError, BrokerUnavailable, DynsecError, SecretsError
-from hearth.platform.logins import ADMIN_USERNAME, PLATFORM_SERVICES, service_username
+from hearth.platform.logins import (
+    ADMIN_USERNAME,
+    PLATFORM_SERVICES,
+    check_service,
+    replica_plan,
+    service_rolename,
+)
 from hearth.platform.secrets import ADMIN_PASSWORD_KEY, ensure_secrets, mqtt_password_key
 
 __all__ = [
     "BootstrapResult",
     "bootstrap",
+    "ensure_replica_logins",
     "init_dynsec_file",
+    "password_fingerprint",
     "reconcile",
     "wait_for_broker",
 ]
+
+Replicas = Mapping[str, Iterable[str]]
+"""Replica names by platform service (``{"ingest": ("0", "1")}``)."""
 
 
 @dataclass(slots=True)
@@ -132,16 +151,53 @@ def _role_changes(
     return commands, what
 
 
-def _client_changes(
-    username: str, rolename: str, textname: str, password: str, have: Mapping[str, Any] | None
+_FINGERPRINT = "pbkdf2-sha256"
+_FINGERPRINT_ROUNDS = 20_000
+
+
+def password_fingerprint(username: str, password: str, *, salt: str | None = None) -> str:
+    """A salted PBKDF2 fingerprint of a login's password, kept in its dynsec description.
+
+    dynsec never tells a password back, and checking one by logging in would need the
+    login's bound client id, which takes over the running replica's session. So the
+    bootstrap writes this beside the password it sets and later compares it with the
+    secrets file's value. The passwords are 32 random bytes: the fingerprint cannot be
+    turned back into one (and the only logins that can read it may reset passwords anyway).
+    """
+    salt = salt if salt is not None else _random.token_hex(16)
+    digest = hashlib.pbkdf2_hmac(
+        "sha256", password.encode(), f"{username}:{salt}".encode(), _FINGERPRINT_ROUNDS
+    )
+    return f"{_FINGERPRINT}${_FINGERPRINT_ROUNDS}${salt}${digest.hex()}"
+
+
+def _fingerprint_matches(fingerprint: object, username: str, password: str) -> bool:
+    if not isinstance(fingerprint, str):
+        return False
+    parts = fingerprint.split("$")
+    if len(parts) != 4 or parts[0] != _FINGERPRINT or parts[1] != str(_FINGERPRINT_ROUNDS):
+        return False
+    expected = password_fingerprint(username, password, salt=parts[2])
+    return hmac.compare_digest(expected, fingerprint)
+
+
+def _replica_login_changes(
+    service: str, replica: str, password: str, have: Mapping[str, Any] | None
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Commands that make login ``username`` exist, enabled, unbound, with only ``rolename``."""
+    """Commands that make the login of one replica exist, enabled, bound to its client id,
+    with only its service's role and the secrets file's password."""
+    username = service_username(service, replica)
+    clientid = service_client_id(service, replica)
+    rolename = service_rolename(service)
+    textname = f"Hearth {service} service, replica {replica}"
     if have is None:
         command = {
             "command": "createClient",
             "username": username,
             "password": password,
+            "clientid": clientid,
             "textname": textname,
+            "textdescription": password_fingerprint(username, password),
             "roles": [{"rolename": rolename}],
         }
         return [command], [f"created login {username}"]
@@ -150,9 +206,9 @@ def _client_changes(
     if have.get("disabled"):
         commands.append({"command": "enableClient", "username": username})
         notes.append(f"enabled login {username}")
-    if have.get("clientid"):
-        commands.append({"command": "modifyClient", "username": username, "clientid": ""})
-        notes.append(f"unbound login {username} from a client id")
+    if have.get("clientid") != clientid:
+        commands.append({"command": "modifyClient", "username": username, "clientid": clientid})
+        notes.append(f"bound login {username} to client id {clientid}")
     if have.get("textname") != textname:
         commands.append({"command": "modifyClient", "username": username, "textname": textname})
     roles = {entry["rolename"] for entry in have.get("roles", [])}
@@ -165,6 +221,16 @@ def _client_changes(
     for group in sorted(entry["groupname"] for entry in have.get("groups", [])):
         commands.append({"command": "removeGroupClient", "groupname": group, "username": username})
         notes.append(f"removed {username} from group {group}")
+    if not _fingerprint_matches(have.get("textdescription"), username, password):
+        commands.append(
+            {
+                "command": "modifyClient",
+                "username": username,
+                "password": password,
+                "textdescription": password_fingerprint(username, password),
+            }
+        )
+        notes.append(f"reset password of {username}")
     return commands, notes
 
 
@@ -178,20 +244,34 @@ def _default_access_changes(have: Sequence[Mapping[str, Any]]) -> list[dict[str,
     return [{"command": "setDefaultACLAccess", "acls": drift}] if drift else []
 
 
+def _existing_replicas(service: str, usernames: Iterable[str]) -> set[str]:
+    """Replicas of ``service`` that have a login on the broker already."""
+    prefix = f"{SERVICE_LOGIN_PREFIX}{service}-"
+    return {
+        name[len(prefix) :]
+        for name in usernames
+        if name.startswith(prefix) and is_slug(name[len(prefix) :])
+    }
+
+
 def reconcile(
     dynsec: DynsecControl,
     secrets: Mapping[str, str],
     *,
-    host: str,
-    port: int,
+    replicas: Replicas | None = None,
     services: Sequence[str] = PLATFORM_SERVICES,
 ) -> list[str]:
     """Make the broker's dynsec state match the platform's; return what was changed.
 
-    Reads the whole state first and sends only the commands that close a difference; then
-    checks each existing service login's password by logging in with it and resets the
-    ones the secrets file has changed (a reset kicks that login's connected clients).
+    Reads the whole state first and sends only the commands that close a difference:
+    default access, each service's role, a bound login for each replica in ``replicas``
+    (default: :func:`~hearth.platform.logins.replica_plan` from the environment) and the
+    repair of every replica login already there (logins of replicas no longer planned are
+    kept: a replica may come back). The shared, unbound ``svc-<service>`` login of earlier
+    versions is deleted. A changed password (secrets file) is reset, which disconnects
+    that login's client; nothing else here disconnects a client that is in order.
     """
+    plan = {service: tuple(names) for service, names in (replicas or replica_plan()).items()}
     state = dynsec.run(
         [
             {"command": "getDefaultACLAccess"},
@@ -204,31 +284,57 @@ def reconcile(
 
     commands = _default_access_changes(state[0].get("acls", []))
     changes = ["set default ACL access"] if commands else []
-    passwords: dict[str, str] = {}
     for service in services:
         role = service_role(service)
         role_commands, what = _role_changes(role, roles.get(role.rolename))
         if role_commands:
             commands += role_commands
             changes.append(what)
-        username = service_username(service)
         password = _secret(secrets, mqtt_password_key(service))
-        client_commands, notes = _client_changes(
-            username, role.rolename, role.textname, password, clients.get(username)
-        )
+        wanted = set(plan.get(service, ())) | _existing_replicas(service, clients)
+        for replica in sorted(wanted):
+            username = service_username(service, replica)
+            client_commands, notes = _replica_login_changes(
+                service, replica, password, clients.get(username)
+            )
+            commands += client_commands
+            changes += notes
+        shared = service_rolename(service)  # the unbound login of earlier versions
+        if shared in clients:
+            commands.append({"command": "deleteClient", "username": shared})
+            changes.append(f"deleted the shared login {shared} (each replica has its own)")
+    dynsec.run(commands)
+    return changes
+
+
+def ensure_replica_logins(
+    dynsec: DynsecControl, secrets: Mapping[str, str], replicas: Replicas
+) -> list[str]:
+    """Create or repair the logins of exactly these replicas; return what was changed.
+
+    What ``hearth up`` and the test harness call when replicas are added: it reads only
+    these logins (the roles must exist: run :func:`reconcile` once first).
+    """
+    wanted = [
+        (check_service(service), replica)
+        for service, names in replicas.items()
+        for replica in names
+    ]
+    found = dynsec.execute(
+        [
+            {"command": "getClient", "username": service_username(service, replica)}
+            for service, replica in wanted
+        ]
+    )
+    commands: list[dict[str, Any]] = []
+    changes: list[str] = []
+    for (service, replica), response in zip(wanted, found, strict=True):
+        have = response.get("data", {}).get("client") if "error" not in response else None
+        password = _secret(secrets, mqtt_password_key(service))
+        client_commands, notes = _replica_login_changes(service, replica, password, have)
         commands += client_commands
         changes += notes
-        if username in clients:
-            passwords[username] = password
     dynsec.run(commands)
-
-    resets = [
-        {"command": "setClientPassword", "username": username, "password": password}
-        for username, password in passwords.items()
-        if not check_login(host, port, username, password, timeout=dynsec.timeout)
-    ]
-    dynsec.run(resets)
-    changes += [f"reset password of {command['username']}" for command in resets]
     return changes
 
 
@@ -252,13 +358,20 @@ def bootstrap(
     wait: float = 10.0,
     timeout: float = 5.0,
     mosquitto_ctrl: str = "mosquitto_ctrl",
+    replicas: Replicas | None = None,
 ) -> BootstrapResult:
     """Run the bootstrap; see the module docstring for the two phases.
 
     ``dynsec_file`` is the broker's dynsec file as this process sees it; without it the
     offline step is skipped (the broker's file is elsewhere, e.g. in a container volume).
     ``wait`` is how long to wait for the broker to listen before the online phase.
+    ``replicas`` names the replicas that get logins (default: from the environment,
+    :func:`~hearth.platform.logins.replica_plan`).
     """
+    try:
+        plan = replica_plan() if replicas is None else replicas
+    except ValueError as exc:
+        raise BootstrapError(str(exc)) from None
     ensured = ensure_secrets(secrets_file)
     result = BootstrapResult(ensured.path, ensured.created)
     admin_password = _secret(ensured.values, ADMIN_PASSWORD_KEY)
@@ -286,10 +399,10 @@ def bootstrap(
         raise BootstrapError(f"{exc}; {hint}") from None
     try:
         try:
-            result.changes = reconcile(dynsec, ensured.values, host=host, port=port)
+            result.changes = reconcile(dynsec, ensured.values, replicas=plan)
         except DynsecError:
             # Another admin (a second bootstrap) may have raced us: read again, once.
-            result.changes = reconcile(dynsec, ensured.values, host=host, port=port)
+            result.changes = reconcile(dynsec, ensured.values, replicas=plan)
     finally:
         dynsec.close()
     result.online = True

@@ -1,9 +1,10 @@
 """The platform's broker access rules, as Mosquitto dynamic security (dynsec) data.
 
-Everything a login may do is written here, once: the default ACL access, the role of each
-platform service (:func:`service_role_acls`) and the role the registry gives each device
-(:func:`device_role_acls`). The bootstrap applies the service roles; the registry and the
-test harness create device roles with :func:`create_device_commands`.
+Everything a platform login may do is written here, once: the default ACL access and the
+role of each platform service (:func:`service_role_acls`), which the bootstrap applies.
+The role the registry gives each device, and the guard on the commands that manage device
+logins, are in :mod:`hearth.common.dynsec` (the registry uses them; it imports only
+``hearth.common``).
 
 Access model (docs/broker.md, "Logins and roles"):
 
@@ -13,92 +14,33 @@ Access model (docs/broker.md, "Logins and roles"):
   ``publishClientReceive X`` (checked on every delivery, retained ones included), so a role
   that loses a right stops receiving at once, even on a subscription it already holds.
 - dynsec 2.0.11 does not expand ``%c``/``%u``: device rules are literal topics.
+- Every replica of a service has its own login, bound to its client id, and all of them
+  hold the service's one role ``svc-<service>`` (:mod:`hearth.platform.logins`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Final
 
-from hearth.common.topics import (
-    INGEST_SHARED_SUBSCRIPTION,
-    ROOT,
-    SYS_ROOT,
-    Kind,
-    ack_topic,
-    check_slug,
-    status_topic,
+from hearth.common.dynsec import (
+    CONTROL_FILTER,
+    RESPONSE_TOPIC,
+    Acl,
+    RoleSpec,
+    publish,
+    read,
+    subscribe_literal,
 )
-from hearth.platform.logins import check_service, device_username, service_username
+from hearth.common.topics import INGEST_SHARED_SUBSCRIPTION, ROOT, SYS_ROOT, Kind
+from hearth.platform.logins import check_service, service_rolename
 
 __all__ = [
-    "CONTROL_FILTER",
-    "CONTROL_TOPIC",
     "DEFAULT_ACL_ACCESS",
-    "RESPONSE_TOPIC",
-    "Acl",
-    "AclType",
-    "RoleSpec",
     "acls_of",
-    "create_device_commands",
-    "delete_device_commands",
-    "device_role",
-    "device_role_acls",
-    "publish",
-    "read",
     "service_role",
     "service_role_acls",
-    "subscribe_literal",
 ]
-
-CONTROL_TOPIC: Final = "$CONTROL/dynamic-security/v1"
-"""Where dynsec commands are published (as JSON ``{"commands": [...]}``)."""
-RESPONSE_TOPIC: Final = f"{CONTROL_TOPIC}/response"
-"""Where dynsec answers, to every client subscribed (match on ``correlationData``)."""
-CONTROL_FILTER: Final = "$CONTROL/dynamic-security/#"
-
-
-class AclType(StrEnum):
-    """The dynsec ACL types."""
-
-    PUBLISH_CLIENT_SEND = "publishClientSend"
-    PUBLISH_CLIENT_RECEIVE = "publishClientReceive"
-    SUBSCRIBE_LITERAL = "subscribeLiteral"
-    SUBSCRIBE_PATTERN = "subscribePattern"
-    UNSUBSCRIBE_LITERAL = "unsubscribeLiteral"
-    UNSUBSCRIBE_PATTERN = "unsubscribePattern"
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class Acl:
-    """One dynsec ACL entry of a role."""
-
-    acltype: AclType
-    topic: str
-    allow: bool = True
-    priority: int = 0
-
-    def to_json(self) -> dict[str, Any]:
-        """The entry as the dynsec API and file write it."""
-        return {
-            "acltype": self.acltype.value,
-            "topic": self.topic,
-            "allow": self.allow,
-            "priority": self.priority,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Acl:
-        """An entry as ``getRole``/``listRoles`` return it (priority may be absent: 0)."""
-        return cls(
-            AclType(data["acltype"]),
-            str(data["topic"]),
-            bool(data.get("allow", False)),
-            int(data.get("priority", 0)),
-        )
-
 
 DEFAULT_ACL_ACCESS: Final[Mapping[str, bool]] = {
     "publishClientSend": False,
@@ -109,49 +51,6 @@ DEFAULT_ACL_ACCESS: Final[Mapping[str, bool]] = {
 """What a login may do where no role says otherwise: nothing but unsubscribe."""
 
 
-def publish(topic: str) -> tuple[Acl, ...]:
-    """The right to publish to ``topic`` (a filter pattern)."""
-    return (Acl(AclType.PUBLISH_CLIENT_SEND, topic),)
-
-
-def read(topic_filter: str) -> tuple[Acl, ...]:
-    """The right to subscribe to ``topic_filter`` (or any narrower filter) and receive it."""
-    return (
-        Acl(AclType.SUBSCRIBE_PATTERN, topic_filter),
-        Acl(AclType.PUBLISH_CLIENT_RECEIVE, topic_filter),
-    )
-
-
-def subscribe_literal(subscription: str, receives: str) -> tuple[Acl, ...]:
-    """The right to make exactly ``subscription`` and receive what matches ``receives``.
-
-    For shared subscriptions: the subscribe ACL sees the whole ``$share/<group>/...``
-    string, the receive ACL the topic of each delivered message.
-    """
-    return (
-        Acl(AclType.SUBSCRIBE_LITERAL, subscription),
-        Acl(AclType.PUBLISH_CLIENT_RECEIVE, receives),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class RoleSpec:
-    """A dynsec role as the platform wants it: name, description and exact ACL set."""
-
-    rolename: str
-    textname: str
-    acls: frozenset[Acl]
-
-    def create_command(self) -> dict[str, Any]:
-        """The ``createRole`` command for this role."""
-        return {
-            "command": "createRole",
-            "rolename": self.rolename,
-            "textname": self.textname,
-            "acls": [acl.to_json() for acl in sorted(self.acls)],
-        }
-
-
 # --------------------------------------------------------------------------- topic patterns
 # Wildcard patterns that no topic builder in hearth.common.topics produces live here only.
 
@@ -160,11 +59,6 @@ def _every_device(kind: Kind) -> str:
     """``hearth/+/+/<kind>`` plus ``/#`` for kinds with a name level."""
     base = f"{ROOT}/+/+/{kind.value}"
     return f"{base}/#" if kind.has_name else base
-
-
-def _one_device(home: str, device: str, kind: Kind) -> str:
-    """``hearth/<home>/<device>/<kind>/#`` (kinds with a name level only)."""
-    return f"{ROOT}/{check_slug(home, 'home')}/{check_slug(device, 'device')}/{kind.value}/#"
 
 
 ALL_DEVICE_TOPICS: Final = f"{ROOT}/#"
@@ -205,7 +99,7 @@ def _service_rights(service: str) -> tuple[Acl, ...]:
 
 
 def service_role_acls(service: str) -> frozenset[Acl]:
-    """Everything the login ``svc-<service>`` may do, and nothing more.
+    """Everything a replica login ``svc-<service>-<replica>`` may do, and nothing more.
 
     - auth: publish ``hearth-sys/auth/#``.
     - registry: manage dynsec (publish ``$CONTROL/dynamic-security/#``, read its response
@@ -220,67 +114,12 @@ def service_role_acls(service: str) -> frozenset[Acl]:
 
 
 def service_role(service: str) -> RoleSpec:
-    """The dynsec role of a platform service, named like its login (``svc-<service>``)."""
+    """The dynsec role of a platform service, ``svc-<service>``, held by its replicas' logins."""
     return RoleSpec(
-        service_username(service),
+        service_rolename(service),
         f"Hearth {service} service",
         service_role_acls(service),
     )
-
-
-def device_role_acls(home: str, device: str) -> frozenset[Acl]:
-    """Everything a device login may do: its own topics, nothing else.
-
-    Publish its ``telemetry/#``, ``state/#``, ``ack`` and ``status``; subscribe to and
-    receive its ``command/#``. The registry creates exactly these for every device.
-    """
-    return frozenset(
-        (
-            *publish(_one_device(home, device, Kind.TELEMETRY)),
-            *publish(_one_device(home, device, Kind.STATE)),
-            *publish(ack_topic(home, device)),
-            *publish(status_topic(home, device)),
-            *read(_one_device(home, device, Kind.COMMAND)),
-        )
-    )
-
-
-def device_role(home: str, device: str) -> RoleSpec:
-    """A device's role, named like its login (``dev.<home>.<device>``)."""
-    return RoleSpec(
-        device_username(home, device),
-        f"Hearth device {device} of home {home}",
-        device_role_acls(home, device),
-    )
-
-
-def create_device_commands(home: str, device: str, password: str) -> list[dict[str, Any]]:
-    """The dynsec commands that create a device's role and login (client id bound).
-
-    The password is sent in plain text (dynsec 2.0.11 hashes it on the broker).
-    """
-    role = device_role(home, device)
-    username = device_username(home, device)
-    return [
-        role.create_command(),
-        {
-            "command": "createClient",
-            "username": username,
-            "password": password,
-            "clientid": username,
-            "textname": role.textname,
-            "roles": [{"rolename": role.rolename}],
-        },
-    ]
-
-
-def delete_device_commands(home: str, device: str) -> list[dict[str, Any]]:
-    """The dynsec commands that delete a device's login and role (kicking it if connected)."""
-    username = device_username(home, device)
-    return [
-        {"command": "deleteClient", "username": username},
-        {"command": "deleteRole", "rolename": username},
-    ]
 
 
 def acls_of(entries: Iterable[Mapping[str, Any]]) -> frozenset[Acl]:

@@ -23,10 +23,10 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
-from hearth.platform.dynsec import CONTROL_TOPIC, RESPONSE_TOPIC
+from hearth.common.dynsec import CONTROL_TOPIC, RESPONSE_TOPIC
 from hearth.platform.errors import BrokerUnavailable, DynsecError
 
-__all__ = ["DynsecControl", "check_login"]
+__all__ = ["DynsecControl"]
 
 
 class _Connection:
@@ -75,27 +75,6 @@ class _Connection:
     def close(self) -> None:
         self.client.disconnect()
         self.client.loop_stop()
-
-
-def check_login(
-    host: str, port: int, username: str, password: str, *, timeout: float = 5.0
-) -> bool:
-    """Whether the broker accepts ``username``/``password`` (a throwaway clean connection).
-
-    ``False`` only when the broker answers the CONNACK with a refusal; a broker that does not
-    answer raises :class:`BrokerUnavailable`.
-    """
-    conn = _Connection(
-        host, port, username, password, f"login-check-{uuid.uuid4().hex[:12]}", timeout
-    )
-    try:
-        conn.open()
-    except BrokerUnavailable:
-        if conn.refused is not None:
-            return False
-        raise
-    conn.close()
-    return True
 
 
 class DynsecControl:

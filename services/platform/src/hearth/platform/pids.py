@@ -27,6 +27,8 @@ __all__ = [
     "is_running",
     "read_record",
     "record_of",
+    "rss_bytes",
+    "seconds_running",
     "start_time_of",
     "terminate",
     "wait_gone",
@@ -61,6 +63,29 @@ def start_time_of(pid: int) -> int | None:
     if fields is None or fields[0] in ("Z", "X"):
         return None
     return int(fields[19])
+
+
+def rss_bytes(pid: int) -> int | None:
+    """The resident set size of process ``pid`` in bytes (``VmRSS``), or None if it is gone."""
+    try:
+        status = (_PROC / str(pid) / "status").read_text(encoding="utf-8", errors="replace")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return None  # a zombie or a kernel thread has no VmRSS
+
+
+def seconds_running(record: ProcessRecord) -> float | None:
+    """How long the recorded process has been running, in seconds (None if it is gone)."""
+    if not record.running():
+        return None
+    try:
+        since_boot = float((_PROC / "uptime").read_text(encoding="utf-8").split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(since_boot - record.start_time / os.sysconf("SC_CLK_TCK"), 0.0)
 
 
 def _parent_of(pid: int) -> int | None:

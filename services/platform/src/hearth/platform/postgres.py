@@ -1,13 +1,6 @@
-"""PostgreSQL for the native stack: use the server that answers, or run a cluster of our own.
+"""PostgreSQL for the native stack: URLs, the stack's database, and a cluster of our own.
 
-:func:`plan_postgres` is the decision (a pure function, so it is tested on its own)::
-
-    HEARTH_POSTGRES=existing  the server at HEARTH_POSTGRES_URL, which must answer
-    HEARTH_POSTGRES=own       a cluster under var/postgres/ on HEARTH_OWN_POSTGRES_PORT
-    HEARTH_POSTGRES=auto      (default) our cluster if var/postgres/ already holds one (its
-                              data stays in use); else the server at HEARTH_POSTGRES_URL if it
-                              answers; else our own cluster if the server programs exist
-
+Which server is used is decided (and remembered) by :mod:`hearth.platform.database_choice`.
 :class:`OwnCluster` is that cluster: ``initdb`` on first use (trust authentication, user
 ``postgres``, TCP on 127.0.0.1 only, no Unix socket), started and stopped with ``pg_ctl``.
 PostgreSQL refuses to run as root, so as root the programs run through ``runuser -u
@@ -23,27 +16,24 @@ import os
 import pwd
 import shutil
 import subprocess
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import asyncpg
 
 from hearth.platform.pids import ProcessRecord, record_of
-from hearth.platform.stack_config import HOST, PostgresMode, StackError
+from hearth.platform.stack_config import HOST, StackError
 
 __all__ = [
     "OwnCluster",
-    "PostgresPlan",
     "asyncpg_dsn",
     "database_exists",
     "database_url",
     "ensure_database",
     "find_pg_bindir",
     "host_port",
-    "plan_postgres",
     "run_sync",
     "server_answers",
     "shown_url",
@@ -188,58 +178,6 @@ def find_pg_bindir() -> Path | None:
     if pg_ctl and (Path(pg_ctl).parent / "initdb").exists():
         return Path(pg_ctl).parent
     return None
-
-
-@dataclass(frozen=True, slots=True)
-class PostgresPlan:
-    """Which PostgreSQL the stack uses.
-
-    ``source`` is ``existing`` (a server the stack did not start and never stops) or ``own``
-    (:class:`OwnCluster`); ``server_url`` names its maintenance database; ``reason`` says
-    why, for the output of ``hearth up``.
-    """
-
-    source: Literal["existing", "own"]
-    server_url: str
-    reason: str
-
-
-def plan_postgres(
-    mode: PostgresMode,
-    configured_url: str,
-    own_url: str,
-    *,
-    own_initialized: bool,
-    have_binaries: bool,
-    answers: Callable[[str], bool],
-) -> PostgresPlan:
-    """Decide which PostgreSQL to use (the rules are in the module docstring).
-
-    ``answers(url)`` probes the configured server; it is called at most once, and never
-    when the answer cannot change the decision. Raises :class:`StackError` saying what is
-    missing when no choice works.
-    """
-    shown = shown_url(configured_url)
-    install = "install PostgreSQL's server programs (Debian: apt-get install postgresql)"
-    if mode == "own":
-        if not have_binaries:
-            raise StackError(f"HEARTH_POSTGRES=own needs initdb and pg_ctl: {install}")
-        return PostgresPlan("own", own_url, "HEARTH_POSTGRES=own")
-    if mode == "auto" and own_initialized:
-        return PostgresPlan("own", own_url, "the cluster under var/postgres from an earlier up")
-    if answers(configured_url):
-        return PostgresPlan("existing", configured_url, f"the server at {shown} answers")
-    if mode == "existing":
-        raise StackError(
-            f"no PostgreSQL answers at {shown}: start it, point HEARTH_POSTGRES_URL at one, "
-            "or set HEARTH_POSTGRES=own to let the stack run its own"
-        )
-    if not have_binaries:
-        raise StackError(
-            f"no PostgreSQL answers at {shown} and none can be started here: {install}, "
-            "or point HEARTH_POSTGRES_URL at a server"
-        )
-    return PostgresPlan("own", own_url, f"nothing answers at {shown}: starting one under var/")
 
 
 class OwnCluster:

@@ -2,7 +2,7 @@
 
 A :class:`ServiceSpec` says how to migrate and start one service. ``hearth up`` runs every
 ``migrate`` command (in list order, before any service starts), then starts every
-``command`` under honcho; ``hearth status`` checks each one's port; ``hearth down`` stops
+``command`` under supervisord; ``hearth status`` checks each one's port; ``hearth down`` stops
 them. Commands are argument lists; ``{placeholders}`` in them (and in ``env`` values) are
 filled by :meth:`ServiceSpec.render`:
 
@@ -15,8 +15,10 @@ filled by :meth:`ServiceSpec.render`:
 - ``{var_dir}``, ``{secrets_file}``.
 
 Every service also gets, with its own prefix, ``HEARTH_<NAME>_DATABASE_URL``,
-``HEARTH_<NAME>_MQTT_HOST``, ``HEARTH_<NAME>_MQTT_PORT`` and ``HEARTH_<NAME>_JWKS_URL``
-(auth's JWKS on the auth port), plus ``HEARTH_SECRETS_FILE`` (:func:`service_env`).
+``HEARTH_<NAME>_MQTT_HOST``, ``HEARTH_<NAME>_MQTT_PORT``, ``HEARTH_<NAME>_JWKS_URL``
+(auth's JWKS on the auth port) and ``HEARTH_<NAME>_REPLICA`` = ``0`` (the native stack
+runs replica 0 of each service: its broker login ``svc-<name>-0`` is bound to client id
+``<name>-0``), plus ``HEARTH_SECRETS_FILE`` (:func:`service_env`).
 
 Adding a service (its issue does this)::
 
@@ -35,7 +37,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
-__all__ = ["SERVICES", "ServiceSpec", "render_args", "service_env"]
+__all__ = ["NATIVE_REPLICA", "SERVICES", "ServiceSpec", "render_args", "service_env"]
+
+NATIVE_REPLICA: Final = "0"
+"""The replica name of every service the native stack runs (the bootstrap's first replica)."""
 
 _NAME = re.compile(r"[a-z][a-z0-9]{0,30}")
 
@@ -44,7 +49,7 @@ _NAME = re.compile(r"[a-z][a-z0-9]{0,30}")
 class ServiceSpec:
     """How the native stack migrates and runs one service.
 
-    ``name`` is a lower-case word: the process name in the Procfile and in ``hearth
+    ``name`` is a lower-case word: the process name in supervisord.conf and in ``hearth
     status``, and the key of its port (``HEARTH_<NAME>_PORT``, default from
     ``DEFAULT_PORTS``). ``migrate`` is None when the service has no database.
     """
@@ -81,6 +86,7 @@ def service_env(spec: ServiceSpec, values: Mapping[str, str]) -> dict[str, str]:
         f"{prefix}MQTT_HOST": values["host"],
         f"{prefix}MQTT_PORT": values["broker_port"],
         f"{prefix}JWKS_URL": f"http://{values['host']}:{values['auth_port']}/.well-known/jwks.json",
+        f"{prefix}REPLICA": NATIVE_REPLICA,
     }
     env.update({key: value.format_map(values) for key, value in spec.env.items()})
     return env

@@ -1,4 +1,4 @@
-"""The native stack: ``hearth up``, ``hearth down``, ``hearth status`` (``make up``...).
+"""The native stack: ``hearth up``, ``down``, ``status``, ``restart`` (``make up``...).
 
 ``up`` brings the platform up on this machine without Docker, in this order:
 
@@ -6,17 +6,24 @@
 2. the broker config, rendered with the ``native`` preset into ``var/mosquitto.conf``
    (own port, default 1884: never the system's 1883), and the bootstrap's offline phase
    (the dynsec file with the admin login, which must exist before mosquitto starts);
-3. PostgreSQL: the server that answers or a cluster of our own
-   (:func:`hearth.platform.postgres.plan_postgres`), and the stack's database in it;
+3. PostgreSQL: the database chosen and remembered by :mod:`hearth.platform.database_choice`
+   (an existing server, or a cluster of our own), and the stack's database in it;
 4. ``var/stack.env`` and every service's migrations (:data:`hearth.platform.services.SERVICES`);
-5. honcho, detached, running ``var/Procfile``: mosquitto and every service;
-6. the bootstrap's online phase (service logins and roles), then it waits for every port.
+5. supervisord, detached, running ``var/supervisord.conf``: mosquitto and every service,
+   each restarted when it dies (:mod:`hearth.platform.supervisor_config`);
+6. the bootstrap's online phase (service roles, a bound login per replica), then it waits
+   until every service listens or the supervisor gave up on it, and prints where everything
+   is.
 
-What ``up`` started is recorded under ``var/run/`` (pid *and* start time of honcho, of each
-of honcho's processes and of our own PostgreSQL: :mod:`hearth.platform.pids`). ``down``
-stops exactly those, checked by identity, and never a PostgreSQL server it did not start;
-``status`` reports each part. ``up`` on a running stack only reports it; every step is
-idempotent, so ``up`` after a crash or a half-finished ``up`` repairs what is missing.
+A process that keeps failing ends in the ``failed`` state (supervisord's FATAL) while the
+others run on; ``up`` then says which, with the end of its log, and exits non-zero. ``up``
+on a running stack rewrites ``var/stack.env`` and starts what is not running (after a fix);
+``restart`` restarts named processes.
+
+What ``up`` started is recorded under ``var/run/`` (pid *and* start time of supervisord, of
+each supervised process and of our own PostgreSQL: :mod:`hearth.platform.pids`). ``down``
+asks supervisord to stop everything, then stops whatever recorded process still runs (each
+checked by identity), and never a PostgreSQL server it did not start.
 """
 
 from __future__ import annotations
@@ -24,7 +31,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -34,52 +40,65 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from hearth.platform import broker_config
 from hearth.platform.bootstrap import bootstrap
+from hearth.platform.database_choice import (
+    SWITCH_ENV,
+    DatabaseChoice,
+    DatabaseRequest,
+    conflicts,
+    decide,
+    probe_server,
+    read_choice,
+    refusal,
+    write_choice,
+)
 from hearth.platform.errors import PlatformError
 from hearth.platform.pids import (
     ProcessRecord,
-    descendants,
     is_running,
     read_record,
+    rss_bytes,
+    seconds_running,
     terminate,
     wait_gone,
     write_record,
 )
 from hearth.platform.postgres import (
     OwnCluster,
-    PostgresPlan,
     database_url,
     ensure_database,
     find_pg_bindir,
     host_port,
-    plan_postgres,
     server_answers,
     shown_url,
-)
-from hearth.platform.procfile import (
-    ProcfileEntry,
-    render_env_file,
-    render_procfile,
-    write_private,
 )
 from hearth.platform.secrets import ensure_secrets
 from hearth.platform.services import SERVICES, ServiceSpec, render_args, service_env
 from hearth.platform.stack_config import StackConfig, StackError, port_env
-from hearth.platform.stack_logs import append_log
+from hearth.platform.stack_files import StartHistory, render_env_file, write_private
+from hearth.platform.stack_logs import append_log, last_lines
+from hearth.platform.stack_status import PartStatus, StackStatus
+from hearth.platform.supervisor_client import ProcessInfo, SupervisorClient
+from hearth.platform.supervisor_config import (
+    START_RETRIES,
+    STOP_WAIT,
+    Program,
+    render_supervisord_conf,
+    socket_path,
+)
 
 __all__ = ["PartStatus", "Stack", "StackStatus"]
 
-RUNNER = "honcho"
+SUPERVISOR = "supervisord"
 BROKER = "mosquitto"
 POSTGRES_RECORD = "postgres"
 STATE_FILE = "stack.json"
-_STOPPED = re.compile(r"\| (\S+?)\.\d+ stopped \(rc=(-?\d+)\)")
-HONCHO_GRACE = 15.0
-"""Seconds ``down`` gives honcho to stop its processes (it SIGKILLs them after 5 s)."""
+FAILED_LINES = 8
+"""How many of a failed process's last log lines ``status`` and ``up`` show."""
+PLANNED_WEB = 'planned: "Platform: one front door on the web port, docs that work offline, TLS"'
 
 
 def _port_open(host: str, port: int, timeout: float = 0.2) -> bool:
@@ -92,61 +111,6 @@ def _port_open(host: str, port: int, timeout: float = 0.2) -> bool:
 
 def _find_program(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin:/sbin")
-
-
-@dataclass(frozen=True, slots=True)
-class PartStatus:
-    """One part of the stack as ``hearth status`` reports it."""
-
-    name: str
-    kind: Literal["runner", "broker", "database", "service"]
-    up: bool
-    address: str | None = None
-    pid: int | None = None
-    detail: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class StackStatus:
-    """Every part of the stack; ``up`` when each one is."""
-
-    var_dir: Path
-    parts: tuple[PartStatus, ...]
-
-    @property
-    def up(self) -> bool:
-        """Whether every part is up."""
-        return all(part.up for part in self.parts)
-
-    def part(self, name: str) -> PartStatus:
-        """The part called ``name`` (``KeyError`` if there is none)."""
-        for part in self.parts:
-            if part.name == name:
-                return part
-        raise KeyError(name)
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-able form (``hearth status --json``)."""
-        return {
-            "up": self.up,
-            "var_dir": str(self.var_dir),
-            "parts": [asdict(part) for part in self.parts],
-        }
-
-    def lines(self) -> list[str]:
-        """A table for people: one line per part."""
-        rows = []
-        for part in self.parts:
-            state = "up" if part.up else "down"
-            pid = f"pid {part.pid}" if part.pid else ""
-            rows.append((part.name, state, part.address or "", pid, part.detail))
-        widths = [max(len(row[i]) for row in rows) for i in range(4)]
-        return [
-            "  "
-            + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4]))
-            + (f"  {row[4]}" if row[4] else "")
-            for row in rows
-        ]
 
 
 @dataclass(slots=True)
@@ -177,19 +141,20 @@ class Stack:
         self.config = config
         self.services = tuple(services)
         self.out = out
-        self._log_start = 0
+        self.supervisor = SupervisorClient(socket_path(config.var_dir))
 
     # ----------------------------------------------------------------------- records
 
     def _record(self, name: str) -> ProcessRecord | None:
         return read_record(self.config.record_file(name))
 
-    def _child_names(self) -> list[str]:
+    def _names(self) -> list[str]:
+        """Every supervised process, the broker first."""
         return [BROKER, *(spec.name for spec in self.services)]
 
-    def _recorded_children(self) -> list[ProcessRecord]:
-        """Records of honcho's processes, from the record files (any service ever recorded)."""
-        skip = {RUNNER, POSTGRES_RECORD}
+    def _recorded_processes(self) -> list[ProcessRecord]:
+        """Records of supervised processes, from the record files (any ever recorded)."""
+        skip = {SUPERVISOR, POSTGRES_RECORD}
         found = []
         for path in sorted(self.config.run_dir.glob("*.json")):
             if path.stem in skip or path.name == STATE_FILE:
@@ -216,9 +181,12 @@ class Stack:
             self.config.log_dir / "postgres.log",
         )
 
+    def _supervisor_up(self) -> bool:
+        return is_running(self._record(SUPERVISOR)) and self.supervisor.reachable()
+
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        """One ``up``/``down`` at a time per ``var/`` folder."""
+        """One ``up``/``down``/``restart`` at a time per ``var/`` folder."""
         self.config.run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.config.run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         try:
@@ -234,58 +202,102 @@ class Stack:
     # ----------------------------------------------------------------------- up
 
     def up(self) -> StackStatus:
-        """Bring the stack up (or report that it is up); return its status."""
+        """Bring the stack up (or repair a running one); return its status."""
         with self._locked():
-            runner = self._record(RUNNER)
-            if runner is not None and runner.running():
-                self.out(f"hearth: the stack is already up (honcho pid {runner.pid})")
-                status = self.status()
-                self._print_summary(status)
-                return status
+            if self._supervisor_up():
+                return self._repair()
             self._stop_leftovers()
             started_postgres = False
+            supervised = False
             try:
                 self._check_tools()
                 self._check_ports()
                 self._prepare_folders()
                 self._secrets()
                 self._broker_files()
-                plan, started_postgres = self._postgres()
-                db_url = database_url(plan.server_url, self.config.database_name)
-                if ensure_database(plan.server_url, self.config.database_name):
+                choice, server_url, started_postgres = self._postgres()
+                db_url = database_url(server_url, self.config.database_name)
+                if ensure_database(server_url, self.config.database_name):
                     self._log(f"created database {self.config.database_name}")
+                self._remember(choice)
                 values = self._values(db_url)
                 stack_env = self._write_stack_env(values)
                 self._write_state(
                     _State(
                         ports=dict(self.config.ports),
                         services=[spec.name for spec in self.services],
-                        postgres_source=plan.source,
+                        postgres_source=choice.source,
                         database_url=db_url,
                         own_postgres_port=(
-                            self.config.own_postgres_port if plan.source == "own" else None
+                            self.config.own_postgres_port if choice.source == "own" else None
                         ),
                     )
                 )
                 self._migrate(values, stack_env)
-                self._write_procfile(values)
-                self._start_runner()
-                self._wait_broker()
-                self._bootstrap_online()
-                self._wait_services()
-            except BaseException as exc:
-                died = self._runner_died(exc)
-                self._stop_processes()
-                if started_postgres:
-                    self._stop_own_postgres()
-                if read_record(self.config.record_file(POSTGRES_RECORD)) is None:
-                    (self.config.run_dir / STATE_FILE).unlink(missing_ok=True)
-                if died is not None:
-                    raise died from exc
+                self._write_supervisor_config(values)
+                self._start_supervisor()
+                supervised = True
+                if self._wait_ready([BROKER]):
+                    self._bootstrap_online()
+                    self._wait_ready([spec.name for spec in self.services])
+            except BaseException:
+                if not supervised or not self._supervisor_up():
+                    self._stop_processes()
+                    if started_postgres:
+                        self._stop_own_postgres()
+                    if read_record(self.config.record_file(POSTGRES_RECORD)) is None:
+                        (self.config.run_dir / STATE_FILE).unlink(missing_ok=True)
+                else:  # interrupted or the bootstrap failed: stop what this up started
+                    self._shutdown()
+                    if started_postgres:
+                        self._stop_own_postgres()
                 raise
             status = self.status()
             self._print_summary(status)
             return status
+
+    def _repair(self) -> StackStatus:
+        """``up`` on a running stack: current settings to ``stack.env``, start what is down."""
+        state = self._state()
+        if state is None:
+            raise StackError(
+                "supervisord runs but var/run/stack.json is missing: `make down`, then `make up`"
+            )
+        self._check_database_request()
+        self._write_stack_env(self._values(state.database_url))
+        self._bootstrap_online()  # logins for replicas added since (HEARTH_<SERVICE>_REPLICAS)
+        infos = self.supervisor.processes()
+        down = [
+            name for name, info in infos.items() if info.state in ("FATAL", "STOPPED", "EXITED")
+        ]
+        if not down:
+            self.out(f"hearth: the stack is already up (supervisord pid {self._pid(SUPERVISOR)})")
+        for name in down:
+            self._log(f"starting {name} again (it was {infos[name].word})")
+            self._forgive(name)
+            self.supervisor.start(name)
+        if down:
+            self._wait_ready(down)
+        status = self.status()
+        self._print_summary(status)
+        return status
+
+    def _pid(self, name: str) -> int | None:
+        record = self._record(name)
+        return record.pid if record is not None else None
+
+    def _check_database_request(self) -> None:
+        """On a running stack: refuse a request for another database (never switched live)."""
+        remembered = read_choice(self.config.database_choice)
+        request = self._database_request()
+        if remembered is None or not conflicts(request, remembered):
+            return
+        if not request.switch:
+            raise refusal(request, remembered)
+        raise StackError(
+            "the database is switched only while the stack is down: `make down`, then "
+            f"`make up {SWITCH_ENV}=yes` with the new settings"
+        )
 
     def _check_tools(self) -> None:
         missing = []
@@ -321,10 +333,6 @@ class Stack:
         for folder in (self.config.var_dir, self.config.run_dir, self.config.log_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self.config.broker_data.mkdir(parents=True, exist_ok=True)
-        try:
-            self._log_start = self.config.log_file.stat().st_size
-        except FileNotFoundError:
-            self._log_start = 0
         append_log(self.config.log_file, "hearth", f"up in {self.config.var_dir}")
 
     def _secrets(self) -> None:
@@ -349,20 +357,34 @@ class Stack:
         if result.dynsec_file_created:
             self._log(f"created the broker's dynsec file {self.config.dynsec_file}")
 
-    def _postgres(self) -> tuple[PostgresPlan, bool]:
-        """Decide on PostgreSQL and start our own if that is the choice; True if started now."""
-        cluster = self._own_cluster()
-        plan = plan_postgres(
+    def _database_request(self) -> DatabaseRequest:
+        return DatabaseRequest(
             self.config.postgres_mode,
             self.config.postgres_url,
-            cluster.url,
+            self.config.postgres_url_configured,
+            self.config.switch_database,
+        )
+
+    def _postgres(self) -> tuple[DatabaseChoice, str, bool]:
+        """Decide on PostgreSQL and start our own if that is the choice.
+
+        Returns the choice, the server's maintenance URL and whether our cluster was started now.
+        """
+        cluster = self._own_cluster()
+        decision = decide(
+            self._database_request(),
+            read_choice(self.config.database_choice),
             own_initialized=cluster.initialized,
             have_binaries=find_pg_bindir() is not None,
-            answers=server_answers,
+            probe=probe_server,
         )
-        self._log(f"PostgreSQL: {plan.reason}")
-        if plan.source == "existing":
-            return plan, False
+        for note in decision.notes:
+            self._log(f"PostgreSQL: {note}")
+        choice = decision.choice
+        if decision.new:
+            self._log(f"PostgreSQL: using {choice.describe()} ({choice.reason})")
+        if choice.source == "existing":
+            return choice, choice.server_url, False
         if cluster.running:
             self._log(f"PostgreSQL: our cluster already runs on port {cluster.port}")
         elif _port_open(self.config.host, cluster.port):
@@ -377,7 +399,12 @@ class Stack:
         write_record(self.config.record_file(POSTGRES_RECORD), record)
         if started:
             self._log(f"PostgreSQL: started on port {cluster.port} (pid {record.pid})")
-        return plan, started
+        return choice, cluster.url, started
+
+    def _remember(self, choice: DatabaseChoice) -> None:
+        if read_choice(self.config.database_choice) != choice:
+            write_choice(self.config.database_choice, choice)
+            self._log(f"PostgreSQL: the choice is remembered in {self.config.database_choice}")
 
     def _values(self, db_url: str) -> dict[str, str]:
         values = {
@@ -394,12 +421,22 @@ class Stack:
         return {**values, "port": str(self.config.port(spec.name))}
 
     def _write_stack_env(self, values: Mapping[str, str]) -> dict[str, str]:
-        env = {
-            "HEARTH_VAR_DIR": values["var_dir"],
-            "HEARTH_SECRETS_FILE": values["secrets_file"],
-            "HEARTH_DATABASE_URL": values["database_url"],
-            "HEARTH_BROKER_HOST": values["host"],
-        }
+        """``var/stack.env``: the operator's ``HEARTH_*`` settings, then the stack's own.
+
+        supervisord runs without the operator's ``HEARTH_*`` variables, so what a process
+        gets is exactly this file: a setting fixed (or removed) for the next ``up`` reaches
+        the processes it starts.
+        """
+        env = {key: value for key, value in os.environ.items() if key.startswith("HEARTH_")}
+        env.update(
+            {
+                "HEARTH_VAR_DIR": values["var_dir"],
+                "HEARTH_SECRETS_FILE": values["secrets_file"],
+                "HEARTH_DATABASE_URL": values["database_url"],
+                "HEARTH_BROKER_HOST": values["host"],
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         env.update({port_env(name): str(port) for name, port in self.config.ports.items()})
         for spec in self.services:
             env.update(service_env(spec, self._service_values(spec, values)))
@@ -431,106 +468,127 @@ class Stack:
                     f"the migrations of {spec.name} failed (exit {proc.returncode}):\n{tail}"
                 )
 
-    def _write_procfile(self, values: Mapping[str, str]) -> None:
+    def _wrapped(self, name: str, argv: Sequence[str]) -> tuple[str, ...]:
+        """``argv`` run through pidexec: recorded, with ``stack.env``, starts counted."""
+        return (
+            sys.executable, "-m", "hearth.platform.pidexec",
+            "--env-file", str(self.config.stack_env),
+            "--starts", str(self.config.starts_file(name)),
+            str(self.config.record_file(name)), name, "--", *argv,
+        )  # fmt: skip
+
+    def _programs(self, values: Mapping[str, str]) -> list[Program]:
         mosquitto = _find_program("mosquitto")
         assert mosquitto is not None  # _check_tools made sure
-        entries = [
-            ProcfileEntry(
+        broker_argv = (mosquitto, "-c", str(self.config.broker_config))
+        programs = [
+            Program(
                 BROKER,
-                (mosquitto, "-c", str(self.config.broker_config)),
-                self.config.record_file(BROKER),
+                self._wrapped(BROKER, broker_argv),
+                self.config.process_log(BROKER),
+                startsecs=1,
+                priority=10,
             )
         ]
-        entries += [
-            ProcfileEntry(
-                spec.name,
-                tuple(render_args(spec.command, self._service_values(spec, values))),
-                self.config.record_file(spec.name),
+        for spec in self.services:
+            argv = render_args(spec.command, self._service_values(spec, values))
+            programs.append(
+                Program(
+                    spec.name, self._wrapped(spec.name, argv), self.config.process_log(spec.name)
+                )
             )
-            for spec in self.services
-        ]
-        self.config.procfile.write_text(render_procfile(entries), encoding="utf-8")
+        return programs
 
-    def _start_runner(self) -> None:
-        for name in self._child_names():
+    def _write_supervisor_config(self, values: Mapping[str, str]) -> None:
+        text = render_supervisord_conf(
+            self._programs(values),
+            var_dir=self.config.var_dir,
+            project_dir=self.config.project_dir,
+            log_file=self.config.process_log(SUPERVISOR),
+        )
+        write_private(self.config.supervisor_config, text)
+
+    def _start_supervisor(self) -> None:
+        for name in self._names():
             self.config.record_file(name).unlink(missing_ok=True)
-        record_file = self.config.record_file(RUNNER)
+            self.config.starts_file(name).unlink(missing_ok=True)
+        record_file = self.config.record_file(SUPERVISOR)
         record_file.unlink(missing_ok=True)
-        honcho = [
-            sys.executable, "-m", "honcho", "start", "--no-colour",
-            "-f", str(self.config.procfile),
-            "-d", str(self.config.project_dir),
-            "-e", str(self.config.stack_env),
-        ]  # fmt: skip
+        conf = str(self.config.supervisor_config)
+        supervisord = [sys.executable, "-m", "supervisor.supervisord", "-c", conf]
         launcher = [
             sys.executable, "-m", "hearth.platform.pidexec", "--detach",
-            "--log", str(self.config.log_file), str(record_file), RUNNER, "--", *honcho,
+            "--log", str(self.config.log_file), str(record_file), SUPERVISOR, "--", *supervisord,
         ]  # fmt: skip
+        # The operator's HEARTH_* settings reach the processes through stack.env only.
+        env = {k: v for k, v in os.environ.items() if not k.startswith("HEARTH_")}
         proc = subprocess.run(
             launcher,
             cwd=self.config.project_dir,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**env, "PYTHONUNBUFFERED": "1"},
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
             check=False,
             timeout=30,
         )
-        runner = self._record(RUNNER)
-        if proc.returncode != 0 or runner is None:
-            raise StackError(f"cannot start honcho: {proc.stderr.strip()}")
-        self._log(f"started honcho (pid {runner.pid}); log {self.config.log_file}")
-
-    def _log_since_up(self) -> str:
-        """What the log got since this ``up`` began."""
-        try:
-            with self.config.log_file.open("rb") as log:
-                log.seek(self._log_start)
-                return log.read().decode("utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def _log_tail(self, lines: int = 25) -> str:
-        return "\n".join(self._log_since_up().splitlines()[-lines:])
-
-    def _first_exit(self) -> str | None:
-        """The process whose exit made honcho stop them all (honcho's first "stopped" line)."""
-        match = _STOPPED.search(self._log_since_up())
-        return f"{match.group(1)} (exit status {match.group(2)})" if match else None
-
-    def _runner_died(self, exc: BaseException) -> StackError | None:
-        """When honcho stopped during ``up`` (a process exited), the error that says which."""
-        if isinstance(exc, StackError) or not isinstance(exc, Exception):
-            return None
-        runner = self._record(RUNNER)
-        if runner is None or runner.running():
-            return None
-        culprit = self._first_exit() or "a process"
-        return StackError(
-            f"{culprit} exited, so honcho stopped the stack ({type(exc).__name__} meanwhile: "
-            f"{exc}); the log's end:\n{self._log_tail()}"
-        )
-
-    def _wait_port(self, name: str, port: int) -> None:
+        record = self._record(SUPERVISOR)
+        if proc.returncode != 0 or record is None:
+            raise StackError(f"cannot start supervisord: {proc.stderr.strip()}")
         deadline = time.monotonic() + self.config.start_timeout
-        delay = 0.01
-        while not _port_open(self.config.host, port):
-            if not is_running(self._record(RUNNER)):
-                culprit = self._first_exit() or "a process"
-                raise StackError(
-                    f"{culprit} exited, so honcho stopped the stack before {name} listened on "
-                    f"port {port}; the log's end:\n{self._log_tail()}"
-                )
+        while not self.supervisor.reachable():
+            if not record.running():
+                tail = "\n".join(last_lines(self.config.log_file, 15))
+                raise StackError(f"supervisord exited at start; the log's end:\n{tail}")
             if time.monotonic() >= deadline:
                 raise StackError(
-                    f"{name} did not listen on port {port} within "
-                    f"{self.config.start_timeout:g} s; the log's end:\n{self._log_tail()}"
+                    f"supervisord did not answer within {self.config.start_timeout:g} s"
                 )
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
+            time.sleep(0.05)
+        self._log(
+            f"started supervisord (pid {record.pid}); logs in {self.config.log_dir}, "
+            f"config {self.config.supervisor_config}"
+        )
 
-    def _wait_broker(self) -> None:
-        self._wait_port(BROKER, self.config.port("broker"))
+    def _ready(self, name: str, info: ProcessInfo | None) -> bool:
+        return (
+            info is not None
+            and info.state in ("RUNNING", "STARTING")
+            and _port_open(self.config.host, self.config.port("broker" if name == BROKER else name))
+        )
+
+    def _wait_ready(self, names: Sequence[str]) -> bool:
+        """Wait until each process listens or the supervisor gave up on it; True if all listen.
+
+        The wait ends after ``start_timeout`` unless a process is still being retried (its
+        retries are bounded: it ends running or failed), and after three times that at most.
+        """
+        start = time.monotonic()
+        timeout = self.config.start_timeout
+        waiting = list(names)
+        delay = 0.02
+        while True:
+            infos = self.supervisor.processes()
+            waiting = [
+                name for name in waiting
+                if not self._ready(name, infos.get(name))
+                and (infos.get(name) is None or infos[name].state != "FATAL")
+            ]  # fmt: skip
+            if not waiting:
+                break
+            elapsed = time.monotonic() - start
+            retrying = any(infos[n].state == "BACKOFF" for n in waiting if n in infos)
+            if elapsed >= timeout * 3 or (elapsed >= timeout and not retrying):
+                for name in waiting:
+                    self._log(f"{name} did not listen within {elapsed:.0f} s (still trying)")
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)
+        infos = self.supervisor.processes()
+        failed = [name for name in names if name in infos and infos[name].state == "FATAL"]
+        for name in failed:
+            self._log(f"{name} failed: the supervisor gave up on it (see below)")
+        return not failed
 
     def _bootstrap_online(self) -> None:
         result = bootstrap(
@@ -542,30 +600,82 @@ class Stack:
         for change in result.changes:
             self._log(f"broker: {change}")
 
-    def _wait_services(self) -> None:
-        for spec in self.services:
-            self._wait_port(spec.name, self.config.port(spec.name))
-
     def _print_summary(self, status: StackStatus) -> None:
         word = "up" if status.up else "NOT fully up"
         self.out(f"\nThe Hearth stack is {word} (var: {self.config.var_dir}):")
         for line in status.lines():
             self.out(line)
+        for part in status.failed:
+            self.out(
+                f"{part.name} FAILED: fix the cause shown above (full log: "
+                f"{self.config.process_log(part.name)}), then `make up` starts it again"
+            )
         if not self.services:
             self.out(
                 "  (no services yet: each service's issue adds it to hearth.platform.services)"
             )
-        self.out(f"Secrets: {self.config.secrets_file} (mode 0600; never commit it)")
-        self.out(f"Logs:    make logs  (or: uv run hearth logs; file {self.config.log_file})")
-        self.out("Status:  make status")
-        self.out("Stop:    make down   (stops only what make up started)")
+        self.out("")
+        for line in self._urls(status):
+            self.out(line)
+        self.out(
+            f"Admin:    login `admin`; its password is HEARTH_AUTH_ADMIN_PASSWORD in "
+            f"{self.config.secrets_file} (mode 0600; never commit it)"
+        )
+        self.out(
+            f"Logs:     make logs  (one process: make logs SERVICE=ingest; files in "
+            f"{self.config.log_dir})"
+        )
+        self.out("Status:   make status      Stop: make down (stops only what make up started)")
+
+    def _urls(self, status: StackStatus) -> list[str]:
+        host = self.config.host
+        lines = []
+        for spec in self.services:
+            lines.append(f"{spec.name + ':':<9} http://{host}:{self.config.port(spec.name)}/docs")
+        lines.append(f"{'web:':<9} http://{host}:{self.config.port('web')}/  ({PLANNED_WEB})")
+        lines.append(
+            f"{'broker:':<9} mqtt://{host}:{self.config.port('broker')}  (logins only: "
+            "services from the secrets file, devices from the registry)"
+        )
+        if status.database:
+            lines.append(f"{'database:':<9} {status.database}")
+        return lines
+
+    # ----------------------------------------------------------------------- restart
+
+    def restart(self, names: Sequence[str]) -> StackStatus:
+        """Restart the named processes (all when empty) with the current ``stack.env``."""
+        with self._locked():
+            if not self._supervisor_up():
+                raise StackError("the stack is not up: `make up` starts it")
+            infos = self.supervisor.processes()
+            unknown = [name for name in names if name not in infos]
+            if unknown:
+                raise StackError(
+                    f"no such process: {', '.join(unknown)} (known: {', '.join(infos)})"
+                )
+            chosen = list(names) or list(infos)
+            for name in chosen:
+                self._log(f"restarting {name}")
+                self._forgive(name)
+                self.supervisor.stop(name)
+                self.supervisor.start(name)
+            self._wait_ready(chosen)
+            return self.status()
+
+    def _forgive(self, name: str) -> None:
+        """An operator asked for a fresh start: the crash-loop guard forgets earlier starts."""
+        path = self.config.starts_file(name)
+        history = StartHistory.read(path)
+        history.forgive()
+        history.write(path)
 
     # ----------------------------------------------------------------------- down
 
     def down(self) -> list[str]:
         """Stop what ``up`` started; return the names of what was stopped ([] if nothing)."""
         with self._locked():
-            stopped = [f"{r.name} (pid {r.pid})" for r in self._stop_processes()]
+            stopped = [f"{r.name} (pid {r.pid})" for r in self._shutdown()]
             own = self._stop_own_postgres()
             if own:
                 stopped.append(own)
@@ -576,29 +686,38 @@ class Stack:
             self.out("hearth: nothing to stop (the stack is not up)")
         return stopped
 
-    def _stop_processes(self) -> list[ProcessRecord]:
-        """Stop honcho and its processes (and any recorded leftover); remove their records.
+    def _shutdown(self) -> list[ProcessRecord]:
+        """supervisord stops its processes and exits; then whatever recorded still runs."""
+        supervisor = self._record(SUPERVISOR)
+        running = [r for r in (supervisor, *self._recorded_processes()) if is_running(r)]
+        if supervisor is not None and supervisor.running():
+            try:
+                self.supervisor.shutdown()
+                # it stops each process (SIGTERM, SIGKILL after STOP_WAIT s), in turn
+                grace = STOP_WAIT * (len(self._names()) + 1) + 5.0
+                wait_gone([supervisor], grace)
+            except (StackError, OSError):
+                pass  # not answering: stopped below, with its processes
+        self._stop_processes()
+        return [r for r in running if r is not None]
 
-        Returns what was running. honcho gets SIGTERM and stops its processes itself
-        (SIGTERM, SIGKILL after 5 s); whatever of its process tree or of the recorded
-        processes still runs after that is stopped here, each checked by identity.
-        """
-        runner = self._record(RUNNER)
-        children = self._recorded_children()
-        running = [r for r in (runner, *children) if r is not None and r.running()]
-        if runner is not None and runner.running():
-            tree = descendants(runner)
-            terminate([runner], timeout=HONCHO_GRACE)
-            terminate([*tree, *children], timeout=5.0)
-        terminate(children, timeout=10.0)
-        for record_file in self.config.run_dir.glob("*.json"):
-            if record_file.stem != POSTGRES_RECORD and record_file.name != STATE_FILE:
-                record_file.unlink(missing_ok=True)
+    def _stop_processes(self) -> list[ProcessRecord]:
+        """Stop supervisord and every recorded process still running; remove their records."""
+        supervisor = self._record(SUPERVISOR)
+        children = self._recorded_processes()
+        running = [r for r in (supervisor, *children) if r is not None and r.running()]
+        if supervisor is not None:
+            terminate([supervisor], timeout=STOP_WAIT * 2.0)
+        terminate(children, timeout=float(STOP_WAIT))
+        for path in self.config.run_dir.glob("*"):
+            kept = path.stem == POSTGRES_RECORD or path.name == STATE_FILE
+            if path.suffix in (".json", ".starts") and not kept:
+                path.unlink(missing_ok=True)
         return running
 
     def _stop_leftovers(self) -> None:
-        """Before a new ``up``: stop processes a dead honcho left behind (a crash, a kill -9)."""
-        left = [r for r in self._recorded_children() if r.running()]
+        """Before a new ``up``: stop processes a dead supervisord left behind (a kill -9)."""
+        left = [r for r in self._recorded_processes() if r.running()]
         if left:
             names = ", ".join(f"{r.name} (pid {r.pid})" for r in left)
             self._log(f"stopping what a previous run left behind: {names}")
@@ -627,38 +746,81 @@ class Stack:
     # ----------------------------------------------------------------------- status
 
     def status(self) -> StackStatus:
-        """Each part: honcho, the broker, the database and every service, up or down."""
+        """Each part: supervisord, the broker, the database and every service."""
         state = self._state()
         ports = dict(self.config.ports)
         if state is not None:
             ports.update(state.ports)
-        host = self.config.host
-        parts = [self._process_part(RUNNER, "runner", None, host)]
-        parts.append(self._process_part(BROKER, "broker", ports["broker"], host))
+        infos: dict[str, ProcessInfo] = {}
+        supervisor = self._record(SUPERVISOR)
+        if is_running(supervisor):
+            try:
+                infos = self.supervisor.processes()
+            except (StackError, OSError):
+                infos = {}
+        parts = [self._supervisor_part(supervisor, bool(infos))]
+        parts.append(self._process_part(BROKER, "broker", ports["broker"], infos))
         parts.append(self._database_part(state))
         names = state.services if state is not None else [s.name for s in self.services]
         for name in names:
-            parts.append(self._process_part(name, "service", ports.get(name), host))
-        return StackStatus(self.config.var_dir, tuple(parts))
+            parts.append(self._process_part(name, "service", ports.get(name), infos))
+        return StackStatus(self.config.var_dir, tuple(parts), self._database_line(state))
+
+    def _supervisor_part(self, record: ProcessRecord | None, answers: bool) -> PartStatus:
+        running = is_running(record)
+        assert record is not None or not running
+        state = "running" if running and answers else ("not answering" if running else "down")
+        return PartStatus(
+            SUPERVISOR,
+            "supervisor",
+            running and answers,
+            state,
+            pid=record.pid if running and record else None,
+            uptime=seconds_running(record) if running and record else None,
+            rss=rss_bytes(record.pid) if running and record else None,
+        )
 
     def _process_part(
         self,
         name: str,
-        kind: Literal["runner", "broker", "database", "service"],
+        kind: Literal["broker", "service"],
         port: int | None,
-        host: str,
+        infos: Mapping[str, ProcessInfo],
     ) -> PartStatus:
-        record = self._record(name)
-        running = is_running(record)
-        pid = record.pid if running and record is not None else None
+        host = self.config.host
         address = f"{host}:{port}" if port is not None else None
         listening = port is None or _port_open(host, port)
+        history = StartHistory.read(self.config.starts_file(name))
+        restarts = max(history.count - 1, 0) if history.count else None
+        info = infos.get(name)
+        if info is None:  # no supervisor: an orphan from a killed supervisord, or nothing
+            record = self._record(name)
+            running = is_running(record)
+            pid = record.pid if running and record is not None else None
+            state = "running (unsupervised)" if running else "down"
+            detail = "port in use by another program" if listening and not running else ""
+            return PartStatus(
+                name, kind, False, state, address, pid, restarts=restarts,
+                rss=rss_bytes(pid) if pid else None, detail=detail,
+            )  # fmt: skip
         detail = ""
-        if running and not listening:
-            detail = "running, not listening yet"
-        elif not running and port is not None and listening:
-            detail = "port in use by another program"
-        return PartStatus(name, kind, running and listening, address, pid, detail)
+        lines: tuple[str, ...] = ()
+        if info.state == "FATAL":
+            detail = f"gave up after {START_RETRIES + 1} tries in a row"
+            if info.spawn_error and not info.spawn_error.startswith("Exited too quickly"):
+                detail += f": {info.spawn_error}"  # could not even be spawned
+            else:
+                detail += ": it exited within its first seconds each time; the end of its log:"
+            lines = tuple(last_lines(self.config.process_log(name), FAILED_LINES))
+        elif info.state == "BACKOFF":
+            detail = "exited at start; trying again after a pause"
+        elif info.state in ("RUNNING", "STARTING") and not listening:
+            detail = "not listening yet"
+        up = info.state in ("RUNNING", "STARTING") and listening
+        return PartStatus(
+            name, kind, up, info.word, address, info.pid, info.uptime, restarts,
+            rss_bytes(info.pid) if info.pid else None, detail, lines,
+        )  # fmt: skip
 
     def _database_part(self, state: _State | None) -> PartStatus:
         if state is None:
@@ -670,5 +832,17 @@ class Stack:
             where = "our own cluster" if state.postgres_source == "own" else "existing server"
             detail = f"{shown_url(url)} ({where})"
         host, port = host_port(url)
-        address = f"{host}:{port}"
-        return PartStatus("database", "database", server_answers(url), address, pid, detail)
+        answers = server_answers(url)
+        return PartStatus(
+            "database", "database", answers, "answering" if answers else "not answering",
+            f"{host}:{port}", pid, detail=detail,
+        )  # fmt: skip
+
+    def _database_line(self, state: _State | None) -> str:
+        choice = read_choice(self.config.database_choice)
+        if choice is None or state is None:
+            return ""
+        return (
+            f"{shown_url(state.database_url)} ({choice.describe()}; chosen {choice.since}: "
+            f"{choice.reason}; remembered in {self.config.database_choice})"
+        )

@@ -5,18 +5,22 @@ Everything the stack writes lives under one folder, ``var/`` in the working dire
 
     var/secrets.env            generated secrets (HEARTH_SECRETS_FILE overrides), mode 0600
     var/stack.env              what the services are told: database URL, broker port... (0600)
-    var/Procfile               the processes honcho runs (rendered by every `hearth up`)
+    var/supervisord.conf       what supervisord runs (rendered by every `hearth up`)
+    var/database.json          the database choice, remembered (0600)
     var/mosquitto.conf         the broker config (native preset of mosquitto/hearth.conf.template)
     var/mosquitto/             broker persistence and its dynamic-security.json
     var/postgres/              the PostgreSQL cluster of our own, when the stack started one
     var/run/*.json             process records (pid + start time) of what `hearth up` started
-    var/log/hearth.log         every process's output, prefixed with its name (honcho)
+    var/run/*.starts           how often each process was started (restarts, crash loops)
+    var/log/<name>.log         each process's output (rotated by supervisord: .1 ... .5)
+    var/log/supervisord.log    supervisord's own events (spawned, exited, gave up)
+    var/log/hearth.log         what `hearth up`/`down` did, and the migrations' output
 
 Environment variables (docs/operations.md has the table): ``HEARTH_VAR_DIR``,
 ``HEARTH_SECRETS_FILE``, ``HEARTH_BROKER_PORT`` and ``HEARTH_<NAME>_PORT`` for each entry
 of :data:`DEFAULT_PORTS`, ``HEARTH_POSTGRES`` (``auto``, ``existing``, ``own``),
-``HEARTH_POSTGRES_URL``, ``HEARTH_DATABASE_NAME``, ``HEARTH_OWN_POSTGRES_PORT`` and
-``HEARTH_START_TIMEOUT``.
+``HEARTH_POSTGRES_URL``, ``HEARTH_POSTGRES_SWITCH`` (``yes``: switch to the database asked
+for), ``HEARTH_DATABASE_NAME``, ``HEARTH_OWN_POSTGRES_PORT`` and ``HEARTH_START_TIMEOUT``.
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ DEFAULT_PORTS: Final[Mapping[str, int]] = {
 DEFAULT_POSTGRES_URL: Final = f"postgresql://postgres@{HOST}:5432/postgres"
 DEFAULT_DATABASE_NAME: Final = "hearth"
 DEFAULT_OWN_POSTGRES_PORT: Final = 5433
-DEFAULT_START_TIMEOUT: Final = 30.0
+DEFAULT_START_TIMEOUT: Final = 90.0
 
 PostgresMode = Literal["auto", "existing", "own"]
 _MODES: Final = ("auto", "existing", "own")
@@ -101,6 +105,8 @@ class StackConfig:
     ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     postgres_mode: PostgresMode = "auto"
     postgres_url: str = DEFAULT_POSTGRES_URL
+    postgres_url_configured: bool = False
+    switch_database: bool = False
     database_name: str = DEFAULT_DATABASE_NAME
     own_postgres_port: int = DEFAULT_OWN_POSTGRES_PORT
     start_timeout: float = DEFAULT_START_TIMEOUT
@@ -124,6 +130,10 @@ class StackConfig:
             raise StackError(
                 f"HEARTH_DATABASE_NAME={database!r}: use lower-case letters, digits and _"
             )
+        switch = env.get("HEARTH_POSTGRES_SWITCH", "").strip().lower()
+        if switch not in ("", "yes", "no"):
+            raise StackError(f"HEARTH_POSTGRES_SWITCH={switch!r}: say yes (or leave it unset)")
+        url = env.get("HEARTH_POSTGRES_URL", "").strip()
         raw_timeout = env.get("HEARTH_START_TIMEOUT", "").strip()
         try:
             timeout = float(raw_timeout) if raw_timeout else DEFAULT_START_TIMEOUT
@@ -135,7 +145,9 @@ class StackConfig:
             secrets_file=secrets,
             ports=ports,
             postgres_mode=cast(PostgresMode, mode),
-            postgres_url=env.get("HEARTH_POSTGRES_URL", "").strip() or DEFAULT_POSTGRES_URL,
+            postgres_url=url or DEFAULT_POSTGRES_URL,
+            postgres_url_configured=bool(url),
+            switch_database=switch == "yes",
             database_name=database,
             own_postgres_port=_port(env, "own_postgres", DEFAULT_OWN_POSTGRES_PORT),
             start_timeout=timeout,
@@ -160,13 +172,22 @@ class StackConfig:
 
     @property
     def log_file(self) -> Path:
-        """The stack's log: every process's output, prefixed with its name."""
+        """The stack's own log: what ``up``/``down`` did, and the migrations' output."""
         return self.log_dir / "hearth.log"
 
+    def process_log(self, name: str) -> Path:
+        """The log file of supervised process ``name`` (``supervisord`` is supervisord's own)."""
+        return self.log_dir / f"{name}.log"
+
     @property
-    def procfile(self) -> Path:
-        """The rendered Procfile honcho runs."""
-        return self.var_dir / "Procfile"
+    def supervisor_config(self) -> Path:
+        """The rendered supervisord config."""
+        return self.var_dir / "supervisord.conf"
+
+    @property
+    def database_choice(self) -> Path:
+        """The remembered database choice."""
+        return self.var_dir / "database.json"
 
     @property
     def stack_env(self) -> Path:
@@ -194,5 +215,9 @@ class StackConfig:
         return self.var_dir / "postgres"
 
     def record_file(self, name: str) -> Path:
-        """The process record of ``name`` (``honcho``, ``mosquitto``, a service...)."""
+        """The process record of ``name`` (``supervisord``, ``mosquitto``, a service...)."""
         return self.run_dir / f"{name}.json"
+
+    def starts_file(self, name: str) -> Path:
+        """The start history of supervised process ``name``."""
+        return self.run_dir / f"{name}.starts"

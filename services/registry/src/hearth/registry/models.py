@@ -20,7 +20,6 @@ from typing import Annotated, Any, Self
 from pydantic import (
     BaseModel,
     Field,
-    StringConstraints,
     field_validator,
 )
 from pydantic import model_validator as pydantic_model_validator
@@ -33,8 +32,8 @@ from hearth.common.authorization import Role
 from hearth.common.capabilities import Metric, Property, check_unique_names
 from hearth.common.clock import utc_now
 from hearth.common.db import service_registry, timestamp_column
+from hearth.common.inputs import FreeText, Slug, Text
 from hearth.common.schemas import InputModel
-from hearth.common.topics import SLUG_PATTERN
 from hearth.common.usernames import Username
 from hearth.registry.catalogue import DeviceTypeName
 
@@ -57,10 +56,12 @@ __all__ = [
 
 SCHEMA = "registry"
 
-Slug = Annotated[str, StringConstraints(pattern=f"^{SLUG_PATTERN}$")]
-"""A home or device slug: ``[a-z0-9][a-z0-9-]{0,62}``; immutable once created."""
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-Area = Annotated[str, StringConstraints(strip_whitespace=True, max_length=63)]
+Name = Annotated[str, FreeText(100, min_length=1)]
+"""A home's or device's name: free text, 1 to 100 characters."""
+Area = Annotated[str, FreeText(63)]
+"""Where a device is (``kitchen``): free text, at most 63 characters."""
+TimeZone = Annotated[str, Text(64, min_length=1)]
+"""An IANA time zone name (checked against the system's list)."""
 Interval = Annotated[int, Field(ge=1, le=86400, description="Expected seconds between messages.")]
 
 
@@ -156,7 +157,7 @@ class HomeCreate(InputModel):
 
     slug: Slug
     name: Name
-    timezone: str = "UTC"
+    timezone: TimeZone = "UTC"
 
     @field_validator("timezone")
     @classmethod
@@ -168,7 +169,7 @@ class HomeUpdate(InputModel):
     """Rename a home or change its time zone (owners)."""
 
     name: Name | None = None
-    timezone: str | None = None
+    timezone: TimeZone | None = None
 
     @field_validator("timezone")
     @classmethod

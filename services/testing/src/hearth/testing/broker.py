@@ -4,15 +4,18 @@ Fixtures (loaded for every suite by the root ``conftest.py``):
 
 - ``broker`` (session): ``mosquitto`` on a free port, its config rendered from
   ``mosquitto/hearth.conf.template`` (test preset), state in a temporary folder,
-  bootstrapped by :func:`hearth.platform.bootstrap.bootstrap` with every service login.
+  bootstrapped by :func:`hearth.platform.bootstrap.bootstrap` (every role, replica ``0``
+  of every service). ``broker.service_login(service, replica)`` adds any other replica's
+  login, bound to its client id ``<service>-<replica>``, as ``hearth up`` does.
 - ``fresh_broker`` (function): the same, new for one test, with ``sys_interval 1``: for
   tests that stop, kill or restart the broker or read ``$SYS``.
 - ``mqtt_client``: ``mqtt_client(broker, login_or_service, client_id=None, protocol=5,
   **options)`` returns a connected :class:`MqttTestClient` (a paho client that records what
-  it receives); every client is disconnected at teardown.
+  it receives); every client is disconnected at teardown. A service name connects as a new
+  replica of that service (or as the replica a ``<service>-<replica>`` client id names).
 - ``device_login``: ``device_login(home, device, broker=None)`` creates the login
   ``dev.<home>.<device>`` (client id bound) with exactly the ACLs the registry gives a
-  device (:func:`hearth.platform.dynsec.device_role_acls`); deleted at teardown.
+  device (:func:`hearth.common.dynsec.device_role_acls`); deleted at teardown.
 
 A test that needs neither fixture can build its own: ``RunningBroker.launch(tmp_path)``.
 """
@@ -36,11 +39,12 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from hearth.common.dynsec import create_device_commands, delete_device_commands
+from hearth.common.logins import device_username, service_client_id, service_username
 from hearth.platform import broker_config
-from hearth.platform.bootstrap import BootstrapResult, bootstrap
-from hearth.platform.dynsec import create_device_commands, delete_device_commands
+from hearth.platform.bootstrap import BootstrapResult, bootstrap, ensure_replica_logins
 from hearth.platform.dynsec_control import DynsecControl
-from hearth.platform.logins import ADMIN_USERNAME, device_username, service_username
+from hearth.platform.logins import ADMIN_USERNAME, PLATFORM_SERVICES, check_service
 from hearth.platform.secrets import (
     ADMIN_PASSWORD_KEY,
     ensure_secrets,
@@ -130,6 +134,8 @@ class RunningBroker:
         self.process = ManagedProcess(
             [_mosquitto_executable(), "-c", str(self.config_file)], self.log_file, cwd=root
         )
+        self._replicas: set[tuple[str, str]] = set()
+        self._replicas_lock = threading.Lock()
 
     @classmethod
     def launch(cls, root: Path, **options: Any) -> RunningBroker:
@@ -161,8 +167,15 @@ class RunningBroker:
         )
         if not self.running:
             self.start()
-        online = bootstrap(secrets_file=self.secrets_file, host=self.host, port=self.port)
+        planned = {(service, "0") for service in PLATFORM_SERVICES} | self._replicas
+        replicas: dict[str, list[str]] = {}
+        for service, replica in sorted(planned):
+            replicas.setdefault(service, []).append(replica)
+        online = bootstrap(
+            secrets_file=self.secrets_file, host=self.host, port=self.port, replicas=replicas
+        )
         online.dynsec_file_created = offline.dynsec_file_created
+        self._replicas = planned
         self.secrets = dict(read_secrets(self.secrets_file))
         self.admin = Login(ADMIN_USERNAME, self.secrets[ADMIN_PASSWORD_KEY])
         return online
@@ -191,9 +204,24 @@ class RunningBroker:
 
     # -- logins ----------------------------------------------------------------------------
 
-    def service_login(self, service: str) -> Login:
-        """The login of a platform service (``svc-<service>``, password from the secrets)."""
-        return Login(service_username(service), self.secrets[mqtt_password_key(service)])
+    def service_login(self, service: str, replica: str = "0") -> Login:
+        """The login of one replica of a platform service (created when missing).
+
+        ``svc-<service>-<replica>``, bound to client id ``<service>-<replica>``, with the
+        service's password from the secrets file (what a replica started with
+        ``HEARTH_<SERVICE>_REPLICA=<replica>`` logs in with).
+        """
+        check_service(service)
+        with self._replicas_lock:
+            if (service, replica) not in self._replicas:
+                with self.control() as dynsec:
+                    ensure_replica_logins(dynsec, self.secrets, {service: [replica]})
+                self._replicas.add((service, replica))
+        return Login(
+            service_username(service, replica),
+            self.secrets[mqtt_password_key(service)],
+            client_id=service_client_id(service, replica),
+        )
 
     def control(self, timeout: float = 5.0) -> DynsecControl:
         """A connected dynsec admin session; use it as a context manager."""
@@ -260,7 +288,10 @@ class MqttTestClient(mqtt.Client):
         self._last_notify = 0.0
         self.connack_properties: Properties | None = None
         """The CONNACK's MQTT 5 properties (maximum packet size, receive maximum...)."""
+        self.disconnects = 0
+        """How many times the connection was lost or closed (a taken-over session counts)."""
         self.on_message = self._record_message
+        self.on_disconnect = self._record_disconnect
         self.on_publish = self._record_puback
         self.on_subscribe = self._record_suback
         self.on_connect = self._record_connack
@@ -305,6 +336,13 @@ class MqttTestClient(mqtt.Client):
         with self._changed:
             self._connack = reason
             self.connack_properties = props
+            self._changed.notify_all()
+
+    def _record_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: ReasonCode, props: Any
+    ) -> None:
+        with self._changed:
+            self.disconnects += 1
             self._changed.notify_all()
 
     # -- waiting ---------------------------------------------------------------------------
@@ -517,9 +555,11 @@ def fresh_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBr
 def mqtt_client() -> Iterator[MqttClientFactory]:
     """Factory: ``mqtt_client(broker, login_or_service, client_id=None, protocol=5, **opts)``.
 
-    ``login_or_service`` is a :class:`Login`, a platform service name (its login, client
-    id ``<service>-test-<hex>``) or ``None`` (anonymous, which the broker refuses). Options
-    are those of :func:`connect_client`. Clients are disconnected at teardown.
+    ``login_or_service`` is a :class:`Login`, a platform service name or ``None``
+    (anonymous, which the broker refuses). A service name logs in as a new replica
+    ``test-<hex>`` of it, or, when ``client_id`` is ``<service>-<replica>``, as that replica;
+    any other ``client_id`` with a service name is refused by the broker (logins are bound).
+    Options are those of :func:`connect_client`. Clients are disconnected at teardown.
     """
     clients: list[MqttTestClient] = []
 
@@ -531,8 +571,11 @@ def mqtt_client() -> Iterator[MqttClientFactory]:
         **options: Any,
     ) -> MqttTestClient:
         if isinstance(login, str):
-            client_id = client_id or f"{login}-test-{uuid.uuid4().hex[:8]}"
-            login = broker.service_login(login)
+            prefix = f"{login}-"
+            replica = f"test-{uuid.uuid4().hex[:8]}"
+            if client_id is not None and client_id.startswith(prefix):
+                replica = client_id[len(prefix) :]
+            login = broker.service_login(login, replica)
         client = connect_client(
             broker.host, broker.port, login, client_id=client_id, protocol=protocol, **options
         )

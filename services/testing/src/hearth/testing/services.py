@@ -142,14 +142,15 @@ def auth_settings(
     database_url: str, broker: RunningBroker, tmp: Path, **overrides: Any
 ) -> AuthSettings:
     """Settings for a test auth service: its own database, the test broker, no secrets file."""
+    replica = str(overrides.pop("replica", f"test-{secrets.token_hex(4)}"))
     values: dict[str, Any] = {
         "env": "test",
         "secrets_file": tmp / "no-secrets.env",
-        "replica": f"test-{secrets.token_hex(4)}",
+        "replica": replica,
         "database_url": database_url,
         "mqtt_host": broker.host,
         "mqtt_port": broker.port,
-        "mqtt_password": broker.service_login("auth").password,
+        "mqtt_password": broker.service_login("auth", replica).password,
         "key_encryption_key": secrets.token_urlsafe(32),
         "admin_username": ADMIN_USERNAME,
         "admin_password": ADMIN_PASSWORD,
@@ -317,14 +318,15 @@ def start_stack(
     """Start auth, then the registry against it; both on kernel-chosen ports."""
     auth_stack = start_auth(auth_settings(auth_database_url, broker, tmp))
     try:
+        replica = str(registry_overrides.pop("replica", f"test-{secrets.token_hex(4)}"))
         values: dict[str, Any] = {
             "env": "test",
             "secrets_file": tmp / "no-secrets.env",
-            "replica": f"test-{secrets.token_hex(4)}",
+            "replica": replica,
             "database_url": registry_database_url,
             "mqtt_host": broker.host,
             "mqtt_port": broker.port,
-            "mqtt_password": broker.service_login("registry").password,
+            "mqtt_password": broker.service_login("registry", replica).password,
             "jwks_url": f"{auth_stack.url}/.well-known/jwks.json",
             "auth_url": auth_stack.url,
             "log_level": "WARNING",
@@ -394,13 +396,14 @@ def realtime_settings(
     stack: ServiceStack, broker: RunningBroker, tmp: Path, **overrides: Any
 ) -> RealtimeSettings:
     """Settings of a realtime app on ``broker`` asking ``stack``'s registry."""
+    replica = str(overrides.pop("replica", f"test-{secrets.token_hex(4)}"))
     values: dict[str, Any] = {
         "env": "test",
         "secrets_file": tmp / "no-secrets.env",
-        "replica": f"test-{secrets.token_hex(4)}",
+        "replica": replica,
         "mqtt_host": broker.host,
         "mqtt_port": broker.port,
-        "mqtt_password": broker.service_login("realtime").password,
+        "mqtt_password": broker.service_login("realtime", replica).password,
         "jwks_url": f"{stack.auth.url}/.well-known/jwks.json",
         "registry_url": stack.registry.url,
         "token_leeway": 0,

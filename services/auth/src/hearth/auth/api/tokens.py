@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Response, status
-from pydantic import Field
 
 from hearth.auth.api.deps import CurrentUser, ServiceDep
 from hearth.auth.errors import InvalidGrant
 from hearth.auth.models import RefreshRequest, TokenResponse
+from hearth.common.inputs import Text
 from hearth.common.problems import Problem
 from hearth.common.schemas import InputModel
 
@@ -27,12 +27,12 @@ class TokenForm(InputModel):
     """The token request's form fields (RFC 6749 sections 4.3 and 6)."""
 
     grant_type: Literal["password", "refresh_token"] = "password"
-    username: Annotated[str, Field(max_length=100)] = ""
-    password: Annotated[str, Field(max_length=256)] = ""
-    refresh_token: Annotated[str, Field(max_length=256)] = ""
-    scope: Annotated[str, Field(max_length=200)] = ""
-    client_id: Annotated[str, Field(max_length=200)] = ""
-    client_secret: Annotated[str, Field(max_length=200)] = ""
+    username: Annotated[str, Text(100)] = ""
+    password: Annotated[str, Text(256)] = ""
+    refresh_token: Annotated[str, Text(256)] = ""
+    scope: Annotated[str, Text(200)] = ""
+    client_id: Annotated[str, Text(200)] = ""
+    client_secret: Annotated[str, Text(200)] = ""
 
 
 @router.post(

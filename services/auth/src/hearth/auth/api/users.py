@@ -19,6 +19,7 @@ from hearth.auth.models import (
     UserUpdate,
 )
 from hearth.common.errors import BadRequest
+from hearth.common.inputs import Offset, page_size
 from hearth.common.problems import Problem
 from hearth.common.usernames import USERNAME_PATTERN
 
@@ -114,8 +115,8 @@ async def create_users(
 async def list_users(
     _admin: AdminUser,
     service: ServiceDep,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[Offset, Query()] = 0,
+    limit: Annotated[int, page_size(500), Query()] = 100,
 ) -> list[UserPublic]:
     """Users ordered by username, ``limit`` at a time from ``offset``."""
     users = await service.list_users(offset=offset, limit=limit)

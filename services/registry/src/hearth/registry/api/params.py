@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import Path
 
-from hearth.common.topics import SLUG_PATTERN
+from hearth.common.inputs import Slug
 
 __all__ = ["DeviceSlug", "HomeSlug"]
 
-HomeSlug = Annotated[str, Path(pattern=f"^{SLUG_PATTERN}$", description="The home's slug.")]
-DeviceSlug = Annotated[str, Path(pattern=f"^{SLUG_PATTERN}$", description="The device's slug.")]
+HomeSlug = Annotated[Slug, Path(description="The home's slug.")]
+DeviceSlug = Annotated[Slug, Path(description="The device's slug.")]
