@@ -8,4 +8,5 @@ pytest_plugins = [
     "hearth.testing.logs",
     "hearth.testing.services",
     "hearth.testing.sockets",
+    "hearth.testing.containers",
 ]

@@ -1,16 +1,22 @@
-"""docker-compose.yml and deploy/, checked statically: no Docker engine runs in CI.
+"""docker-compose.yml and deploy/, checked statically (tests/test_compose_e2e.py runs them).
 
 What must hold for `docker compose up` to start safely: every long-running container has a
 health check and starts only after the ones it needs are healthy (or, for the one-shot
 bootstrap containers, completed); every secret comes from the generated ``.env`` with no
-default; the broker runs the platform's config, rendered from the one template; the offline
+default; every published port is bound to loopback unless ``HEARTH_BIND_ADDRESS`` opens it;
+the broker runs the platform's config, rendered from the one template; the offline
 bootstrap runs before the broker and the online one after it is healthy; every service of
-the native stack is in compose too, built from the one Dockerfile pattern.
+the native stack is in compose too, built from the one Dockerfile pattern on a base image
+that is a variable defaulting to the official one; the build CA bundle reaches builds only as
+a BuildKit secret, never an image.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +33,15 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "deploy" / "service.Dockerfile"
 RENDERED_BROKER_CONFIG = ROOT / "deploy" / "mosquitto" / "hearth.conf"
+IMAGES_SCRIPT = ROOT / "deploy" / "images"
+OFFLINE = ROOT / "deploy" / "offline"
+
+BIND = "${HEARTH_BIND_ADDRESS:-127.0.0.1}"
+"""Every published port's host address: loopback unless the operator opens it."""
+PYTHON_IMAGE = "${HEARTH_PYTHON_IMAGE:-python:3.11-slim-bookworm}"
+POSTGRES_IMAGE = "${HEARTH_POSTGRES_IMAGE:-postgres:15}"
+MOSQUITTO_IMAGE = "${HEARTH_MOSQUITTO_IMAGE:-eclipse-mosquitto:2}"
+SECRETS_MOUNT = "${HEARTH_COMPOSE_ENV_FILE:-./.env}"
 
 ONE_SHOT_CONDITION = "service_completed_successfully"
 CONDITIONS = {"service_healthy", ONE_SHOT_CONDITION}
@@ -105,12 +120,18 @@ def _strings(node: Any) -> Iterator[str]:
 
 def test_the_expected_containers_and_images(services: dict[str, dict[str, Any]]) -> None:
     assert {"postgres", "mosquitto", "broker-init", "bootstrap"} <= set(services)
-    assert services["mosquitto"]["image"] == "eclipse-mosquitto:2"
-    assert services["postgres"]["image"].startswith("postgres:")
+    # the official images unless deploy/images chose offline stand-ins
+    assert services["mosquitto"]["image"] == MOSQUITTO_IMAGE
+    assert services["postgres"]["image"] == POSTGRES_IMAGE
     for name in ("broker-init", "bootstrap"):
         build = services[name]["build"]
         assert build["dockerfile"] == "deploy/service.Dockerfile"
         assert build["args"]["SERVICE"] == "platform"
+    for name, service in services.items():
+        if "build" in service:
+            assert service["build"]["args"]["PYTHON_IMAGE"] == PYTHON_IMAGE, name
+        else:
+            assert REFERENCE.fullmatch(service["image"]), f"{name}: its image is not a variable"
 
 
 def test_every_long_running_container_has_a_health_check(
@@ -166,7 +187,7 @@ def test_bootstrap_phases_run_around_the_broker(services: dict[str, dict[str, An
     # both read the generated .env as their secrets file, read-only
     for phase in (init, online):
         env = _environment(phase)
-        assert f"./.env:{env['HEARTH_SECRETS_FILE']}:ro" in phase["volumes"]
+        assert f"{SECRETS_MOUNT}:{env['HEARTH_SECRETS_FILE']}:ro" in phase["volumes"]
     # the dynsec file is on the volume the broker persists to
     data_mounts = [v for v in init["volumes"] if v.endswith(":/mosquitto/data")]
     assert data_mounts
@@ -178,6 +199,7 @@ def test_the_broker_runs_the_platform_config(services: dict[str, dict[str, Any]]
     mount = "./deploy/mosquitto/hearth.conf:/mosquitto/config/mosquitto.conf:ro"
     assert mount in broker["volumes"]
     assert any(v.startswith("mosquitto-data:") for v in broker["volumes"])
+    assert broker["tmpfs"] == ["/mosquitto/log"]  # else each up leaves an anonymous volume
     expected = broker_config.render(broker_config.preset("docker"))
     assert RENDERED_BROKER_CONFIG.read_text(encoding="utf-8") == expected, (
         "deploy/mosquitto/hearth.conf is stale: uv run hearth broker-config --preset docker "
@@ -186,7 +208,7 @@ def test_the_broker_runs_the_platform_config(services: dict[str, dict[str, Any]]
     assert "allow_anonymous false" in expected
     assert "listener 1883 0.0.0.0" in expected
     # published on the documented native port by default, never the system broker's 1883
-    assert broker["ports"] == [f"${{{port_env('broker')}:-{DEFAULT_PORTS['broker']}}}:1883"]
+    assert broker["ports"] == [f"{BIND}:${{{port_env('broker')}:-{DEFAULT_PORTS['broker']}}}:1883"]
     healthcheck = " ".join(broker["healthcheck"]["test"])
     assert "test $$? -eq 5" in healthcheck  # healthy = refuses an anonymous client
 
@@ -225,7 +247,7 @@ def test_every_native_service_is_in_compose(services: dict[str, dict[str, Any]])
             "bootstrap": ONE_SHOT_CONDITION,
         }
         port = DEFAULT_PORTS[spec.name]
-        assert service["ports"] == [f"${{{port_env(spec.name)}:-{port}}}:{port}"]
+        assert service["ports"] == [f"{BIND}:${{{port_env(spec.name)}:-{port}}}:{port}"]
 
 
 def test_every_service_replica_gets_its_bound_login(services: dict[str, dict[str, Any]]) -> None:
@@ -263,3 +285,133 @@ def test_the_build_context_and_git_never_hold_secrets() -> None:
     gitignore = (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert ".env" in gitignore
     assert "var/" in gitignore
+
+
+def test_every_published_port_is_on_loopback_unless_opened(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    published = {name for name, service in services.items() if service.get("ports")}
+    assert published == {"mosquitto", *(spec.name for spec in SERVICES)}
+    assert "ports" not in services["postgres"]  # the database is reached inside compose only
+    for name in published:
+        for port in services[name]["ports"]:
+            assert isinstance(port, str), f"{name}: use the short syntax"
+            # host address, host port, container port: nothing binds every interface
+            shape = rf"{re.escape(BIND)}:\$\{{HEARTH_[A-Z]+_PORT:-\d+\}}:\d+"
+            assert re.fullmatch(shape, port), f"{name}: {port} is not bound to loopback"
+
+
+def _dockerfiles() -> list[Path]:
+    return [DOCKERFILE, *sorted(OFFLINE.glob("*.Dockerfile"))]
+
+
+def test_builds_get_the_ca_bundle_only_as_a_build_secret(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    for name, service in services.items():
+        if "build" in service:
+            assert service["build"]["secrets"] == ["build_ca"], name
+        assert "secrets" not in service, f"{name} gets a secret at run time"
+    (secret,) = compose["secrets"].values()
+    assert list(compose["secrets"]) == ["build_ca"]
+    assert secret == {"file": "${HEARTH_BUILD_CA_FILE:-./deploy/no-build-ca.pem}"}
+    assert (ROOT / "deploy" / "no-build-ca.pem").read_bytes() == b""
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    mounts = re.findall(r"--mount=type=secret[^\s\\]*", text)
+    assert mounts, "the service image's downloads need the CA secret"
+    assert set(mounts) == {"--mount=type=secret,id=build_ca"}  # default target, never env
+    for dockerfile in _dockerfiles():
+        text = dockerfile.read_text(encoding="utf-8")
+        # never baked in: no file copied in, no variable pointing at it in an image
+        assert not re.search(r"^(COPY|ADD)\b.*\.(pem|crt)\b", text, re.MULTILINE), dockerfile
+        assert not re.search(
+            r"^ENV\b.*(SSL_CERT_FILE|PIP_CERT|REQUESTS_CA_BUNDLE)", text, re.MULTILINE
+        ), dockerfile
+        # a `# syntax=` line would make BuildKit pull a frontend image
+        assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE), dockerfile
+
+
+def test_the_python_base_is_an_argument_defaulting_to_the_official_image() -> None:
+    text = DOCKERFILE.read_text(encoding="utf-8")
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11-slim-bookworm$", text, re.MULTILINE)
+    stages = re.findall(r"^FROM (\S+)(?: AS (\S+))?$", text, re.MULTILINE)
+    names = {name for _, name in stages if name}
+    assert stages
+    assert all(base == "${PYTHON_IMAGE}" or base in names for base, _ in stages), stages
+
+
+def _offered_images() -> list[tuple[str, str, str, str]]:
+    """deploy/images' table: compose key, official image, stand-in image, stand-in service."""
+    text = IMAGES_SCRIPT.read_text(encoding="utf-8")
+    rows = re.findall(r'^\s+"(HEARTH_[A-Z_]+)\|([^|]+)\|([^|]+)\|([^|"]+)"$', text, re.MULTILINE)
+    return [(key, official, stand_in, service) for key, official, stand_in, service in rows]
+
+
+def test_deploy_images_offers_stand_ins_for_every_base_image_compose_uses(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    offered = _offered_images()
+    defaults = {
+        PYTHON_IMAGE,
+        services["postgres"]["image"],
+        services["mosquitto"]["image"],
+    }
+    assert {f"${{{key}:-{official}}}" for key, official, _, _ in offered} == defaults
+    stand_ins = _load((OFFLINE / "compose.yml").read_text(encoding="utf-8"))["services"]
+    assert set(stand_ins) == {service for *_, service in offered}
+    for _, official, stand_in, service in offered:
+        assert stand_ins[service]["image"] == stand_in
+        assert stand_in == f"hearth-offline/{official}"  # the official name, our namespace
+        assert (OFFLINE / stand_ins[service]["build"]["dockerfile"]).is_file()
+
+
+def test_the_mosquitto_stand_in_keeps_what_the_broker_config_needs() -> None:
+    config = broker_config.render(broker_config.preset("docker"))
+    plugin = re.search(r"^plugin (\S+)$", config, re.MULTILINE)
+    assert plugin is not None
+    dockerfile = (OFFLINE / "mosquitto.Dockerfile").read_text(encoding="utf-8")
+    assert f'ln -s "$plugin" {plugin.group(1)}' in dockerfile
+    assert "--uid 1883 --gid 1883" in dockerfile  # broker-init hands the volume to 1883
+    assert 'CMD ["/usr/sbin/mosquitto", "-c", "/mosquitto/config/mosquitto.conf"]' in dockerfile
+
+
+def _compose_v2() -> bool:
+    try:
+        found = subprocess.run(
+            ["docker", "compose", "version"], capture_output=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return found.returncode == 0
+
+
+def test_one_variable_opens_every_published_port(tmp_path: Path) -> None:
+    """Rendered by compose itself (no engine needed): unset, every port is on 127.0.0.1;
+    ``HEARTH_BIND_ADDRESS=0.0.0.0`` opens them all."""
+    if not _compose_v2():
+        pytest.skip("docker compose v2 is not installed (scripts/install-tools adds it)")
+    env_file = tmp_path / "config.env"
+    env_file.write_text("".join(f"{s.key}=x\n" for s in DEPLOY_SECRET_SPECS), encoding="utf-8")
+
+    def host_ips(bind: str | None) -> set[str]:
+        env = {k: v for k, v in os.environ.items() if k != "HEARTH_BIND_ADDRESS"}
+        if bind is not None:
+            env["HEARTH_BIND_ADDRESS"] = bind
+        rendered = subprocess.run(
+            ["docker", "compose", "--env-file", str(env_file), "config", "--format", "json"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        config = json.loads(rendered.stdout)
+        return {
+            port["host_ip"]
+            for service in config["services"].values()
+            for port in service.get("ports", [])
+        }
+
+    assert host_ips(None) == {"127.0.0.1"}
+    assert host_ips("0.0.0.0") == {"0.0.0.0"}  # noqa: S104 - the operator's explicit choice
