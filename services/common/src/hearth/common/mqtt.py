@@ -1,16 +1,16 @@
 """The MQTT connection a service holds for its lifetime: reconnect, resubscribe, birth and will.
 
 aiomqtt 2.x (pinned ``>=2.5,<3``) does not reconnect by itself; this module loops
-around ``async with aiomqtt.Client(...)`` in a background task. Used from a
-FastAPI lifespan::
+around ``async with aiomqtt.Client(...)`` in a background task. A service builds it in
+``create_app`` (into its state) and its lifespan enters it::
+
+    router = TopicRouter()
+    router.route(USER_MARKS_FILTER, on_user_mark)
+    mqtt = MqttConnection(MqttConfig.from_settings(settings), router=router)  # create_app
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        config = MqttConfig.from_settings(settings)
-        async with MqttConnection(
-            config, subscriptions=[("hearth-sys/auth/#", 1)], on_message=handle
-        ) as mqtt:
-            app.state.mqtt = mqtt
+        async with service_state(app, XState).mqtt:  # connects in the background
             yield
 
 What a :class:`MqttConnection` does:
