@@ -1,5 +1,6 @@
 # Hearth: one entry point for people and CI.
 #   make test     install what is needed, then lint, type-check and run every test
+#   make test-fast  the same without the tests marked slow (for the edit-test loop; CI runs all)
 #   make up       start the native stack (broker, database, services); docs/operations.md
 #   make down     stop exactly what `make up` started
 #   make status   each part's state, uptime, restarts, address, pid and RSS
@@ -9,10 +10,11 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV ?= uv
 
-.PHONY: help install lint typecheck pytest test up down status logs restart footprint
+.PHONY: help install lint typecheck pytest test test-fast up down status logs restart footprint
 
 help:
 	@echo "make test      install everything, run ruff, mypy and pytest"
+	@echo "make test-fast the same, without the tests marked slow"
 	@echo "make up        start the native stack (Mosquitto, PostgreSQL, services)"
 	@echo "make down      stop what make up started"
 	@echo "make status    each part's state, uptime, restarts, address, pid and RSS"
@@ -39,6 +41,12 @@ test: install
 	$(UV) run ruff check .
 	$(UV) run mypy
 	$(UV) run pytest
+
+test-fast: install
+	$(UV) run ruff format --check .
+	$(UV) run ruff check .
+	$(UV) run mypy
+	$(UV) run pytest -m "not slow"
 
 # The native stack: thin wrappers around `hearth up|down|status|logs|restart`
 # (hearth.platform.stack). SERVICE names one process for logs and restart.

@@ -6,5 +6,7 @@ pytest_plugins = [
     "hearth.testing.tokens",
     "hearth.testing.apps",
     "hearth.testing.logs",
+    "hearth.testing.services",
+    "hearth.testing.sockets",
     "hearth.testing.containers",
 ]

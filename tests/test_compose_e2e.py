@@ -178,7 +178,7 @@ class Publisher:
 
 def device_login(platform: HearthPlatform, home: str, device: str) -> str:
     """The device's broker login, made as the registry will make it (same dynsec commands,
-    :func:`hearth.platform.dynsec.create_device_commands`) by the broker admin of this test
+    :func:`hearth.common.dynsec.create_device_commands`) by the broker admin of this test
     project: the registry does not issue device logins yet ("Registry: device logins at the
     broker, rotation, reconcile, and a config download")."""
     password = f"pw-{os.urandom(12).hex()}"

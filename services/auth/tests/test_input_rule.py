@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from auth_helpers import AuthStack, bearer
+from hearth.testing.services import AuthStack, bearer
 
 
 def field_error(response: Any) -> list[Any]:

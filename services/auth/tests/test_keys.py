@@ -13,13 +13,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from auth_helpers import ADMIN_PASSWORD, auth_settings
 from hearth.auth.keys import KeyCipher, KeyRing, KeysCorrupt, new_key_record
 from hearth.auth.main import create_app
-from hearth.auth.models import utc_now
+from hearth.common.clock import utc_now
 from hearth.common.errors import ConfigError
 from hearth.testing.apps import AppStartError, serve_app
 from hearth.testing.broker import RunningBroker
+from hearth.testing.services import ADMIN_PASSWORD, auth_settings
 
 
 def test_a_sealed_key_opens_only_with_its_secret_and_kid() -> None:

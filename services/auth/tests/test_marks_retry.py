@@ -10,12 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
-from auth_helpers import auth_settings, bearer, start_auth, stop_auth
 from hearth.auth.marks import MarkPublisher
 from hearth.common.messages import UserMark
 from hearth.common.tokens import RevocationMarks
 from hearth.common.topics import user_mark_topic
 from hearth.testing.broker import MqttClientFactory, RunningBroker
+from hearth.testing.services import auth_settings, bearer, start_auth, stop_auth
 
 
 def test_a_mark_waits_for_the_broker(

@@ -7,8 +7,8 @@ import hashlib
 
 import asyncpg
 
-from auth_helpers import AuthStack
 from hearth.common.db import asyncpg_dsn
+from hearth.testing.services import AuthStack
 
 
 def _refresh(auth: AuthStack, token: str) -> tuple[int, dict[str, object]]:

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from auth_helpers import AuthStack, bearer
 from hearth.common.errors import TokenRevoked, UserDisabled
 from hearth.common.tokens import JwksClient, RevocationMarks, TokenVerifier
 from hearth.common.topics import user_mark_topic
 from hearth.testing.broker import MqttClientFactory, MqttTestClient, RunningBroker
+from hearth.testing.services import AuthStack, bearer
 
 WITHIN = 1.0
 """Seconds a mark may take to reach a subscriber."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import jwt
 
-from auth_helpers import ADMIN_USERNAME, AuthStack
+from hearth.testing.services import ADMIN_USERNAME, AuthStack
 
 
 def test_admin_is_seeded_and_logs_in(auth: AuthStack) -> None:

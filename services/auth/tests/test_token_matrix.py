@@ -15,9 +15,9 @@ from typing import Any
 import jwt
 import pytest
 
-from auth_helpers import AuthStack
 from hearth.common.errors import TokenError
 from hearth.common.tokens import JwksClient, TokenVerifier
+from hearth.testing.services import AuthStack
 from hearth.testing.tokens import SigningKey, TokenMinter
 
 Case = Callable[[TokenMinter, str, str], str]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 
-from auth_helpers import AuthStack, bearer
+from hearth.testing.services import AuthStack, bearer
 
 PUBLIC_FIELDS = {"id", "username", "display_name", "roles", "disabled", "created_at", "updated_at"}
 

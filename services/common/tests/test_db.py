@@ -13,6 +13,9 @@ from sqlmodel import Field, SQLModel, select
 
 from hearth.common.db import (
     DatabaseUnavailable,
+    DuplicateRow,
+    Repository,
+    Transactions,
     asyncpg_dsn,
     check_schema,
     copy_records,
@@ -22,6 +25,7 @@ from hearth.common.db import (
     service_registry,
     session_factory,
     sqlalchemy_url,
+    timestamp_column,
     wait_for_database,
 )
 from hearth.testing.ports import free_port
@@ -41,6 +45,13 @@ class Note(AlphaModel, table=True):
     at: datetime
 
 
+class Tag(AlphaModel, table=True):
+    """A row with a unique key, to see a duplicate refused."""
+
+    name: str = Field(primary_key=True)
+    at: datetime = Field(sa_column=timestamp_column())
+
+
 class BetaNote(BetaModel, table=True):
     """Same table name as ``Note``, other service: must not clash."""
 
@@ -50,11 +61,11 @@ class BetaNote(BetaModel, table=True):
 
 
 def test_each_service_base_has_its_own_metadata_and_schema() -> None:
-    assert set(AlphaModel.metadata.tables) == {"alpha.note"}
+    assert set(AlphaModel.metadata.tables) == {"alpha.note", "alpha.tag"}
     assert set(BetaModel.metadata.tables) == {"beta.note"}
     assert AlphaModel.metadata is not BetaModel.metadata
     assert Note.__table__.schema == "alpha"  # type: ignore[attr-defined]
-    assert not {"alpha.note", "beta.note"} & set(SQLModel.metadata.tables)
+    assert not {"alpha.note", "alpha.tag", "beta.note"} & set(SQLModel.metadata.tables)
 
 
 def test_schema_names_are_plain_identifiers() -> None:
@@ -96,6 +107,43 @@ async def test_a_row_round_trips_through_a_session(alpha_engine: AsyncEngine) ->
     async with sessions() as session:
         found = (await session.exec(select(Note).where(Note.id == note.id))).one()
     assert (found.text, found.at) == ("hello", at)
+
+
+class AlphaRepository(Repository):
+    async def tag(self, name: str) -> Tag | None:
+        return await self.session.get(Tag, name)
+
+
+async def test_a_repository_commits_only_when_told_and_refuses_a_duplicate(
+    alpha_engine: AsyncEngine,
+) -> None:
+    transactions = Transactions(session_factory(alpha_engine), AlphaRepository)
+    at = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
+    async with transactions() as repo:
+        repo.add(Tag(name="left", at=at))
+        await repo.flush()
+        assert await repo.tag("left") is not None  # visible inside its transaction
+    async with transactions() as repo:  # ...but never committed
+        assert await repo.tag("left") is None
+        repo.add(Tag(name="kept", at=at))
+        await repo.lock(42)
+        await repo.commit()
+    async with transactions() as repo:
+        found = await repo.tag("kept")
+        assert found is not None
+        assert found.at == at
+    async with transactions() as repo:
+        repo.add(Tag(name="kept", at=at))
+        with pytest.raises(DuplicateRow) as refused:
+            await repo.commit()
+        assert refused.value.status == 409
+    async with transactions() as repo:
+        kept = await repo.tag("kept")
+        assert kept is not None
+        await repo.delete(kept)
+        await repo.commit()
+    async with transactions() as repo:
+        assert await repo.tag("kept") is None
 
 
 async def test_search_path_finds_the_service_schema_first(alpha_engine: AsyncEngine) -> None:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from hearth.common.clock import utc_now
 from hearth.common.errors import HearthError
 from hearth.common.messages import (
     Ack,
@@ -33,7 +34,7 @@ from hearth.common.messages import (
     parse_state,
     parse_status,
     parse_timestamp,
-    utc_now,
+    service_status_payload,
 )
 
 PROPERTY = settings(max_examples=1000, derandomize=True, database=None, deadline=None)
@@ -109,6 +110,17 @@ def test_format_timestamp_is_rfc3339_utc_with_ms() -> None:
     assert format_timestamp(T0 + timedelta(milliseconds=5)) == "2026-11-21T10:00:00.005Z"
     local = datetime(2026, 11, 21, 11, tzinfo=timezone(timedelta(hours=1)))
     assert format_timestamp(local) == "2026-11-21T10:00:00.000Z"
+
+
+def test_service_status_payloads_are_birth_will_and_goodbye() -> None:
+    birth = ServiceStatus.from_bytes(service_status_payload(StatusReason.CONNECTED))
+    assert (birth.state, birth.reason) == (PresenceState.ONLINE, StatusReason.CONNECTED)
+    assert birth.ts is not None
+    assert service_status_payload(StatusReason.WILL) == b'{"state":"offline","reason":"will"}'
+    goodbye = ServiceStatus.from_bytes(service_status_payload(StatusReason.DISCONNECT))
+    assert (goodbye.state, goodbye.ts is not None) == (PresenceState.OFFLINE, True)
+    with pytest.raises(ValueError, match="silent"):
+        service_status_payload(StatusReason.SILENT)
 
 
 def test_utc_now_has_ms_precision() -> None:

@@ -19,6 +19,7 @@ from sqlmodel import select
 
 from hearth.common.db import asyncpg_dsn, create_engine, session_factory
 from hearth.common.migrations import Migrations, migration_lock_key, script_head
+from hearth.testing.database import execute, fetch
 
 HERE = Path(__file__).parent
 SAMPLE_MIGRATIONS = HERE / "sample_service" / "migrations"
@@ -35,22 +36,6 @@ def models() -> Iterator[ModuleType]:
 @pytest.fixture
 def migrations(models: ModuleType) -> Migrations:
     return Migrations(SAMPLE_MIGRATIONS, models.SampleModel.metadata)
-
-
-async def fetch(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        return list(await conn.fetch(sql, *args))
-    finally:
-        await conn.close()
-
-
-async def execute(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(asyncpg_dsn(url))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def tables_in(url: str, schema: str) -> set[str]:

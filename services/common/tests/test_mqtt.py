@@ -28,6 +28,7 @@ from hearth.common.mqtt import (
     MqttUnavailable,
     backoff_delays,
 )
+from hearth.common.routing import TopicRouter
 from hearth.common.settings import HearthSettings
 from hearth.testing.apps import RunningApp
 from hearth.testing.broker import MqttTestClient, RunningBroker
@@ -223,6 +224,30 @@ async def test_a_handler_exception_does_not_end_the_loop(
         assert connection.connects == 1
         assert connection.connected
     assert inbox.payloads() == [b"fine"]
+
+
+async def test_a_router_given_subscribes_to_its_routes_and_gets_every_message(
+    broker: RunningBroker, mqtt_client: MqttClientFactory
+) -> None:
+    marks, rest = Inbox(), Inbox()
+    routed = "hearth-sys/auth/users/00000000-0000-4000-8000-000000000005"
+    other = "hearth-sys/auth/users/00000000-0000-4000-8000-000000000006"
+    router = TopicRouter()
+    connection = MqttConnection(config_for(broker, "realtime"), router=router)
+    router.route(routed, marks)  # routes may be added until the connection starts
+    router.otherwise(rest)
+    async with connection:
+        assert await connection.wait_connected(5)
+        assert connection.subscriptions == {routed: 1}
+        await connection.subscribe(other, 1)  # a run-time subscription: no route matches it
+        async with publisher(mqtt_client, broker) as publish:
+            await publish(routed, b"m1")
+            await publish(other, b"o1")
+            await marks.wait_for(b"m1")
+            await rest.wait_for(b"o1")
+    assert (marks.payloads(), rest.payloads()) == ([b"m1"], [b"o1"])
+    with pytest.raises(ValueError, match="not both"):
+        MqttConnection(config_for(broker, "realtime"), router=router, on_message=marks)
 
 
 async def test_subscriptions_change_at_run_time(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+import types
+
 import pytest
 
 from hearth.common.errors import ConfigError
@@ -44,3 +47,20 @@ def test_a_service_without_migrations_has_no_migrate_command(
         run_service_cli(["migrate"], service="sample", app_factory="x:y", default_port=1)
     assert exited.value.code == 2
     assert "invalid choice: 'migrate'" in capsys.readouterr().err
+
+
+def test_migrate_may_be_named_and_is_imported_only_when_it_runs(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def migrate() -> str:
+        return "sample schema at 0002"
+
+    module = types.ModuleType("sample_migrate")
+    module.migrate = migrate  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sample_migrate", module)
+    named = "sample_migrate:migrate"
+    code = run_service_cli(
+        ["migrate"], service="sample", app_factory="x:y", default_port=1, migrate=named
+    )
+    assert code == 0
+    assert capsys.readouterr().out == "hearth-sample: sample schema at 0002\n"

@@ -213,3 +213,12 @@ print(len(names))
     )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) >= 8
+
+
+def test_service_urls_are_http_and_kept_without_a_trailing_slash(tmp_path: Path) -> None:
+    settings = HearthSettings(
+        env="test", secrets_file=tmp_path / "none.env", jwks_url="https://auth:1/jwks.json/"
+    )
+    assert settings.jwks_url == "https://auth:1/jwks.json"
+    with pytest.raises(ValueError, match="http"):
+        HearthSettings(env="test", secrets_file=tmp_path / "none.env", jwks_url="ftp://auth/")

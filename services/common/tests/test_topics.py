@@ -25,10 +25,13 @@ from hearth.common.topics import (
     TopicError,
     TopicFilter,
     ack_topic,
+    can_match_device_topic,
     check_topic_name,
     command_topic,
     device_filter,
+    filter_device,
     filter_home,
+    filter_name,
     parse_filter,
     parse_registry_home_topic,
     parse_service_status_topic,
@@ -412,3 +415,39 @@ def test_system_bus_round_trips(user: uuid.UUID, home: str, service: str, replic
     for topic in (user_mark_topic(str(user)), registry_home_topic(home)):
         with pytest.raises(TopicError):
             parse_topic(topic)
+
+
+@pytest.mark.parametrize(
+    ("flt", "expected"),
+    [
+        ("hearth/h/#", True),
+        ("hearth/h/d/telemetry/t", True),
+        ("hearth/h/+/status", True),
+        ("hearth/h/d/+", True),
+        ("hearth/h/d/+/relay", True),
+        ("hearth/h/d/ack/x", False),
+        ("hearth/h/d/colour", False),
+        ("hearth/h/D/status", False),
+        ("hearth/h/d/telemetry", False),
+        ("hearth/h", False),
+        ("hearth-sys/registry/homes/h", False),
+    ],
+)
+def test_can_match_device_topic(flt: str, expected: bool) -> None:
+    assert can_match_device_topic(parse_filter(flt)) is expected
+
+
+def test_filter_device_and_name() -> None:
+    assert filter_device(parse_filter("hearth/h/lamp/#")) == "lamp"
+    assert filter_device(parse_filter("hearth/h/+/status")) is None
+    assert filter_device(parse_filter("hearth/h/#")) is None
+    assert filter_name(parse_filter("hearth/h/d/telemetry/temp")) == (
+        frozenset({Kind.TELEMETRY}),
+        "temp",
+    )
+    assert filter_name(parse_filter("hearth/h/d/+/relay")) == (
+        frozenset({Kind.TELEMETRY, Kind.STATE, Kind.COMMAND}),
+        "relay",
+    )
+    assert filter_name(parse_filter("hearth/h/d/telemetry/+")) is None
+    assert filter_name(parse_filter("hearth/h/d/status")) is None

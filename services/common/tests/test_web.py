@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from hearth.common.errors import Conflict
@@ -19,8 +20,11 @@ from hearth.common.tokens import TokenVerifier
 from hearth.common.web import (
     ReadinessCheck,
     add_readiness_check,
+    app_parts,
     create_service_app,
     metrics_registry,
+    service_state,
+    state_dependency,
 )
 
 
@@ -196,16 +200,41 @@ async def test_the_services_lifespan_runs_inside_and_its_state_reaches_requests(
 
 def test_settings_and_a_verifier_from_them_are_on_the_state() -> None:
     app = make_app()
-    assert app.state.settings.service == "sample"
-    verifier = app.state.token_verifier
+    assert app_parts(app).settings.service == "sample"
+    verifier = app_parts(app).token_verifier
     assert isinstance(verifier, TokenVerifier)
-    assert verifier.jwks.url == app.state.settings.jwks_url
+    assert verifier.jwks.url == app_parts(app).settings.jwks_url
     assert verifier.issuer == "hearth-auth"
     assert verifier.audience == "hearth"
 
 
 def test_an_injected_verifier_is_used(token_verifier: TokenVerifier) -> None:
-    assert make_app(token_verifier=token_verifier).state.token_verifier is token_verifier
+    assert app_parts(make_app(token_verifier=token_verifier)).token_verifier is token_verifier
+
+
+@dataclass(frozen=True)
+class SampleState:
+    greeting: str
+
+
+SampleStateDep = Annotated[SampleState, Depends(state_dependency(SampleState))]
+
+
+async def test_the_service_state_reaches_routes_through_a_typed_dependency() -> None:
+    app = make_app(state=SampleState("hello"))
+
+    @app.get("/greet")
+    async def greet(state: SampleStateDep) -> dict[str, str]:
+        return {"greeting": state.greeting}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://svc") as http:
+        assert (await http.get("/greet")).json() == {"greeting": "hello"}
+    assert service_state(app, SampleState).greeting == "hello"
+    with pytest.raises(RuntimeError, match="not a TokenVerifier"):
+        service_state(app, TokenVerifier)
+    with pytest.raises(RuntimeError, match="create_service_app"):
+        app_parts(FastAPI())
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])

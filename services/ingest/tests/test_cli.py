@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from hearth.ingest.cli import main
-from hearth.ingest.main import MIGRATIONS
+from hearth.ingest.migrate import MIGRATIONS
 from hearth.testing.database import run_async
 
 

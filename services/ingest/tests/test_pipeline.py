@@ -11,7 +11,7 @@ from hearth.common.telemetry import RejectReason
 from hearth.ingest.batcher import Delivery, Inbox
 from hearth.ingest.rejects import INVALID_TOPIC, REASONS, RejectLimiter
 from hearth.ingest.repository import ReadingRow
-from hearth.ingest.writer import classify
+from hearth.ingest.service import classify
 
 NOW = datetime.now(UTC)
 

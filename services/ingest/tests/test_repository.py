@@ -8,17 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hearth.common.db import create_engine
-from hearth.ingest.main import MIGRATIONS
-from hearth.ingest.repository import (
-    ReadingRow,
-    RejectRow,
-    WriteResult,
-    purge_seen_ids,
-    write_batch,
-)
-
-from .conftest import fetch, fetchval
+from hearth.common.db import Transactions, create_engine, session_factory
+from hearth.ingest.migrate import MIGRATIONS
+from hearth.ingest.repository import IngestRepository, ReadingRow, RejectRow, WriteResult
+from hearth.testing.database import fetch, fetchval
 
 NOW = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 
@@ -54,8 +47,14 @@ async def engine(ingest_db: str) -> AsyncIterator[AsyncEngine]:
 async def write(
     engine: AsyncEngine, rows: list[ReadingRow], rejects: Sequence[RejectRow] = ()
 ) -> WriteResult:
-    async with engine.begin() as conn:
-        return await write_batch(conn, rows, rejects)
+    async with transactions(engine)() as repo:
+        result = await repo.write_batch(rows, rejects)
+        await repo.commit()
+    return result
+
+
+def transactions(engine: AsyncEngine) -> Transactions[IngestRepository]:
+    return Transactions(session_factory(engine), IngestRepository)
 
 
 async def values(url: str) -> list[float]:
@@ -148,8 +147,8 @@ async def test_rejects_commit_with_the_batch(engine: AsyncEngine, ingest_db: str
 
 async def test_a_rolled_back_batch_leaves_nothing(engine: AsyncEngine, ingest_db: str) -> None:
     async def crash_before_commit() -> None:
-        async with engine.begin() as conn:
-            await write_batch(conn, [reading(1, ts=NOW), reading(2, msg_id="b-1")])
+        async with transactions(engine)() as repo:
+            await repo.write_batch([reading(1, ts=NOW), reading(2, msg_id="b-1")])
             raise RuntimeError("crash before commit")
 
     with pytest.raises(RuntimeError, match="crash"):
@@ -170,8 +169,9 @@ async def test_purge_forgets_ids_older_than_the_ttl(engine: AsyncEngine, ingest_
             reading(2, msg_id="new-1", received_at=now - timedelta(hours=1)),
         ],
     )
-    async with engine.begin() as conn:
-        assert await purge_seen_ids(conn, 24 * 3600) == 1
+    async with transactions(engine)() as repo:
+        assert await repo.purge_seen_ids(24 * 3600) == 1
+        await repo.commit()
     rows = await fetch(ingest_db, "SELECT msg_id FROM ingest.seen_msg_id")
     assert [r["msg_id"] for r in rows] == ["new-1"]
     # the forgotten id is accepted again (the 24 h window is over)

@@ -18,9 +18,7 @@ from hearth.ingest.main import create_app
 from hearth.ingest.rejects import INVALID_TOPIC
 from hearth.testing.apps import RunningApp
 from hearth.testing.broker import DeviceLoginFactory, MqttClientFactory, RunningBroker
-from hearth.testing.database import run_async
-
-from .conftest import fetch
+from hearth.testing.database import fetch, run_async
 
 
 def ingest_settings(

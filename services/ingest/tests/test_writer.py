@@ -10,18 +10,17 @@ from typing import Any, cast
 
 import pytest
 from prometheus_client import CollectorRegistry
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hearth.common.db import create_engine
-from hearth.ingest import writer as writer_module
+from hearth.common.db import Transactions, create_engine, session_factory
 from hearth.ingest.batcher import Delivery, Inbox
 from hearth.ingest.hooks import TestHolds
 from hearth.ingest.metrics import IngestMetrics
 from hearth.ingest.rejects import RejectLimiter
-from hearth.ingest.repository import ReadingRow, RejectRow, WriteResult, write_batch
+from hearth.ingest.repository import IngestRepository, ReadingRow, RejectRow, WriteResult
+from hearth.ingest.service import IngestService
 from hearth.ingest.writer import BatchWriter
-
-from .conftest import fetch
+from hearth.testing.database import fetch
 
 
 class RecordingConsumer:
@@ -48,23 +47,31 @@ async def test_a_failed_write_is_retried_and_acknowledged_only_after_its_commit_
 ) -> None:
     consumer = RecordingConsumer()
 
+    write_batch = IngestRepository.write_batch
+
     async def flaky_write(
-        conn: AsyncConnection, readings: Sequence[ReadingRow], rejects: Sequence[RejectRow] = ()
+        repo: IngestRepository,
+        readings: Sequence[ReadingRow],
+        rejects: Sequence[RejectRow] = (),
     ) -> WriteResult:
         consumer.attempts += 1
-        result = await write_batch(conn, readings, rejects)  # rows written in the transaction...
+        result = await write_batch(repo, readings, rejects)  # rows written in the transaction...
         if consumer.attempts == 1:
             raise OSError("connection lost")  # ...then the database goes away: rolled back
         return result
 
-    monkeypatch.setattr(writer_module, "write_batch", flaky_write)
+    monkeypatch.setattr(IngestRepository, "write_batch", flaky_write)
     registry = CollectorRegistry()
+    service = IngestService(
+        Transactions(session_factory(engine), IngestRepository),
+        limiter=RejectLimiter(10, 100),
+        holds=TestHolds(None),
+    )
     writer = BatchWriter(
         inbox=Inbox(asyncio.get_running_loop()),
         consumer=cast(Any, consumer),
-        engine=engine,
+        service=service,
         metrics=IngestMetrics(registry),
-        limiter=RejectLimiter(10, 100),
         holds=TestHolds(None),
     )
     now = datetime.now(UTC)

@@ -21,8 +21,8 @@ from hearth.testing.broker import (
     MqttTestClient,
     RunningBroker,
 )
-from realtime_helpers import ClientFactory, realtime_settings, start_realtime
-from registry_helpers import Stack
+from hearth.testing.services import ServiceStack, realtime_settings, start_realtime
+from hearth.testing.sockets import ClientFactory
 
 COUNT = "$SYS/broker/subscriptions/count"
 
@@ -47,7 +47,7 @@ class Counts:
 
 @pytest.mark.slow
 async def test_the_broker_subscription_exists_exactly_while_the_room_has_members(
-    stack: Stack,
+    stack: ServiceStack,
     fresh_broker: RunningBroker,
     device_login: DeviceLoginFactory,
     mqtt_client: MqttClientFactory,
@@ -59,7 +59,7 @@ async def test_the_broker_subscription_exists_exactly_while_the_room_has_members
     stack.create_device(owner, home, "sensor", type="temperature-humidity")
     stack.add_member(owner, home, viewer, "viewer")
     sensor = mqtt_client(fresh_broker, device_login(home, "sensor", fresh_broker))
-    running, _app = start_realtime(realtime_settings(stack, fresh_broker, tmp_path))
+    running = start_realtime(realtime_settings(stack, fresh_broker, tmp_path))
     try:
         admin = mqtt_client(fresh_broker, fresh_broker.admin)
         counts = Counts(admin)

@@ -24,9 +24,9 @@ from hearth.testing.broker import (
     MqttTestClient,
     RunningBroker,
 )
+from hearth.testing.services import ServiceStack, User
+from hearth.testing.sockets import ClientFactory
 from hearth.testing.tokens import TokenMinter
-from realtime_helpers import ClientFactory
-from registry_helpers import Stack, User
 
 KINDS = ["python", "js"]
 
@@ -61,7 +61,7 @@ class Home:
 
 
 def make_home(
-    stack: Stack,
+    stack: ServiceStack,
     broker: RunningBroker,
     device_login: DeviceLoginFactory,
     mqtt_client: MqttClientFactory,
@@ -77,7 +77,7 @@ def make_home(
 
 @pytest.fixture
 def home(
-    stack: Stack,
+    stack: ServiceStack,
     broker: RunningBroker,
     device_login: DeviceLoginFactory,
     mqtt_client: MqttClientFactory,
@@ -88,6 +88,7 @@ def home(
 
 async def connected(clients: ClientFactory, kind: str, url: str, token: str) -> Any:
     client = clients(kind, url)
+    await client.start()
     refused = await client.connect(token)
     assert refused is None, refused
     return client
@@ -99,7 +100,7 @@ async def connected(clients: ClientFactory, kind: str, url: str, token: str) -> 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_connect_is_refused_for_bad_tokens_with_a_visible_reason(
     kind: str,
-    stack: Stack,
+    stack: ServiceStack,
     realtime: RunningApp,
     clients: ClientFactory,
     mint_token: TokenMinter,
@@ -127,7 +128,7 @@ async def test_connect_is_refused_for_bad_tokens_with_a_visible_reason(
 @pytest.mark.parametrize("kind", KINDS)
 async def test_subscribe_is_refused_for_unknown_foreign_and_invalid_topics(
     kind: str,
-    stack: Stack,
+    stack: ServiceStack,
     realtime: RunningApp,
     clients: ClientFactory,
     home: Home,
@@ -295,7 +296,7 @@ async def test_status_rooms_see_the_device_go_online_and_offline(
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_a_viewer_removed_from_the_home_stops_receiving_within_a_second(
-    kind: str, stack: Stack, realtime: RunningApp, clients: ClientFactory, home: Home
+    kind: str, stack: ServiceStack, realtime: RunningApp, clients: ClientFactory, home: Home
 ) -> None:
     topic = home.topic()
     viewer = await connected(clients, kind, realtime.url, home.viewer.token)
@@ -321,10 +322,12 @@ async def test_a_viewer_removed_from_the_home_stops_receiving_within_a_second(
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_an_expired_token_is_disconnected(
-    kind: str, stack: Stack, realtime: RunningApp, clients: ClientFactory, home: Home
+    kind: str, stack: ServiceStack, realtime: RunningApp, clients: ClientFactory, home: Home
 ) -> None:
+    client = clients(kind, realtime.url)
+    await client.start()  # node is up before the token's 1.5 s start
     short = stack.minter()(home.viewer.id, ttl=1.5)
-    client = await connected(clients, kind, realtime.url, short)
+    assert await client.connect(short) is None
     assert (await client.call("subscribe", {"topic": home.topic()}))["ok"]
     await client.wait_for(lambda: client.received("disconnect"), timeout=4.0)
     assert client.received("revoked") == [{"topic": home.topic(), "reason": "expired"}]
@@ -332,7 +335,7 @@ async def test_an_expired_token_is_disconnected(
 
 
 async def test_reauth_extends_the_session_and_refuses_another_users_token(
-    stack: Stack, realtime: RunningApp, clients: ClientFactory, home: Home
+    stack: ServiceStack, realtime: RunningApp, clients: ClientFactory, home: Home
 ) -> None:
     short = stack.minter()(home.viewer.id, ttl=1.0)
     client = await connected(clients, "python", realtime.url, short)
@@ -354,7 +357,7 @@ async def test_reauth_extends_the_session_and_refuses_another_users_token(
 
 
 async def test_logging_out_everywhere_disconnects_the_users_sockets(
-    stack: Stack, realtime: RunningApp, clients: ClientFactory, home: Home
+    stack: ServiceStack, realtime: RunningApp, clients: ClientFactory, home: Home
 ) -> None:
     client = await connected(clients, "python", realtime.url, home.viewer.token)
     assert (await client.call("subscribe", {"topic": home.topic()}))["ok"]

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 from prometheus_client import CollectorRegistry, Counter
 
+from hearth.common.registry_client import RegistryClient
 from hearth.common.tokens import TokenVerifier
-from hearth.realtime.authorizer import RegistryAuthorizer
 from hearth.realtime.metrics import RealtimeMetrics
 from hearth.realtime.outbox import Outbox
 from hearth.realtime.service import RealtimeService
@@ -71,11 +71,15 @@ class FakeSio:
 class FakeBroker:
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, int | None]] = []
+        self.held: dict[str, asyncio.Event] = {}  # a filter's SUBACK waits for its event
 
     async def subscribe(
         self, topic_filter: str, qos: int = 1, *, identifier: int | None = None
     ) -> None:
         self.calls.append(("subscribe", topic_filter, identifier))
+        gate = self.held.get(topic_filter)
+        if gate is not None:
+            await gate.wait()
 
     async def unsubscribe(self, topic_filter: str) -> None:
         self.calls.append(("unsubscribe", topic_filter, None))
@@ -85,7 +89,7 @@ def make_service(
     token_verifier: TokenVerifier, handler: Any, **options: Any
 ) -> tuple[RealtimeService, FakeSio, FakeBroker]:
     sio, broker = FakeSio(), FakeBroker()
-    authorizer = RegistryAuthorizer("http://registry.test", transport=httpx.MockTransport(handler))
+    authorizer = RegistryClient("http://registry.test", transport=httpx.MockTransport(handler))
     service = RealtimeService(
         sio, broker, token_verifier, authorizer, RealtimeMetrics(CollectorRegistry()), **options
     )
@@ -203,6 +207,33 @@ async def test_an_unsubscribe_sent_during_a_subscribe_is_applied_after_it(
     assert len(service.rooms) == 0
     assert sio.rooms.get(topic, set()) == set()
     assert broker.calls == [("subscribe", topic, 1), ("unsubscribe", topic, None)]
+    await service.close()
+
+
+async def test_a_slow_suback_of_one_room_holds_up_only_that_rooms_joins(
+    token_verifier: TokenVerifier, mint_token: TokenMinter
+) -> None:
+    service, _sio, broker = make_service(token_verifier, allow)
+    for sid in ("a", "b", "c"):
+        await service.connect(sid, {"token": mint_token()})
+    slow, other = "hearth/h/d/telemetry/t", "hearth/h/e/status"
+    broker.held[slow] = asyncio.Event()
+    first = asyncio.create_task(service.subscribe("a", {"topic": slow}))
+    await until(lambda: ("subscribe", slow, 1) in broker.calls)  # its SUBACK is outstanding
+    second = asyncio.create_task(service.subscribe("c", {"topic": slow}))  # the same room
+    # Another room's join goes through while the slow room's SUBACK is still awaited.
+    ack = await asyncio.wait_for(service.subscribe("b", {"topic": other}), 5)
+    assert ack == {"ok": True, "topic": other, "last": []}
+    await asyncio.sleep(0.02)
+    assert not first.done()
+    assert not second.done()  # waits behind the first join of its own room
+    broker.held[slow].set()
+    assert (await first)["ok"] is True
+    assert (await second)["ok"] is True
+    assert broker.calls == [("subscribe", slow, 1), ("subscribe", other, 2)]  # one per room
+    room = service.rooms.get(slow)
+    assert room is not None
+    assert room.members == {"a", "c"}
     await service.close()
 
 

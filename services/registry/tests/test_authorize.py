@@ -12,7 +12,7 @@ import pytest
 from hearth.common.messages import RegistryEvent
 from hearth.common.topics import registry_home_topic
 from hearth.testing.broker import MqttClientFactory, RunningBroker
-from registry_helpers import Stack, User, bearer
+from hearth.testing.services import ServiceStack, User, bearer
 
 
 @dataclass
@@ -28,7 +28,7 @@ class Homes:
 
 
 @pytest.fixture(scope="module")
-def homes(stack: Stack) -> Homes:
+def homes(stack: ServiceStack) -> Homes:
     owner, member, viewer, outsider = (stack.create_user(p) for p in ("own", "mem", "view", "out"))
     home = stack.create_home(owner)["slug"]
     stack.add_member(owner, home, member, "member")
@@ -43,7 +43,7 @@ def homes(stack: Stack) -> Homes:
     return Homes(home, other, owner, member, viewer, outsider)
 
 
-def ask(stack: Stack, token: str, action: str, **target: str) -> dict[str, Any]:
+def ask(stack: ServiceStack, token: str, action: str, **target: str) -> dict[str, Any]:
     response = stack.http.post(
         "/registry/authorize", json={"action": action, **target}, headers=bearer(token)
     )
@@ -58,7 +58,7 @@ def verdict(answer: dict[str, Any]) -> tuple[bool, str | None, str | None]:
     return answer["allowed"], answer["role"], answer["reason"]
 
 
-def test_topics_need_to_exist_and_the_role_to_allow(stack: Stack, homes: Homes) -> None:
+def test_topics_need_to_exist_and_the_role_to_allow(stack: ServiceStack, homes: Homes) -> None:
     h = homes.home
     cases = [
         # (user, action, topic, (allowed, role, reason))
@@ -111,7 +111,7 @@ def test_topics_need_to_exist_and_the_role_to_allow(stack: Stack, homes: Homes) 
         assert verdict(answer) == expected, (user.username, action, topic, answer)
 
 
-def test_a_write_answer_carries_the_capability(stack: Stack, homes: Homes) -> None:
+def test_a_write_answer_carries_the_capability(stack: ServiceStack, homes: Homes) -> None:
     answer = ask(
         stack, homes.member.token, "write", topic=f"hearth/{homes.home}/lamp/command/brightness"
     )
@@ -131,7 +131,7 @@ def test_a_write_answer_carries_the_capability(stack: Stack, homes: Homes) -> No
     assert read["capability"] is None
 
 
-def test_filters_stay_inside_one_home_and_only_read(stack: Stack, homes: Homes) -> None:
+def test_filters_stay_inside_one_home_and_only_read(stack: ServiceStack, homes: Homes) -> None:
     h = homes.home
     cases = [
         (homes.viewer, "read", f"hearth/{h}/#", (True, "viewer", None)),
@@ -169,7 +169,7 @@ def test_filters_stay_inside_one_home_and_only_read(stack: Stack, homes: Homes) 
         assert verdict(answer) == expected, (user.username, action, topic_filter, answer)
 
 
-def test_homes_are_answered_by_role(stack: Stack, homes: Homes) -> None:
+def test_homes_are_answered_by_role(stack: ServiceStack, homes: Homes) -> None:
     h = homes.home
     cases = [
         (homes.owner, "manage", h, (True, "owner", None)),
@@ -186,7 +186,7 @@ def test_homes_are_answered_by_role(stack: Stack, homes: Homes) -> None:
         assert verdict(ask(stack, user.token, action, home=home)) == expected, (action, home)
 
 
-def test_api_key_tokens_are_narrowed_by_scope_and_homes(stack: Stack, homes: Homes) -> None:
+def test_api_key_tokens_are_narrowed_by_scope_and_homes(stack: ServiceStack, homes: Homes) -> None:
     mint = stack.minter()
     h, lamp = homes.home, f"hearth/{homes.home}/lamp/command/power"
     read_only = mint(homes.member.id, scope="read", homes=[h])
@@ -219,7 +219,7 @@ def test_api_key_tokens_are_narrowed_by_scope_and_homes(stack: Stack, homes: Hom
     assert (refused.status_code, refused.json()["code"]) == (403, "insufficient_scope")
 
 
-def test_bad_questions_are_errors_not_answers(stack: Stack, homes: Homes) -> None:
+def test_bad_questions_are_errors_not_answers(stack: ServiceStack, homes: Homes) -> None:
     url = "/registry/authorize"
     topic = f"hearth/{homes.home}/lamp/status"
     assert stack.http.post(url, json={"action": "read", "topic": topic}).status_code == 401
@@ -234,7 +234,7 @@ def test_bad_questions_are_errors_not_answers(stack: Stack, homes: Homes) -> Non
 
 
 def test_changes_are_on_the_system_bus_within_a_second(
-    stack: Stack, broker: RunningBroker, mqtt_client: MqttClientFactory
+    stack: ServiceStack, broker: RunningBroker, mqtt_client: MqttClientFactory
 ) -> None:
     owner, friend = stack.create_user("owner"), stack.create_user("friend")
     home = stack.create_home(owner)["slug"]

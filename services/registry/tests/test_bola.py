@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from registry_helpers import Stack, User
+from hearth.testing.services import ServiceStack, User
 
 WRITE_METHODS = {"post", "put", "patch", "delete"}
 PARAM = re.compile(r"\{([a-z_]+)\}")
@@ -39,7 +39,7 @@ class World:
 
 
 @pytest.fixture(scope="module")
-def worlds(stack: Stack) -> tuple[World, World]:
+def worlds(stack: ServiceStack) -> tuple[World, World]:
     made = []
     for letter in ("a", "b"):
         owner, member, viewer = (stack.create_user(f"{letter}-{r}") for r in ("own", "mem", "view"))
@@ -74,7 +74,7 @@ def bodies(attacker: User) -> dict[tuple[str, str], dict[str, Any] | None]:
     }
 
 
-def id_routes(stack: Stack) -> set[tuple[str, str]]:
+def id_routes(stack: ServiceStack) -> set[tuple[str, str]]:
     """Every (method, path) of the live OpenAPI document whose path takes an id."""
     document = stack.http.get("/openapi.json").json()
     return {
@@ -90,7 +90,7 @@ def fill(path: str, ids: dict[str, str]) -> str:
     return PARAM.sub(lambda m: ids[m.group(1)], path)
 
 
-def snapshot(stack: Stack, world: World) -> tuple[Any, ...]:
+def snapshot(stack: ServiceStack, world: World) -> tuple[Any, ...]:
     headers = world.owner.headers
     base = f"/registry/homes/{world.slug}"
     return (
@@ -101,7 +101,7 @@ def snapshot(stack: Stack, world: World) -> tuple[Any, ...]:
 
 
 def test_nothing_of_the_other_home_is_readable_or_writable(
-    stack: Stack, worlds: tuple[World, World]
+    stack: ServiceStack, worlds: tuple[World, World]
 ) -> None:
     routes = id_routes(stack)
     assert routes, "the OpenAPI document lists no route taking an id"
@@ -139,7 +139,7 @@ def test_nothing_of_the_other_home_is_readable_or_writable(
 
 
 def test_viewers_and_members_cannot_manage_their_own_home(
-    stack: Stack, worlds: tuple[World, World]
+    stack: ServiceStack, worlds: tuple[World, World]
 ) -> None:
     routes = id_routes(stack)
     tried = 0

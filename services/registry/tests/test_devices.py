@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from registry_helpers import Stack
+from hearth.testing.services import ServiceStack
 
 PROBLEM = "application/problem+json"
 
 
-def test_the_catalogue_lists_every_type(stack: Stack) -> None:
+def test_the_catalogue_lists_every_type(stack: ServiceStack) -> None:
     user = stack.create_user()
     types = stack.http.get("/registry/device-types", headers=user.headers).json()
     by_type = {t["type"]: t for t in types}
@@ -25,7 +25,7 @@ def test_the_catalogue_lists_every_type(stack: Stack) -> None:
     assert stack.http.get("/registry/device-types").status_code == 401
 
 
-def test_a_type_fills_the_capabilities_unless_given(stack: Stack) -> None:
+def test_a_type_fills_the_capabilities_unless_given(stack: ServiceStack) -> None:
     owner = stack.create_user("owner")
     home = stack.create_home(owner)["slug"]
     response = stack.http.post(
@@ -65,7 +65,7 @@ def test_a_type_fills_the_capabilities_unless_given(stack: Stack) -> None:
     assert [d["slug"] for d in listed] == ["heater", "kitchen-th"]
 
 
-def test_bad_devices_are_refused_with_problem_details(stack: Stack) -> None:
+def test_bad_devices_are_refused_with_problem_details(stack: ServiceStack) -> None:
     owner = stack.create_user("owner")
     home = stack.create_home(owner)["slug"]
     stack.create_device(owner, home, "lamp", type="light")
@@ -103,7 +103,7 @@ def test_bad_devices_are_refused_with_problem_details(stack: Stack) -> None:
     assert (missing.status_code, missing.json()["code"]) == (404, "device_not_found")
 
 
-def test_a_deleted_device_leaves_a_tombstone(stack: Stack) -> None:
+def test_a_deleted_device_leaves_a_tombstone(stack: ServiceStack) -> None:
     owner = stack.create_user("owner")
     home = stack.create_home(owner)["slug"]
     stack.create_device(owner, home, "bridge")
@@ -137,7 +137,7 @@ def test_a_deleted_device_leaves_a_tombstone(stack: Stack) -> None:
     stack.create_device(owner, other, "bridge")
 
 
-def test_devices_are_updated_but_slug_and_type_stay(stack: Stack) -> None:
+def test_devices_are_updated_but_slug_and_type_stay(stack: ServiceStack) -> None:
     owner = stack.create_user("owner")
     home = stack.create_home(owner)["slug"]
     stack.create_device(owner, home, "a")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 import uuid
 
-from registry_helpers import Stack, bearer
+from hearth.testing.services import ServiceStack, bearer
 
 PROBLEM = "application/problem+json"
 
 
-def test_the_creator_owns_a_new_home(stack: Stack) -> None:
+def test_the_creator_owns_a_new_home(stack: ServiceStack) -> None:
     owner = stack.create_user("owner")
     slug = f"home-{uuid.uuid4().hex[:8]}"
     response = stack.http.post(
@@ -35,7 +35,7 @@ def test_the_creator_owns_a_new_home(stack: Stack) -> None:
     assert [h["slug"] for h in mine] == [slug]
 
 
-def test_home_input_is_checked(stack: Stack) -> None:
+def test_home_input_is_checked(stack: ServiceStack) -> None:
     owner = stack.create_user("owner")
     home = stack.create_home(owner)
     again = stack.http.post(
@@ -69,7 +69,7 @@ def test_home_input_is_checked(stack: Stack) -> None:
     assert stack.http.get("/registry/homes").status_code == 401
 
 
-def test_owners_add_change_and_remove_members(stack: Stack) -> None:
+def test_owners_add_change_and_remove_members(stack: ServiceStack) -> None:
     owner, friend = stack.create_user("owner"), stack.create_user("friend")
     slug = stack.create_home(owner)["slug"]
     added = stack.http.post(
@@ -123,7 +123,7 @@ def test_owners_add_change_and_remove_members(stack: Stack) -> None:
     assert (gone.status_code, gone.json()["code"]) == (404, "member_not_found")
 
 
-def test_admins_see_and_manage_every_home(stack: Stack) -> None:
+def test_admins_see_and_manage_every_home(stack: ServiceStack) -> None:
     owner = stack.create_user("owner")
     slug = stack.create_home(owner)["slug"]
     listed = stack.http.get("/registry/homes", headers=stack.admin.headers).json()
@@ -138,7 +138,7 @@ def test_admins_see_and_manage_every_home(stack: Stack) -> None:
     assert slug not in [h["slug"] for h in others]
 
 
-def test_a_revoked_token_is_refused_within_a_second(stack: Stack) -> None:
+def test_a_revoked_token_is_refused_within_a_second(stack: ServiceStack) -> None:
     """The registry follows auth's revocation marks on the system bus (not its database)."""
     user = stack.create_user()
     assert stack.http.get("/registry/homes", headers=user.headers).status_code == 200

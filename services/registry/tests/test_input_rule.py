@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from registry_helpers import Stack, User
+from hearth.testing.services import ServiceStack, User
 
 NUL = "a\x00b"
 
@@ -21,7 +21,7 @@ def loc_of(response: Any) -> list[Any]:
     return list(error["loc"])
 
 
-def send(stack: Stack, user: User, method: str, path: str, body: dict[str, Any]) -> Any:
+def send(stack: ServiceStack, user: User, method: str, path: str, body: dict[str, Any]) -> Any:
     """``body`` as ASCII-escaped JSON (a lone surrogate survives the trip)."""
     return stack.http.request(
         method,
@@ -32,7 +32,7 @@ def send(stack: Stack, user: User, method: str, path: str, body: dict[str, Any])
 
 
 @pytest.mark.parametrize("bad", [NUL, "tab\there", "\ud800"])
-def test_home_fields_refuse_controls(stack: Stack, bad: str) -> None:
+def test_home_fields_refuse_controls(stack: ServiceStack, bad: str) -> None:
     owner = stack.create_user("owner")
     response = send(stack, owner, "POST", "/registry/homes", {"slug": "h-nul", "name": bad})
     assert loc_of(response)[-1] == "name"
@@ -64,7 +64,9 @@ def test_home_fields_refuse_controls(stack: Stack, bad: str) -> None:
         ),
     ],
 )
-def test_device_fields_refuse_nul(stack: Stack, body: dict[str, Any], loc_end: list[Any]) -> None:
+def test_device_fields_refuse_nul(
+    stack: ServiceStack, body: dict[str, Any], loc_end: list[Any]
+) -> None:
     owner = stack.create_user("owner")
     home = stack.create_home(owner)["slug"]
     response = send(stack, owner, "POST", f"/registry/homes/{home}/devices", body)
@@ -76,7 +78,7 @@ def test_device_fields_refuse_nul(stack: Stack, body: dict[str, Any], loc_end: l
     assert loc_of(patched)[-1] == "area"
 
 
-def test_paths_and_authorize_refuse_nul(stack: Stack) -> None:
+def test_paths_and_authorize_refuse_nul(stack: ServiceStack) -> None:
     owner = stack.create_user("owner")
     home = stack.create_home(owner)["slug"]
     assert loc_of(stack.http.get(f"/registry/homes/{home}%00", headers=owner.headers)) == ["path"]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from hearth.common.authorization import Action, AuthorizeRequest, Role
+from hearth.common.capabilities import Metric, Property
 from hearth.common.tokens import Caller
 from hearth.registry.access import check_access
-from hearth.registry.capabilities import Metric, Property
 from hearth.registry.catalogue import CATALOGUE
-from hearth.registry.models import Action, AuthorizeRequest, HomeCreate, MemberAdd, Role
+from hearth.registry.models import HomeCreate, MemberAdd
 
 
 def caller(

@@ -14,18 +14,6 @@ from hearth.common.service_cli import run_service_cli
 __all__ = ["main"]
 
 
-async def _migrate() -> str:
-    from hearth.auth.config import AuthSettings
-    from hearth.auth.migrate import MIGRATIONS
-    from hearth.common.db import wait_for_database
-
-    settings = AuthSettings.load()
-    url = settings.require_database_url()
-    await wait_for_database(url, timeout=settings.database_wait)
-    await MIGRATIONS.upgrade(url)
-    return f"auth schema at {MIGRATIONS.head()}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``serve`` (the default) or ``migrate``."""
     return run_service_cli(
@@ -33,5 +21,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         service="auth",
         app_factory="hearth.auth.main:create_app",
         default_port=8101,
-        migrate=_migrate,
+        migrate="hearth.auth.migrate:migrate",
     )

@@ -29,7 +29,8 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
 )
 
-from hearth.auth.models import JsonWebKey, JsonWebKeySet, SigningKeyRecord, utc_now
+from hearth.auth.models import JsonWebKey, JsonWebKeySet, SigningKeyRecord
+from hearth.common.clock import utc_now
 from hearth.common.errors import ConfigError, HearthError
 
 __all__ = ["ActiveKey", "KeyCipher", "KeyRing", "KeysCorrupt", "new_key_record"]

@@ -13,12 +13,10 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from hearth.auth.keys import KeyCipher, KeyRing, new_key_record
-from hearth.auth.models import utc_now
-from hearth.auth.repository import KEYS_LOCK, Repository
+from hearth.auth.repository import KEYS_LOCK, AuthRepository
+from hearth.common.clock import utc_now
+from hearth.common.db import Transactions
 
 __all__ = ["KeyStore"]
 
@@ -30,14 +28,14 @@ class KeyStore:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        transactions: Transactions[AuthRepository],
         cipher: KeyCipher,
         ring: KeyRing,
         *,
         rotation_interval: timedelta,
         publish_delay: timedelta,
     ) -> None:
-        self._sessions = sessions
+        self._transactions = transactions
         self._cipher = cipher
         self.ring = ring
         self._rotation_interval = rotation_interval
@@ -45,27 +43,25 @@ class KeyStore:
 
     async def reload(self) -> None:
         """Load every stored key into the ring."""
-        async with self._sessions() as session:
-            records = await Repository(session).signing_keys()
+        async with self._transactions() as repo:
+            records = await repo.signing_keys()
         self.ring.load(records)
 
     async def ensure(self) -> None:
         """Make the first key if there is none (it signs at once), then load all."""
-        async with self._sessions() as session:
-            repo = Repository(session)
+        async with self._transactions() as repo:
             await repo.lock(KEYS_LOCK)
             if not await repo.signing_keys():
                 record = new_key_record(self._cipher)
                 repo.add(record)
                 log.info("created the first signing key", extra={"kid": record.kid})
-            await session.commit()
+            await repo.commit()
         await self.reload()
         await self.rotate_if_due()
 
     async def rotate_if_due(self) -> bool:
         """Add a successor key when the newest is older than the interval; whether one was."""
-        async with self._sessions() as session:
-            repo = Repository(session)
+        async with self._transactions() as repo:
             await repo.lock(KEYS_LOCK)
             records = await repo.signing_keys()
             now = utc_now()
@@ -74,7 +70,7 @@ class KeyStore:
                 return False
             record = new_key_record(self._cipher, activates_at=now + self._publish_delay)
             repo.add(record)
-            await session.commit()
+            await repo.commit()
         log.info("created a new signing key", extra={"kid": record.kid})
         await self.reload()
         return True

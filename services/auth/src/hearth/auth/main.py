@@ -1,10 +1,12 @@
 """The auth service's composition root: ``create_app(settings=None)`` and its lifespan.
 
-Startup, in order: wait for the database, migrate (advisory-locked, so every replica
-may), create or load the signing keys, seed the first admin, load the users' marks,
-connect to the broker (not waited for: ``/readyz`` reports it). Background tasks
-reload the keys (keys made by another replica), rotate them when due, and retry
-publishing revocation marks.
+``create_app`` builds every object (:class:`~hearth.auth.state.AuthState`) and nothing
+connects yet. The lifespan starts them, in order: wait for the database and migrate
+(advisory-locked, so every replica may), create or load the signing keys, seed the first
+admin, load the users' marks, connect to the broker (not waited for: ``/readyz`` reports
+it); then background tasks reload the keys (keys made by another replica), rotate them
+when due, and retry publishing revocation marks. Stopping cancels them, disconnects and
+closes the database pool.
 """
 
 from __future__ import annotations
@@ -27,15 +29,17 @@ from hearth.auth.keys import KeyCipher, KeyRing
 from hearth.auth.keystore import KeyStore
 from hearth.auth.local_jwks import LOCAL_JWKS_URL, LocalJwksTransport
 from hearth.auth.marks import MarkPublisher
-from hearth.auth.migrate import MIGRATIONS
+from hearth.auth.migrate import MIGRATIONS, migrate
 from hearth.auth.passwords import PasswordHasher
+from hearth.auth.repository import AuthRepository
 from hearth.auth.service import AuthService, Seed
-from hearth.common.db import create_engine, database_check, session_factory, wait_for_database
+from hearth.auth.state import AuthState
+from hearth.common.db import Transactions, create_engine, database_check, session_factory
 from hearth.common.mqtt import MqttConfig, MqttConnection
 from hearth.common.tokens import JwksClient, TokenVerifier
-from hearth.common.web import add_readiness_check, create_service_app
+from hearth.common.web import create_service_app, service_state
 
-__all__ = ["KEY_RELOAD_INTERVAL", "create_app"]
+__all__ = ["KEY_RELOAD_INTERVAL", "create_app", "lifespan"]
 
 log = logging.getLogger(__name__)
 
@@ -43,20 +47,15 @@ KEY_RELOAD_INTERVAL = 5.0
 """Seconds between reloads of the signing keys from the database (keys of other replicas)."""
 
 
-async def _every(interval: float, action: Callable[[], Awaitable[object]], what: str) -> None:
-    """Run ``action`` every ``interval`` seconds forever; failures are logged, not fatal."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await action()
-        except Exception:
-            log.exception("%s failed", what)
-
-
 def create_app(settings: AuthSettings | None = None) -> FastAPI:
     """The auth service app (settings from the environment unless given)."""
     settings = settings or AuthSettings.load()
-    url = settings.require_database_url()
+    engine = create_engine(
+        settings.require_database_url(),
+        schema=MIGRATIONS.schema,
+        application_name=settings.client_id,
+    )
+    transactions = Transactions(session_factory(engine), AuthRepository)
     cipher = KeyCipher(settings.key_encryption_key.get_secret_value())
     ring = KeyRing(cipher, retention=timedelta(seconds=settings.key_retention))
     verifier = TokenVerifier(
@@ -65,24 +64,24 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         audience=settings.token_audience,
         leeway=settings.token_leeway,
     )
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await wait_for_database(url, timeout=settings.database_wait)
-        await MIGRATIONS.upgrade(url)
-        engine = create_engine(url, schema=MIGRATIONS.schema, application_name=settings.client_id)
-        sessions = session_factory(engine)
-        store = KeyStore(
-            sessions,
+    mqtt = MqttConnection(MqttConfig.from_settings(settings))
+    marks = MarkPublisher(mqtt, verifier.marks)
+    state = AuthState(
+        settings=settings,
+        engine=engine,
+        key_ring=ring,
+        key_store=KeyStore(
+            transactions,
             cipher,
             ring,
             rotation_interval=timedelta(seconds=settings.key_rotation_interval),
             publish_delay=timedelta(seconds=settings.key_publish_delay),
-        )
-        mqtt = MqttConnection(MqttConfig.from_settings(settings))
-        marks = MarkPublisher(mqtt, verifier.marks)
-        service = AuthService(
-            sessions,
+        ),
+        verifier=verifier,
+        mqtt=mqtt,
+        marks=marks,
+        service=AuthService(
+            transactions,
             hasher=PasswordHasher(
                 Argon2Hasher(
                     time_cost=settings.password_time_cost,
@@ -98,48 +97,61 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
             marks=marks,
             refresh_ttl=settings.refresh_token_ttl,
             open_signup=settings.open_signup,
-        )
-        tasks: list[asyncio.Task[None]] = []
-        try:
-            await store.ensure()
-            password = settings.admin_password.get_secret_value()
-            await service.seed_admin(Seed(settings.admin_username, password) if password else None)
-            for user_id, mark in await service.marks():
-                verifier.marks.apply(user_id, mark)
-            app.state.auth_service = service
-            app.state.key_ring = ring
-            app.state.mqtt = mqtt
-
-            add_readiness_check(app, "database", database_check(engine))
-            add_readiness_check(app, "broker", mqtt.readiness_check)
-            async with mqtt:
-                tasks = [
-                    asyncio.create_task(marks.run(service.marks), name="auth-marks"),
-                    asyncio.create_task(
-                        _every(KEY_RELOAD_INTERVAL, store.reload, "reloading keys"),
-                        name="auth-key-reload",
-                    ),
-                    asyncio.create_task(
-                        _every(3600.0, store.rotate_if_due, "rotating keys"),
-                        name="auth-key-rotation",
-                    ),
-                ]
-                yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await engine.dispose()
-
+        ),
+    )
     app = create_service_app(
         settings,
         title="Hearth auth",
         description="Users, access tokens (EdDSA JWTs), refresh tokens, revocation marks, JWKS.",
         lifespan=lifespan,
         token_verifier=verifier,
+        state=state,
+        readiness_checks={"database": database_check(engine), "broker": mqtt.readiness_check},
     )
-    app.state.key_ring = ring
     app.include_router(tokens_api.router)
     app.include_router(users_api.router)
     app.include_router(keys_api.router)
     return app
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start what ``create_app`` built (see the module docstring), stop it at the end."""
+    state = service_state(app, AuthState)
+    settings, service = state.settings, state.service
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await migrate(settings)
+        await state.key_store.ensure()
+        password = settings.admin_password.get_secret_value()
+        await service.seed_admin(Seed(settings.admin_username, password) if password else None)
+        for user_id, mark in await service.marks():
+            state.verifier.marks.apply(user_id, mark)
+        async with state.mqtt:
+            tasks = [
+                asyncio.create_task(state.marks.run(service.marks), name="auth-marks"),
+                asyncio.create_task(
+                    _every(KEY_RELOAD_INTERVAL, state.key_store.reload, "reloading keys"),
+                    name="auth-key-reload",
+                ),
+                asyncio.create_task(
+                    _every(3600.0, state.key_store.rotate_if_due, "rotating keys"),
+                    name="auth-key-rotation",
+                ),
+            ]
+            yield
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await state.engine.dispose()
+
+
+async def _every(interval: float, action: Callable[[], Awaitable[object]], what: str) -> None:
+    """Run ``action`` every ``interval`` seconds forever; failures are logged, not fatal."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await action()
+        except Exception:
+            log.exception("%s failed", what)

@@ -8,15 +8,16 @@ never returned. Every input model forbids unknown fields.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import BigInteger, Column, DateTime, LargeBinary
+from sqlalchemy import BigInteger, Column, LargeBinary
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
-from hearth.common.db import service_registry
+from hearth.common.clock import utc_now
+from hearth.common.db import service_registry, timestamp_column
 from hearth.common.inputs import FreeText, Text
 from hearth.common.schemas import InputModel
 from hearth.common.usernames import Username
@@ -41,7 +42,6 @@ __all__ = [
     "UserPublic",
     "UserSignup",
     "UserUpdate",
-    "utc_now",
 ]
 
 SCHEMA = "auth"
@@ -54,15 +54,6 @@ Password = Annotated[str, Text(256, min_length=8)]
 """A new password: 8 to 256 characters, no control characters, kept exactly as typed."""
 DisplayName = Annotated[str, FreeText(100)]
 """A display name: free text (NFC, trimmed, no control characters), at most 100 characters."""
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware (UTC)."""
-    return datetime.now(UTC)
-
-
-def _timestamptz() -> Column[datetime]:
-    return Column(DateTime(timezone=True), nullable=False)
 
 
 # ----------------------------------------------------------------------------- tables
@@ -88,8 +79,8 @@ class User(AuthModel, table=True):
     is_admin: bool = False
     disabled: bool = False
     not_before_ms: int = SQLField(default=0, sa_column=Column(BigInteger, nullable=False))
-    created_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
-    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
+    created_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
+    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
 
     @property
     def roles(self) -> list[Role]:
@@ -110,14 +101,10 @@ class RefreshToken(AuthModel, table=True):
     family_id: uuid.UUID = SQLField(index=True)
     user_id: uuid.UUID = SQLField(foreign_key="auth.users.id", index=True, ondelete="CASCADE")
     token_hash: str = SQLField(max_length=64, unique=True)
-    created_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
-    expires_at: datetime = SQLField(sa_column=_timestamptz())
-    used_at: datetime | None = SQLField(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
-    )
-    revoked_at: datetime | None = SQLField(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
-    )
+    created_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
+    expires_at: datetime = SQLField(sa_column=timestamp_column())
+    used_at: datetime | None = SQLField(default=None, sa_column=timestamp_column(nullable=True))
+    revoked_at: datetime | None = SQLField(default=None, sa_column=timestamp_column(nullable=True))
 
 
 class SigningKeyRecord(AuthModel, table=True):
@@ -131,8 +118,8 @@ class SigningKeyRecord(AuthModel, table=True):
     kid: str = SQLField(primary_key=True, max_length=64)
     private_key_encrypted: bytes = SQLField(sa_column=Column(LargeBinary, nullable=False))
     public_key: bytes = SQLField(sa_column=Column(LargeBinary, nullable=False))
-    created_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
-    activates_at: datetime = SQLField(sa_column=_timestamptz())
+    created_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
+    activates_at: datetime = SQLField(sa_column=timestamp_column())
 
 
 # ----------------------------------------------------------------------------- schemas

@@ -8,11 +8,11 @@ from datetime import datetime
 
 from sqlalchemy import func, update
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth.auth.models import RefreshToken, SigningKeyRecord, User
+from hearth.common.db import Repository
 
-__all__ = ["KEYS_LOCK", "SEED_LOCK", "Repository"]
+__all__ = ["KEYS_LOCK", "SEED_LOCK", "AuthRepository"]
 
 SEED_LOCK = 0x6865617274680001
 """Advisory lock held while seeding the first user (one replica seeds)."""
@@ -20,15 +20,8 @@ KEYS_LOCK = 0x6865617274680002
 """Advisory lock held while creating a signing key (one replica creates it)."""
 
 
-class Repository:
-    """Queries over one session; the caller owns the transaction (commit/rollback)."""
-
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
-    async def lock(self, key: int) -> None:
-        """Hold a transaction-scoped advisory lock (released at commit or rollback)."""
-        await self.session.exec(select(func.pg_advisory_xact_lock(key)))
+class AuthRepository(Repository):
+    """Auth's queries over one transaction (:class:`~hearth.common.db.Repository`)."""
 
     # ------------------------------------------------------------------ users
 
@@ -62,10 +55,6 @@ class Repository:
         """Users with a revocation mark (``not_before`` set or disabled)."""
         query = select(User).where((col(User.not_before_ms) > 0) | col(User.disabled))
         return list((await self.session.exec(query)).all())
-
-    def add(self, *rows: User | RefreshToken | SigningKeyRecord) -> None:
-        """Stage new rows for insertion."""
-        self.session.add_all(rows)
 
     # ------------------------------------------------------------------ refresh tokens
 

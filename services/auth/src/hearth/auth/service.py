@@ -1,7 +1,7 @@
 """The auth service's business rules: users, logins, refresh token families, revocation.
 
 Nothing here knows FastAPI or SQL: routes call :class:`AuthService`, which runs each
-operation in one transaction through :class:`~hearth.auth.repository.Repository`.
+operation in one transaction through :class:`~hearth.auth.repository.AuthRepository`.
 
 Rules worth knowing:
 
@@ -26,9 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from hearth.auth.errors import InvalidGrant, SignupClosed, UsernameTaken
 from hearth.auth.issuer import TokenIssuer, hash_refresh_token, new_refresh_token, now_ms
 from hearth.auth.marks import MarkPublisher
@@ -42,10 +39,11 @@ from hearth.auth.models import (
     UserCreate,
     UserSignup,
     UserUpdate,
-    utc_now,
 )
 from hearth.auth.passwords import PasswordHasher
-from hearth.auth.repository import SEED_LOCK, Repository
+from hearth.auth.repository import SEED_LOCK, AuthRepository
+from hearth.common.clock import utc_now
+from hearth.common.db import Transactions
 from hearth.common.errors import BadRequest, Forbidden, NotFound, TokenRevoked, UserDisabled
 from hearth.common.messages import UserMark
 from hearth.common.tokens import Caller
@@ -72,7 +70,7 @@ class AuthService:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        transactions: Transactions[AuthRepository],
         *,
         hasher: PasswordHasher,
         issuer: TokenIssuer,
@@ -80,7 +78,7 @@ class AuthService:
         refresh_ttl: float,
         open_signup: bool = False,
     ) -> None:
-        self._sessions = sessions
+        self._transactions = transactions
         self._hasher = hasher
         self._issuer = issuer
         self._marks = marks
@@ -94,14 +92,13 @@ class AuthService:
         if seed is None:
             return None
         password_hash = await self._hasher.hash(seed.password)
-        async with self._sessions() as session:
-            repo = Repository(session)
+        async with self._transactions() as repo:
             await repo.lock(SEED_LOCK)
             if await repo.count_users() > 0:
                 return None
             admin = User(username=seed.username, password_hash=password_hash, is_admin=True)
             repo.add(admin)
-            await session.commit()
+            await repo.commit()
         log.info("created the first admin", extra={"username": seed.username})
         return admin
 
@@ -110,8 +107,7 @@ class AuthService:
         if not self.open_signup:
             raise SignupClosed("sign-up is closed: ask an admin for an account")
         password_hash = await self._hasher.hash(data.password)
-        async with self._sessions() as session:
-            repo = Repository(session)
+        async with self._transactions() as repo:
             await repo.lock(SEED_LOCK)
             if await repo.existing_usernames([data.username]):
                 raise UsernameTaken([data.username])
@@ -123,7 +119,7 @@ class AuthService:
                 is_admin=first,
             )
             repo.add(user)
-            await session.commit()
+            await repo.commit()
         return user
 
     # ------------------------------------------------------------------ users
@@ -134,8 +130,8 @@ class AuthService:
         repeated = {name for name in names if names.count(name) > 1}
         if repeated:
             raise UsernameTaken(sorted(repeated))
-        async with self._sessions() as session:
-            taken = await Repository(session).existing_usernames(names)
+        async with self._transactions() as repo:
+            taken = await repo.existing_usernames(names)
         if taken:
             raise UsernameTaken(taken)
         hashes = await asyncio.gather(*(self._hasher.hash(item.password) for item in items))
@@ -148,32 +144,31 @@ class AuthService:
             )
             for item, password_hash in zip(items, hashes, strict=True)
         ]
-        async with self._sessions() as session:
-            repo = Repository(session)
+        async with self._transactions() as repo:
             taken = await repo.existing_usernames(names)  # created meanwhile?
             if taken:
                 raise UsernameTaken(taken)
             repo.add(*users)
-            await session.commit()
+            await repo.commit()
         return users
 
     async def list_users(self, *, offset: int = 0, limit: int = 100) -> list[User]:
         """Users by username, a page at a time."""
-        async with self._sessions() as session:
-            return await Repository(session).list_users(offset=offset, limit=limit)
+        async with self._transactions() as repo:
+            return await repo.list_users(offset=offset, limit=limit)
 
     async def get_user(self, user_id: uuid.UUID) -> User:
         """The user with ``user_id`` (404 when there is none)."""
-        async with self._sessions() as session:
-            user = await Repository(session).get_user(user_id)
+        async with self._transactions() as repo:
+            user = await repo.get_user(user_id)
         if user is None:
             raise NotFound("no such user")
         return user
 
     async def lookup(self, username: str) -> uuid.UUID:
         """The id of the user with exactly this username (404 when there is none)."""
-        async with self._sessions() as session:
-            user = await Repository(session).user_by_username(username)
+        async with self._transactions() as repo:
+            user = await repo.user_by_username(username)
         if user is None:
             raise NotFound("no such user")
         return user.id
@@ -185,8 +180,8 @@ class AuthService:
         token issued before the user's ``not_before``, is refused here even before
         the mark reaches this replica over the bus.
         """
-        async with self._sessions() as session:
-            user = await Repository(session).get_user(uuid.UUID(caller.user_id))
+        async with self._transactions() as repo:
+            user = await repo.get_user(uuid.UUID(caller.user_id))
         if user is None:
             raise TokenRevoked("the token's user no longer exists")
         if user.disabled:
@@ -197,8 +192,7 @@ class AuthService:
 
     async def update_self(self, user_id: uuid.UUID, data: UserUpdate) -> User:
         """A user changes their own profile."""
-        async with self._sessions() as session:
-            repo = Repository(session)
+        async with self._transactions() as repo:
             user = await repo.get_user(user_id, for_update=True)
             if user is None:
                 raise NotFound("no such user")
@@ -206,7 +200,7 @@ class AuthService:
                 user.display_name = data.display_name
             user.updated_at = utc_now()
             repo.add(user)
-            await session.commit()
+            await repo.commit()
         return user
 
     async def admin_update(
@@ -221,8 +215,7 @@ class AuthService:
             data.disabled is True or (data.roles is not None and ADMIN_ROLE not in data.roles)
         ):
             raise BadRequest("you cannot disable yourself or remove your own admin role")
-        async with self._sessions() as session:
-            repo = Repository(session)
+        async with self._transactions() as repo:
             user = await repo.get_user(user_id, for_update=True)
             if user is None:
                 raise NotFound("no such user")
@@ -245,15 +238,15 @@ class AuthService:
                 changed_mark = True
             user.updated_at = now
             repo.add(user)
-            await session.commit()
+            await repo.commit()
         if changed_mark:
             await self._marks.publish(str(user.id), _mark(user))
         return user
 
     async def change_password(self, user_id: uuid.UUID, data: PasswordChange) -> None:
         """A user changes their password; every token of theirs is revoked."""
-        async with self._sessions() as session:
-            user = await Repository(session).get_user(user_id)
+        async with self._transactions() as repo:
+            user = await repo.get_user(user_id)
         if user is None:
             raise NotFound("no such user")
         if not await self._hasher.verify(data.current_password, user.password_hash):
@@ -268,8 +261,7 @@ class AuthService:
     async def _revoke_everything(
         self, user_id: uuid.UUID, *, password_hash: str | None = None
     ) -> None:
-        async with self._sessions() as session:
-            repo = Repository(session)
+        async with self._transactions() as repo:
             user = await repo.get_user(user_id, for_update=True)
             if user is None:
                 raise NotFound("no such user")
@@ -280,42 +272,41 @@ class AuthService:
             user.updated_at = now
             await repo.revoke_user_tokens(user.id, now)
             repo.add(user)
-            await session.commit()
+            await repo.commit()
         await self._marks.publish(str(user.id), _mark(user))
 
     async def marks(self) -> list[tuple[str, UserMark]]:
         """Every user's current mark (for republishing after a broker reconnect)."""
-        async with self._sessions() as session:
-            users = await Repository(session).marked_users()
+        async with self._transactions() as repo:
+            users = await repo.marked_users()
         return [(str(user.id), _mark(user)) for user in users]
 
     # ------------------------------------------------------------------ tokens
 
     async def login(self, username: str, password: str) -> TokenResponse:
         """The password grant: a new token family for the user."""
-        async with self._sessions() as session:
-            user = await Repository(session).user_by_username(username.strip().lower())
+        async with self._transactions() as repo:
+            user = await repo.user_by_username(username.strip().lower())
         matched = await self._hasher.verify(password, None if user is None else user.password_hash)
         if user is None or not matched:
             raise InvalidGrant("wrong username or password")
         if user.disabled:
             raise InvalidGrant("this account is disabled")
-        async with self._sessions() as session:
-            response = self._issue(Repository(session), user, family_id=uuid.uuid4())
-            await session.commit()
+        async with self._transactions() as repo:
+            response = self._issue(repo, user, family_id=uuid.uuid4())
+            await repo.commit()
         return response
 
     async def refresh(self, token: str) -> TokenResponse:
         """The refresh grant: rotate ``token``; a reused token revokes its family."""
-        async with self._sessions() as session:
-            repo = Repository(session)
+        async with self._transactions() as repo:
             record = await repo.refresh_token_by_hash(hash_refresh_token(token))
             if record is None or record.revoked_at is not None:
                 raise InvalidGrant("the refresh token is not valid")
             now = utc_now()
             if record.used_at is not None:
                 await repo.revoke_family(record.family_id, now)
-                await session.commit()
+                await repo.commit()
                 log.warning(
                     "refresh token reused: family revoked",
                     extra={"user_id": str(record.user_id), "family_id": str(record.family_id)},
@@ -329,21 +320,20 @@ class AuthService:
             record.used_at = now
             repo.add(record)
             response = self._issue(repo, user, family_id=record.family_id)
-            await session.commit()
+            await repo.commit()
         return response
 
     async def logout(self, token: str, user_id: uuid.UUID | None = None) -> bool:
         """End the family of ``token`` (of ``user_id``, when given); whether one was ended."""
-        async with self._sessions() as session:
-            repo = Repository(session)
+        async with self._transactions() as repo:
             record = await repo.refresh_token_by_hash(hash_refresh_token(token))
             if record is None or (user_id is not None and record.user_id != user_id):
                 return False
             revoked = await repo.revoke_family(record.family_id, utc_now())
-            await session.commit()
+            await repo.commit()
         return revoked > 0
 
-    def _issue(self, repo: Repository, user: User, *, family_id: uuid.UUID) -> TokenResponse:
+    def _issue(self, repo: AuthRepository, user: User, *, family_id: uuid.UUID) -> TokenResponse:
         access = self._issuer.access_token(user.id, user.roles)
         refresh = new_refresh_token()
         now = utc_now()

@@ -8,10 +8,10 @@ Routes read as a list of needs::
     @router.post("/commands", dependencies=[require_scope("control")])
     async def send(caller: CurrentCaller) -> ...
 
-The app's :class:`~hearth.common.tokens.TokenVerifier` lives on
-``app.state.token_verifier`` (:func:`hearth.common.web.create_service_app` puts
-it there). A missing or refused token answers 401 problem details with a
-``WWW-Authenticate: Bearer`` challenge; a missing scope answers 403.
+The app's :class:`~hearth.common.tokens.TokenVerifier` is the one
+:func:`hearth.common.web.create_service_app` keeps in the app's parts. A missing or
+refused token answers 401 problem details with a ``WWW-Authenticate: Bearer``
+challenge; a missing scope answers 403.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from hearth.common.errors import Forbidden, InsufficientScope, TokenMissing
 from hearth.common.tokens import Caller, TokenVerifier
+from hearth.common.web import app_parts
 
 __all__ = [
     "AdminCaller",
@@ -42,11 +43,8 @@ _bearer = HTTPBearer(
 
 
 def get_token_verifier(request: Request) -> TokenVerifier:
-    """The verifier of the app serving ``request`` (``app.state.token_verifier``)."""
-    verifier = getattr(request.app.state, "token_verifier", None)
-    if not isinstance(verifier, TokenVerifier):
-        raise RuntimeError("app.state.token_verifier is not set; use create_service_app")
-    return verifier
+    """The verifier of the app serving ``request`` (made by ``create_service_app``)."""
+    return app_parts(request.app).token_verifier
 
 
 async def current_caller(

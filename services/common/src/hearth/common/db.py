@@ -32,6 +32,21 @@ Using it from a lifespan::
 
 COPY (the fast bulk path) goes through the raw asyncpg connection:
 :func:`copy_records` shows how, inside the session's own transaction.
+
+Repositories (one style for every service): a service's ``repository.py`` holds one
+:class:`Repository` subclass whose methods are its queries, over one session. The
+service's business code opens one per transaction through :class:`Transactions` and
+never touches SQLAlchemy itself::
+
+    class RegistryRepository(Repository):
+        async def get_home(self, slug: str) -> Home | None:
+            return await self.session.get(Home, slug)
+
+    transactions = Transactions(session_factory(engine), RegistryRepository)
+    async with transactions() as repo:       # one session, one transaction
+        home = await repo.get_home("kitchen")
+        repo.add(Membership(...))
+        await repo.commit()                  # raises DuplicateRow on a unique violation
 """
 
 from __future__ import annotations
@@ -40,12 +55,14 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Generic, NoReturn, TypeVar
 
 import asyncpg
-from sqlalchemy import MetaData, Table, make_url, text
+from sqlalchemy import Column, DateTime, MetaData, Table, func, make_url, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -53,6 +70,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import registry
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from hearth.common.errors import HearthError
@@ -60,6 +78,9 @@ from hearth.common.errors import HearthError
 __all__ = [
     "NAMING_CONVENTION",
     "DatabaseUnavailable",
+    "DuplicateRow",
+    "Repository",
+    "Transactions",
     "asyncpg_connection",
     "asyncpg_dsn",
     "check_schema",
@@ -71,6 +92,7 @@ __all__ = [
     "service_registry",
     "session_factory",
     "sqlalchemy_url",
+    "timestamp_column",
     "wait_for_database",
 ]
 
@@ -86,6 +108,7 @@ NAMING_CONVENTION: dict[str, str] = {
 """Constraint and index names, fixed so alembic migrations name them deterministically."""
 
 _SCHEMA = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_UNIQUE_VIOLATION = "23505"  # PostgreSQL's SQLSTATE unique_violation
 
 
 class DatabaseUnavailable(HearthError):
@@ -94,6 +117,17 @@ class DatabaseUnavailable(HearthError):
     status = 503
     code = "database_unavailable"
     title = "Database unavailable"
+
+
+class DuplicateRow(HearthError):
+    """A commit broke a unique constraint (a row with that key exists, or was just made).
+
+    The service turns it into its own conflict (e.g. ``slug_taken``).
+    """
+
+    status = 409
+    code = "conflict"
+    title = "Conflict"
 
 
 def check_schema(schema: str) -> str:
@@ -120,6 +154,16 @@ def service_registry(schema: str) -> registry:
     the base's own ``metadata``, never in ``SQLModel.metadata``.
     """
     return registry(metadata=service_metadata(schema))
+
+
+def timestamp_column(*, nullable: bool = False) -> Any:
+    """A ``timestamptz`` column for a table model: ``sa_column=timestamp_column()``.
+
+    Every stored moment is timezone-aware (PostgreSQL keeps microseconds; the platform
+    writes :func:`hearth.common.clock.utc_now`, milliseconds). A fresh ``Column`` per
+    call: SQLAlchemy binds each column object to one table.
+    """
+    return Column(DateTime(timezone=True), nullable=nullable)
 
 
 def sqlalchemy_url(url: str | URL) -> URL:
@@ -277,3 +321,67 @@ async def copy_records(
         table.name, schema_name=table.schema, columns=names, records=records
     )
     return int(status.rsplit(" ", 1)[-1])
+
+
+class Repository:
+    """Queries over one session, i.e. one transaction; the service decides when to commit.
+
+    A service's ``repository.py`` subclasses it with its queries (see the module
+    docstring); the base stages rows, deletes them, flushes, commits and takes
+    transaction-scoped advisory locks. Nothing is committed unless :meth:`commit` is
+    called: leaving the :class:`Transactions` block without it rolls back.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    def add(self, *rows: Any) -> None:
+        """Stage new or changed table rows for the next flush or commit."""
+        self.session.add_all(rows)
+
+    async def delete(self, row: Any) -> None:
+        """Stage a row's deletion."""
+        await self.session.delete(row)
+
+    async def flush(self) -> None:
+        """Send what is staged (inside the transaction), e.g. a parent row before its child.
+
+        :class:`DuplicateRow` (the transaction rolled back) when a unique constraint refused it.
+        """
+        try:
+            await self.session.flush()
+        except IntegrityError as exc:
+            await self._refused(exc)
+
+    async def commit(self) -> None:
+        """Commit the transaction; :class:`DuplicateRow` when a unique constraint refused it."""
+        try:
+            await self.session.commit()
+        except IntegrityError as exc:
+            await self._refused(exc)
+
+    async def _refused(self, exc: IntegrityError) -> NoReturn:
+        await self.session.rollback()
+        if getattr(exc.orig, "sqlstate", None) == _UNIQUE_VIOLATION:
+            raise DuplicateRow("a row with this key already exists") from None
+        raise exc
+
+    async def lock(self, key: int) -> None:
+        """Hold a transaction-scoped advisory lock (released at commit or rollback)."""
+        await self.session.exec(select(func.pg_advisory_xact_lock(key)))
+
+
+R = TypeVar("R", bound=Repository)
+
+
+class Transactions(Generic[R]):
+    """Opens a repository ``R`` over a fresh session: ``async with transactions() as repo``."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], repository: type[R]) -> None:
+        self._sessions = sessions
+        self._repository = repository
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[R]:
+        async with self._sessions() as session:
+            yield self._repository(session)

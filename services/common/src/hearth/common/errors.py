@@ -22,6 +22,7 @@ HearthError                      root of everything hearth.common raises
 │   ├── NotFound         404
 │   ├── Conflict         409
 │   └── Unavailable      503
+│       └── RegistryUnavailable  the registry did not answer [hearth.common.registry_client]
 ├── MessageError(ValueError)     a payload that does not parse        [hearth.common.messages]
 │   ├── PayloadError             a message that is not what its topic carries [messages]
 │   └── TelemetryRejected        telemetry ingest refuses (``reason``) [hearth.common.telemetry]

@@ -45,6 +45,7 @@ from pydantic import (
     model_validator,
 )
 
+from hearth.common.clock import utc_now
 from hearth.common.errors import HearthError
 from hearth.common.topics import SLUG_PATTERN
 
@@ -73,7 +74,7 @@ __all__ = [
     "parse_state",
     "parse_status",
     "parse_timestamp",
-    "utc_now",
+    "service_status_payload",
 ]
 
 MSG_ID_PATTERN = r"[A-Za-z0-9]{1,32}-[0-9]{1,20}"
@@ -104,12 +105,6 @@ class PayloadError(MessageError):
 
 
 # --------------------------------------------------------------------------- timestamps
-
-
-def utc_now() -> datetime:
-    """Now, as an aware UTC datetime truncated to milliseconds."""
-    now = datetime.now(UTC)
-    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 def _from_epoch_seconds(seconds: float) -> datetime:
@@ -430,6 +425,20 @@ class ServiceStatus(_Presence):
 
     Same shape as :class:`Status` (``silent`` is not used for services).
     """
+
+
+def service_status_payload(reason: StatusReason) -> bytes:
+    """The retained status a service replica publishes, as bytes.
+
+    ``connected`` is the birth (online, with ``ts``); ``will`` is the will set at connect
+    (offline, no ``ts``: a will cannot know when it will be sent); ``disconnect`` is a
+    clean stop (offline, with ``ts``).
+    """
+    if reason is StatusReason.SILENT:
+        raise ValueError("services never publish silent")
+    state = PresenceState.ONLINE if reason is StatusReason.CONNECTED else PresenceState.OFFLINE
+    ts = None if reason is StatusReason.WILL else utc_now()
+    return ServiceStatus(state=state, reason=reason, ts=ts).to_bytes()
 
 
 # --------------------------------------------------------------------------- system bus

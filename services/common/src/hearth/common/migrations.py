@@ -14,11 +14,13 @@ A service keeps its migrations inside its package::
 
     run_env(IngestModel.metadata)
 
-and the service migrates from its lifespan or its CLI with a
-:class:`Migrations`::
+and the service's ``migrate.py`` holds its :class:`Migrations` and the one ``migrate``
+coroutine both its lifespan (first step) and its CLI (``hearth-ingest migrate``) run::
 
     MIGRATIONS = Migrations("hearth.ingest:migrations", IngestModel.metadata)
-    await MIGRATIONS.upgrade(settings.database_url)
+
+    async def migrate(settings: IngestSettings | None = None) -> str:
+        return await MIGRATIONS.migrate(settings or IngestSettings.load())
 
 What :func:`run_env` guarantees, whoever calls it:
 
@@ -67,7 +69,10 @@ from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from hearth.common.db import check_schema, sqlalchemy_url
+from hearth.common.db import check_schema, sqlalchemy_url, wait_for_database
+
+if TYPE_CHECKING:
+    from hearth.common.settings import HearthSettings
 
 if TYPE_CHECKING:  # alembic is imported where it is used (see the module docstring)
     from alembic.config import Config
@@ -322,6 +327,20 @@ class Migrations:
                 return await connection.run_sync(call)
         finally:
             await engine.dispose()
+
+    async def migrate(self, settings: HearthSettings) -> str:
+        """Wait for the service's database, bring it to head; where it stands, in words.
+
+        What a service's lifespan does first and its ``migrate`` command does alone:
+        waits up to ``settings.database_wait`` seconds for PostgreSQL (several replicas may
+        migrate at once: the upgrade is advisory-locked). A database already at head
+        imports no alembic (the module docstring says why).
+        """
+        url = settings.require_database_url()
+        await wait_for_database(url, timeout=settings.database_wait)
+        await self.upgrade(url)
+        head = script_head(self.versions_dir) or self.head()
+        return f"{self.schema} schema at {head}"
 
     async def upgrade(self, url: str | URL, revision: str = "head") -> None:
         """Migrate the database at ``url`` up to ``revision`` (creating the schema if missing).

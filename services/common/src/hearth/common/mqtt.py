@@ -1,16 +1,16 @@
 """The MQTT connection a service holds for its lifetime: reconnect, resubscribe, birth and will.
 
 aiomqtt 2.x (pinned ``>=2.5,<3``) does not reconnect by itself; this module loops
-around ``async with aiomqtt.Client(...)`` in a background task. Used from a
-FastAPI lifespan::
+around ``async with aiomqtt.Client(...)`` in a background task. A service builds it in
+``create_app`` (into its state) and its lifespan enters it::
+
+    router = TopicRouter()
+    router.route(USER_MARKS_FILTER, on_user_mark)
+    mqtt = MqttConnection(MqttConfig.from_settings(settings), router=router)  # create_app
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        config = MqttConfig.from_settings(settings)
-        async with MqttConnection(
-            config, subscriptions=[("hearth-sys/auth/#", 1)], on_message=handle
-        ) as mqtt:
-            app.state.mqtt = mqtt
+        async with service_state(app, XState).mqtt:  # connects in the background
             yield
 
 What a :class:`MqttConnection` does:
@@ -43,11 +43,14 @@ QoS 1 publish was acknowledged: the caller decides whether to retry (a retry may
 duplicate). Under aiomqtt 2.x a publish the broker denies (MQTT 5 reason 0x87)
 still looks successful.
 
-The connection dispatches every message to one handler: a service that needs
-routing by filter does it in the handler (:func:`hearth.common.topics.topic_matches`),
-or subscribes with an MQTT 5 subscription identifier (``subscribe(f, identifier=n)``)
-and routes by ``message.properties.SubscriptionIdentifier`` (a list: the broker sends
-one copy per matching subscription, each carrying its own identifier).
+The connection dispatches every message to one handler. A service that listens to
+several things gives it a :class:`~hearth.common.routing.TopicRouter` instead
+(``router=``): the connection subscribes to the router's filters when it starts and hands
+every message to it. Subscriptions made at run time with an MQTT 5 subscription
+identifier (``subscribe(f, identifier=n)``) carry it in
+``message.properties.SubscriptionIdentifier`` (a list: the broker sends one copy per
+matching subscription, each carrying its own identifier); the router's ``otherwise``
+handler routes those.
 """
 
 from __future__ import annotations
@@ -66,13 +69,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from hearth.common.errors import HearthError
-from hearth.common.messages import PresenceState, ServiceStatus, StatusReason, utc_now
+from hearth.common.messages import StatusReason, service_status_payload
 from hearth.common.topics import service_status_topic
 
 if TYPE_CHECKING:
+    from hearth.common.routing import TopicRouter
     from hearth.common.settings import HearthSettings
 
 __all__ = [
+    "MAX_SUBSCRIPTION_ID",
     "MessageHandler",
     "MqttConfig",
     "MqttConnection",
@@ -83,7 +88,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_MAX_SUBSCRIPTION_ID = 268_435_455  # MQTT 5: a variable byte integer, 1 to 2^28 - 1
+MAX_SUBSCRIPTION_ID = 268_435_455
+"""The largest MQTT 5 subscription identifier (a variable byte integer: 1 to 2^28 - 1)."""
 
 MessageHandler = Callable[[aiomqtt.Message], Awaitable[None]]
 """What :class:`MqttConnection` calls with each message it receives."""
@@ -176,17 +182,15 @@ def backoff_delays(
         step = min(step * 2, maximum)
 
 
-def _status(state: PresenceState, reason: StatusReason, *, with_ts: bool = True) -> bytes:
-    return ServiceStatus(state=state, reason=reason, ts=utc_now() if with_ts else None).to_bytes()
-
-
 class MqttConnection:
     """A service's long-lived broker connection (see the module docstring).
 
     ``subscriptions`` are ``(filter, qos)`` pairs subscribed on every connect;
     :meth:`subscribe` and :meth:`unsubscribe` change the set at run time (optionally
     with a subscription identifier per filter).
-    ``on_message`` receives every message of every subscription.
+    ``on_message`` receives every message of every subscription. With ``router``
+    instead, the router's routes are added to the subscriptions when the connection
+    starts (routes may be added until then) and the router receives every message.
     """
 
     def __init__(
@@ -195,8 +199,14 @@ class MqttConnection:
         *,
         subscriptions: Iterable[tuple[str, int]] = (),
         on_message: MessageHandler | None = None,
+        router: TopicRouter | None = None,
     ) -> None:
+        if router is not None and on_message is not None:
+            raise ValueError("give on_message or router, not both")
         self.config = config
+        self._router = router
+        if router is not None:
+            on_message = router.dispatch
         self._subscriptions: dict[str, int] = dict(subscriptions)
         self._identifiers: dict[str, int] = {}  # filter -> MQTT 5 subscription identifier
         self._active: dict[str, tuple[int, int | None]] = {}  # as subscribed on this connection
@@ -263,6 +273,9 @@ class MqttConnection:
         """Start the background connection task (``async with`` does this)."""
         if self._task is not None:
             raise RuntimeError("MqttConnection already started")
+        if self._router is not None:
+            for topic_filter, qos in self._router.subscriptions:
+                self._subscriptions.setdefault(topic_filter, qos)
         self._task = asyncio.create_task(self._run(), name=f"mqtt-{self.config.client_id}")
 
     async def close(self) -> None:
@@ -275,7 +288,7 @@ class MqttConnection:
             try:
                 await client.publish(
                     self.config.status_topic,
-                    _status(PresenceState.OFFLINE, StatusReason.DISCONNECT),
+                    service_status_payload(StatusReason.DISCONNECT),
                     qos=1,
                     retain=True,
                     timeout=min(self.config.timeout, 2.0),
@@ -334,7 +347,7 @@ class MqttConnection:
         ``message.properties.SubscriptionIdentifier``. Raises :class:`MqttRefused` when
         the broker refuses it (the filter is then dropped from the set).
         """
-        if identifier is not None and not 0 < identifier <= _MAX_SUBSCRIPTION_ID:
+        if identifier is not None and not 0 < identifier <= MAX_SUBSCRIPTION_ID:
             raise ValueError(f"subscription identifier {identifier} is out of range")
         self._subscriptions[topic_filter] = qos
         if identifier is None:
@@ -397,7 +410,7 @@ class MqttConnection:
             properties.ReceiveMaximum = config.receive_maximum
         will = aiomqtt.Will(
             config.status_topic,
-            _status(PresenceState.OFFLINE, StatusReason.WILL, with_ts=False),
+            service_status_payload(StatusReason.WILL),
             qos=1,
             retain=True,
         )
@@ -442,7 +455,7 @@ class MqttConnection:
             return
         await client.publish(
             self.config.status_topic,
-            _status(PresenceState.ONLINE, StatusReason.CONNECTED),
+            service_status_payload(StatusReason.CONNECTED),
             qos=1,
             retain=True,
         )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -21,6 +22,9 @@ __all__ = ["run_service_cli"]
 
 Migrate = Callable[[], Coroutine[Any, Any, str]]
 """Loads the service's settings, migrates its schema and says where it stands."""
+MigrateRef = Migrate | str
+"""A :data:`Migrate`, or where to import it from: ``"hearth.auth.migrate:migrate"`` (the
+service's ``migrate.py``, imported only when the command runs)."""
 
 
 def run_service_cli(
@@ -29,7 +33,7 @@ def run_service_cli(
     service: str,
     app_factory: str,
     default_port: int,
-    migrate: Migrate | None = None,
+    migrate: MigrateRef | None = None,
 ) -> int:
     """Parse ``argv`` for ``hearth-<service>`` and run ``serve`` or ``migrate``."""
     prog = f"hearth-{service}"
@@ -47,12 +51,20 @@ def run_service_cli(
         args = parser.parse_args(["serve"])
     try:
         if args.command == "migrate" and migrate is not None:
-            print(f"{prog}: {asyncio.run(migrate())}")
+            print(f"{prog}: {asyncio.run(_resolve(migrate)())}")
             return 0
         return _serve(app_factory, args.host, args.port)
     except ConfigError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
+
+
+def _resolve(migrate: MigrateRef) -> Migrate:
+    if not isinstance(migrate, str):
+        return migrate
+    module, _, name = migrate.partition(":")
+    function: Migrate = getattr(importlib.import_module(module), name)
+    return function
 
 
 def _serve(app_factory: str, host: str, port: int) -> int:

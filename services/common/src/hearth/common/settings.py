@@ -28,10 +28,10 @@ import os
 import re
 import socket
 from pathlib import Path
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from hearth.common.errors import ConfigError
@@ -42,6 +42,7 @@ __all__ = [
     "Environment",
     "HearthSettings",
     "LogLevel",
+    "ServiceUrl",
     "is_placeholder",
 ]
 
@@ -82,6 +83,17 @@ _PLACEHOLDER_PATTERNS = (
     re.compile(r"<.*>|\$\{.*\}|\{\{.*\}\}"),  # an unfilled template
 )
 _SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value.rstrip("/")
+
+
+ServiceUrl = Annotated[str, AfterValidator(_http_url)]
+"""A setting naming another service (or a document it serves) over HTTP: ``http://`` or
+``https://``, kept without a trailing slash so ``f"{url}/path"`` is always right."""
 
 
 def is_placeholder(value: str) -> bool:
@@ -142,7 +154,7 @@ class HearthSettings(BaseSettings):
     )
     mqtt_password: SecretStr = SecretStr("")
 
-    jwks_url: str = "http://127.0.0.1:8101/.well-known/jwks.json"
+    jwks_url: ServiceUrl = "http://127.0.0.1:8101/.well-known/jwks.json"
     token_issuer: str = "hearth-auth"  # noqa: S105 (an issuer name, not a password)
     token_audience: str = "hearth"  # noqa: S105
     token_leeway: float = Field(

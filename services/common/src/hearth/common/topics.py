@@ -48,11 +48,14 @@ __all__ = [
     "TopicError",
     "TopicFilter",
     "ack_topic",
+    "can_match_device_topic",
     "check_slug",
     "check_topic_name",
     "command_topic",
     "device_filter",
+    "filter_device",
     "filter_home",
+    "filter_name",
     "is_slug",
     "is_user_id",
     "parse_filter",
@@ -368,6 +371,71 @@ def filter_home(topic_filter: str | TopicFilter) -> str | None:
     if len(levels) >= 2 and levels[0] == ROOT and is_slug(levels[1]):
         return levels[1]
     return None
+
+
+def filter_device(topic_filter: TopicFilter) -> str | None:
+    """The device a ``hearth/`` filter names literally (its third level), else ``None``.
+
+    ``hearth/kitchen/lamp/#`` gives ``lamp``; ``hearth/kitchen/+/status`` and
+    ``hearth/kitchen/#`` give ``None``.
+    """
+    levels = topic_filter.levels
+    if len(levels) >= 3 and levels[0] == ROOT and is_slug(levels[2]):
+        return levels[2]
+    return None
+
+
+def filter_name(topic_filter: TopicFilter) -> tuple[frozenset[Kind], str] | None:
+    """The metric or property a ``hearth/`` filter names literally, with the kinds it can be.
+
+    ``hearth/h/d/telemetry/temp`` gives ``({telemetry}, "temp")``; ``hearth/h/d/+/relay``
+    gives ``({telemetry, state, command}, "relay")``; a wildcard or missing fifth level
+    gives ``None``.
+    """
+    levels = topic_filter.levels
+    if len(levels) < 5 or levels[0] != ROOT or levels[4] in ("+", "#"):
+        return None
+    if levels[3] == "+":
+        return _NAMED_KINDS, levels[4]
+    try:
+        kind = Kind(levels[3])
+    except ValueError:
+        return None
+    return (frozenset({kind}) if kind.has_name else frozenset()), levels[4]
+
+
+def can_match_device_topic(topic_filter: TopicFilter) -> bool:
+    """Whether any device topic of the grammar could match ``topic_filter``.
+
+    Device topics are ``hearth/{home}/{device}/{kind}/{name}`` (telemetry, state, command)
+    or ``hearth/{home}/{device}/{kind}`` (ack, status): a filter whose literal levels fit
+    neither shape (``hearth/h/d/colour``, ``hearth/h/d/status/x``, ``hearth/H/#``) can
+    never receive a message. The share group, if any, is not looked at.
+    """
+    for kind in Kind:
+        shape = [ROOT, "home", "device", kind.value]
+        if kind.has_name:
+            shape.append("name")
+        if _fits(topic_filter.levels, shape):
+            return True
+    return False
+
+
+def _fits(levels: tuple[str, ...], shape: list[str]) -> bool:
+    for index, level in enumerate(levels):
+        if level == "#":
+            return True
+        if index >= len(shape):
+            return False
+        if level == "+":
+            continue
+        expected = shape[index]
+        if expected in ("home", "device", "name"):
+            if not is_slug(level):
+                return False
+        elif level != expected:
+            return False
+    return len(levels) == len(shape)
 
 
 INGEST_SHARED_SUBSCRIPTION = f"{_SHARE}/ingest/{ROOT}/+/+/{Kind.TELEMETRY.value}/#"

@@ -15,8 +15,16 @@ routes and its own lifespan:
 - ``GET /metrics``: Prometheus text from a registry of this app's own (never
   the process-global one, so several apps in one test process don't
   collide), with request counts and latencies by route template and status;
-- ``app.state.settings`` and ``app.state.token_verifier`` (built from the
-  settings' JWKS URL unless one is passed) for :mod:`hearth.common.auth`.
+- one typed record of all that, :class:`AppParts`, stored once on the app: its settings,
+  metrics registry, readiness checks, token verifier (built from the settings' JWKS URL
+  unless one is passed; :mod:`hearth.common.auth` reads it) and the service's own state.
+
+The service's state is a dataclass of its own (``hearth.<service>.state``) holding every
+object ``create_app`` built; routes read it through a typed dependency::
+
+    StateDep = Annotated[RegistryState, Depends(state_dependency(RegistryState))]
+
+and nothing reads or writes ``app.state.<name>`` by hand.
 """
 
 from __future__ import annotations
@@ -26,12 +34,14 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
+from starlette.applications import Starlette
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hearth.common.inputs import DEFAULT_MAX_BODY_BYTES, InputGuardMiddleware
@@ -41,13 +51,17 @@ from hearth.common.settings import HearthSettings
 from hearth.common.tokens import TokenVerifier, verifier_from_settings
 
 __all__ = [
+    "AppParts",
     "HttpMetrics",
     "Lifespan",
     "MetricsMiddleware",
     "ReadinessCheck",
     "add_readiness_check",
+    "app_parts",
     "create_service_app",
     "metrics_registry",
+    "service_state",
+    "state_dependency",
 ]
 
 logger = logging.getLogger(__name__)
@@ -58,6 +72,50 @@ Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[Mapping[st
 """A FastAPI lifespan: an async context manager factory taking the app."""
 
 _UNMATCHED = "<unmatched>"
+_PARTS = "hearth"  # the one attribute of app.state this module owns
+
+S = TypeVar("S")
+
+
+@dataclass(eq=False)
+class AppParts:
+    """What :func:`create_service_app` keeps for an app, stored once on it (:func:`app_parts`).
+
+    ``state`` is the service's own state object (its ``state.py`` dataclass), read through
+    :func:`service_state` / :func:`state_dependency`.
+    """
+
+    settings: HearthSettings
+    metrics_registry: CollectorRegistry
+    token_verifier: TokenVerifier
+    readiness_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
+    state: object = None
+
+
+def app_parts(app: Starlette) -> AppParts:
+    """The :class:`AppParts` of an app made by :func:`create_service_app`."""
+    parts = getattr(app.state, _PARTS, None)
+    if not isinstance(parts, AppParts):
+        raise RuntimeError("this app was not made by create_service_app")
+    return parts
+
+
+def service_state(app: Starlette, kind: type[S]) -> S:
+    """The service state of ``app``, which must be a ``kind`` (its ``state.py`` dataclass)."""
+    state = app_parts(app).state
+    if not isinstance(state, kind):
+        raise RuntimeError(f"this app's state is not a {kind.__name__}")
+    return state
+
+
+def state_dependency(kind: type[S]) -> Callable[[Request], S]:
+    """A FastAPI dependency giving a route the service state (``Depends(...)`` it)."""
+
+    def dependency(request: Request) -> S:
+        return service_state(request.app, kind)
+
+    dependency.__name__ = f"{kind.__name__}_dependency"
+    return dependency
 
 
 class HttpMetrics:
@@ -110,14 +168,12 @@ class MetricsMiddleware:
 
 def metrics_registry(app: FastAPI) -> CollectorRegistry:
     """The Prometheus registry of ``app``: register a service's own metrics here."""
-    registry = app.state.metrics_registry
-    assert isinstance(registry, CollectorRegistry)
-    return registry
+    return app_parts(app).metrics_registry
 
 
 def add_readiness_check(app: FastAPI, name: str, check: ReadinessCheck) -> None:
     """Make ``/readyz`` also depend on ``check`` (may be called from the lifespan)."""
-    app.state.readiness_checks[name] = check
+    app_parts(app).readiness_checks[name] = check
 
 
 async def _run_check(name: str, check: ReadinessCheck, limit: float) -> dict[str, Any]:
@@ -147,6 +203,8 @@ def create_service_app(
     readiness_checks: Mapping[str, ReadinessCheck] | None = None,
     readiness_timeout: float = 2.0,
     token_verifier: TokenVerifier | None = None,
+    state: object = None,
+    metrics_registry: CollectorRegistry | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     **fastapi_options: Any,
 ) -> FastAPI:
@@ -155,7 +213,10 @@ def create_service_app(
     ``lifespan`` runs inside the standard one; what it yields becomes the
     lifespan state. ``token_verifier`` replaces the one built from
     ``settings`` (tests pass the harness's); nothing is fetched until the
-    first token is verified. ``max_body_bytes`` bounds a request body (413 beyond).
+    first token is verified. ``state`` is the service's own state (read back with
+    :func:`service_state`); ``metrics_registry`` the Prometheus registry its objects
+    were built with (a fresh one unless given). ``max_body_bytes`` bounds a request body
+    (413 beyond).
     """
     configure_logging(settings.service, settings.log_level, replica=settings.replica)
 
@@ -181,13 +242,19 @@ def create_service_app(
         lifespan=standard_lifespan,
         **fastapi_options,
     )
-    registry = CollectorRegistry(auto_describe=True)
-    app.state.settings = settings
-    app.state.metrics_registry = registry
-    app.state.readiness_checks = dict(readiness_checks or {})
-    app.state.token_verifier = (
-        verifier_from_settings(settings) if token_verifier is None else token_verifier
+    registry = (
+        CollectorRegistry(auto_describe=True) if metrics_registry is None else metrics_registry
     )
+    parts = AppParts(
+        settings=settings,
+        metrics_registry=registry,
+        token_verifier=(
+            verifier_from_settings(settings) if token_verifier is None else token_verifier
+        ),
+        readiness_checks=dict(readiness_checks or {}),
+        state=state,
+    )
+    setattr(app.state, _PARTS, parts)
 
     # Middleware added later wraps what was added earlier: the request id is
     # outermost, then metrics (which must see the 500s), then the catch-all, then the
@@ -208,7 +275,7 @@ def create_service_app(
         responses={503: {"description": "At least one readiness check failed"}},
     )
     async def readyz(request: Request) -> JSONResponse:
-        checks: dict[str, ReadinessCheck] = dict(request.app.state.readiness_checks)
+        checks = dict(app_parts(request.app).readiness_checks)
         results = await asyncio.gather(
             *(_run_check(name, check, readiness_timeout) for name, check in checks.items())
         )

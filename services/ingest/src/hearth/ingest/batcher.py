@@ -38,9 +38,13 @@ class Delivery:
 
 
 class Inbox:
-    """A thread-safe queue of deliveries, read in batches from one asyncio task."""
+    """A thread-safe queue of deliveries, read in batches from one asyncio task.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    It wakes its reader on ``loop``: given here, or by :meth:`attach` from the running loop
+    (an app builds its inbox before any loop runs; its lifespan attaches it).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self._loop = loop
         self._items: deque[Delivery] = deque()
         self._event = asyncio.Event()
@@ -49,8 +53,14 @@ class Inbox:
     def __len__(self) -> int:
         return len(self._items)
 
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Wake the reader on ``loop`` (call before deliveries come)."""
+        self._loop = loop
+
     def put(self, delivery: Delivery) -> None:
-        """Add a delivery; callable from any thread."""
+        """Add a delivery; callable from any thread, once the inbox has its loop."""
+        if self._loop is None:
+            raise RuntimeError("the inbox has no event loop: attach() it first")
         self._items.append(delivery)
         if not self._wake_pending:
             # Only paho's thread sets the flag and only the loop clears it: the worst race

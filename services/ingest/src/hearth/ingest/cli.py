@@ -1,5 +1,10 @@
-"""``hearth-ingest`` (or ``python -m hearth.ingest``): ``serve`` (the HTTP app with the
-consumer; the default, on 127.0.0.1:8103) and ``migrate``."""
+"""``hearth-ingest`` (or ``python -m hearth.ingest``): ``serve`` it, ``migrate`` its schema.
+
+Settings come from ``HEARTH_INGEST_*`` and the secrets file, as for the app. Without a
+command it serves on 127.0.0.1:8103 (the HTTP app with the consumer). ``serve`` migrates
+too (in the app's lifespan, advisory-locked); ``migrate`` alone is for the native stack's
+migrate step.
+"""
 
 from __future__ import annotations
 
@@ -12,14 +17,6 @@ __all__ = ["DEFAULT_PORT", "main"]
 DEFAULT_PORT = 8103
 
 
-async def _migrate() -> str:
-    from hearth.ingest.config import IngestSettings
-    from hearth.ingest.main import MIGRATIONS, migrate
-
-    await migrate(IngestSettings.load())
-    return f"ingest schema at {MIGRATIONS.head()}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``serve`` (the default) or ``migrate``."""
     return run_service_cli(
@@ -27,5 +24,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         service="ingest",
         app_factory="hearth.ingest.main:create_app",
         default_port=DEFAULT_PORT,
-        migrate=_migrate,
+        migrate="hearth.ingest.migrate:migrate",
     )

@@ -44,7 +44,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from hearth.common.messages import PresenceState, ServiceStatus, StatusReason, utc_now
+from hearth.common.messages import StatusReason, service_status_payload
 from hearth.common.topics import INGEST_SHARED_SUBSCRIPTION, service_status_topic
 from hearth.ingest.batcher import Delivery, Inbox
 from hearth.ingest.config import IngestSettings
@@ -85,10 +85,6 @@ class ConsumerConfig:
         )
 
 
-def _status(state: PresenceState, reason: StatusReason, *, with_ts: bool = True) -> bytes:
-    return ServiceStatus(state=state, reason=reason, ts=utc_now() if with_ts else None).to_bytes()
-
-
 class TelemetryConsumer:
     """The manual-ack MQTT 5 session of one ingest replica (see the module docstring)."""
 
@@ -112,7 +108,7 @@ class TelemetryConsumer:
             client.username_pw_set(config.username, config.password)
         client.will_set(
             config.status_topic,
-            _status(PresenceState.OFFLINE, StatusReason.WILL, with_ts=False),
+            service_status_payload(StatusReason.WILL),
             qos=1,
             retain=True,
         )
@@ -159,7 +155,7 @@ class TelemetryConsumer:
         if self._subscribed.is_set():
             info = self._client.publish(
                 self.config.status_topic,
-                _status(PresenceState.OFFLINE, StatusReason.DISCONNECT),
+                service_status_payload(StatusReason.DISCONNECT),
                 qos=1,
                 retain=True,
             )
@@ -229,7 +225,7 @@ class TelemetryConsumer:
         )
         client.publish(
             self.config.status_topic,
-            _status(PresenceState.ONLINE, StatusReason.CONNECTED),
+            service_status_payload(StatusReason.CONNECTED),
             qos=1,
             retain=True,
         )

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, LargeBinary, PrimaryKeyConstraint, text
+from sqlalchemy import BigInteger, Column, Index, LargeBinary, PrimaryKeyConstraint, text
 from sqlmodel import Field, SQLModel
 
-from hearth.common.db import service_registry
+from hearth.common.db import service_registry, timestamp_column
 
 __all__ = ["SCHEMA", "IngestModel", "Reject", "SeenMessageId", "TelemetryRow"]
 
@@ -26,10 +26,6 @@ SCHEMA = "ingest"
 
 class IngestModel(SQLModel, registry=service_registry(SCHEMA)):
     """Base of every ingest table model: tables land in schema ``ingest``."""
-
-
-def _utc() -> Column[datetime]:
-    return Column(DateTime(timezone=True), nullable=False)
 
 
 class TelemetryRow(IngestModel, table=True):
@@ -53,12 +49,12 @@ class TelemetryRow(IngestModel, table=True):
     home: str = Field(max_length=63)
     device: str = Field(max_length=63)
     metric: str = Field(max_length=63)
-    ts: datetime = Field(sa_column=_utc())
+    ts: datetime = Field(sa_column=timestamp_column())
     device_ts: bool
     value: float
     is_bool: bool = False
     msg_id: str | None = Field(default=None, max_length=64)
-    received_at: datetime = Field(sa_column=_utc())
+    received_at: datetime = Field(sa_column=timestamp_column())
 
 
 class SeenMessageId(IngestModel, table=True):
@@ -73,7 +69,7 @@ class SeenMessageId(IngestModel, table=True):
     home: str = Field(max_length=63)
     device: str = Field(max_length=63)
     msg_id: str = Field(max_length=64)
-    seen_at: datetime = Field(sa_column=_utc())
+    seen_at: datetime = Field(sa_column=timestamp_column())
 
 
 class Reject(IngestModel, table=True):
@@ -83,7 +79,7 @@ class Reject(IngestModel, table=True):
     __table_args__ = (Index("ix_reject_received_at", "received_at"),)
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
-    received_at: datetime = Field(sa_column=_utc())
+    received_at: datetime = Field(sa_column=timestamp_column())
     topic: str
     reason: str = Field(max_length=32)
     detail: str

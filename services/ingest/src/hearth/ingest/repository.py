@@ -1,7 +1,7 @@
 """The SQL of ingest: write one batch (COPY to staging, then deduplicating inserts), purge ids.
 
-A batch is written inside the caller's transaction (an ``AsyncConnection`` in
-``engine.begin()``), so rows, remembered ids and rejects commit or roll back together:
+:class:`IngestRepository` works over one transaction (:class:`~hearth.common.db.Transactions`)
+and the service commits, so rows, remembered ids and rejects commit or roll back together:
 
 1. ``COPY`` every accepted reading into ``ingest_staging``, a temporary table of the
    connection (created once per connection, emptied at every commit);
@@ -23,12 +23,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Boolean, Column, DateTime, Float, Integer, MetaData, Table, Text, text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from hearth.common.db import copy_records
+from hearth.common.db import Repository, copy_records
 from hearth.ingest.models import Reject
 
-__all__ = ["ReadingRow", "RejectRow", "WriteResult", "purge_seen_ids", "write_batch"]
+__all__ = ["IngestRepository", "ReadingRow", "RejectRow", "WriteResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,41 +159,45 @@ def _staging_record(seq: int, row: ReadingRow) -> tuple[object, ...]:
     )
 
 
-async def write_batch(
-    conn: AsyncConnection, readings: Sequence[ReadingRow], rejects: Sequence[RejectRow] = ()
-) -> WriteResult:
-    """Store ``readings`` (deduplicated, see the module docstring) and ``rejects``.
+class IngestRepository(Repository):
+    """Ingest's queries over one transaction (:class:`~hearth.common.db.Repository`)."""
 
-    Runs in ``conn``'s transaction; the caller commits.
-    """
-    stored = 0
-    if readings:
-        await conn.execute(_CREATE_STAGING)
-        await copy_records(
-            conn, STAGING, (_staging_record(i, row) for i, row in enumerate(readings))
-        )
-        with_ts = sum(1 for row in readings if row.ts is not None)
-        with_id = sum(1 for row in readings if row.ts is None and row.msg_id is not None)
-        bare = len(readings) - with_ts - with_id
-        for statement, count in ((_INSERT_WITH_TS, with_ts), (_INSERT_WITH_ID, with_id)):
-            if count:
-                stored += (await conn.execute(statement)).rowcount
-        if bare:
-            stored += (await conn.execute(_INSERT_BARE)).rowcount
-    if rejects:
-        await copy_records(
-            conn,
-            Reject.__table__,  # type: ignore[attr-defined]
-            (
-                (r.received_at, r.topic, r.reason, r.detail, r.payload, r.payload_size)
-                for r in rejects
-            ),
-            columns=_REJECT_COLUMNS,
-        )
-    return WriteResult(stored=stored, duplicates=len(readings) - stored, rejects=len(rejects))
+    async def write_batch(
+        self, readings: Sequence[ReadingRow], rejects: Sequence[RejectRow] = ()
+    ) -> WriteResult:
+        """Store ``readings`` (deduplicated, see the module docstring) and ``rejects``.
 
+        Runs in this repository's transaction; the caller commits.
+        """
+        conn = await self.session.connection()
+        stored = 0
+        if readings:
+            await conn.execute(_CREATE_STAGING)
+            await copy_records(
+                conn, STAGING, (_staging_record(i, row) for i, row in enumerate(readings))
+            )
+            with_ts = sum(1 for row in readings if row.ts is not None)
+            with_id = sum(1 for row in readings if row.ts is None and row.msg_id is not None)
+            bare = len(readings) - with_ts - with_id
+            for statement, count in ((_INSERT_WITH_TS, with_ts), (_INSERT_WITH_ID, with_id)):
+                if count:
+                    stored += (await conn.execute(statement)).rowcount
+            if bare:
+                stored += (await conn.execute(_INSERT_BARE)).rowcount
+        if rejects:
+            await copy_records(
+                conn,
+                Reject.__table__,  # type: ignore[attr-defined]
+                (
+                    (r.received_at, r.topic, r.reason, r.detail, r.payload, r.payload_size)
+                    for r in rejects
+                ),
+                columns=_REJECT_COLUMNS,
+            )
+        return WriteResult(stored=stored, duplicates=len(readings) - stored, rejects=len(rejects))
 
-async def purge_seen_ids(conn: AsyncConnection, ttl_seconds: float) -> int:
-    """Forget message ids seen more than ``ttl_seconds`` ago; return how many were deleted."""
-    result = await conn.execute(_PURGE_SEEN, {"ttl": ttl_seconds})
-    return result.rowcount
+    async def purge_seen_ids(self, ttl_seconds: float) -> int:
+        """Forget message ids seen more than ``ttl_seconds`` ago; how many were deleted."""
+        conn = await self.session.connection()
+        result = await conn.execute(_PURGE_SEEN, {"ttl": ttl_seconds})
+        return result.rowcount

@@ -3,10 +3,10 @@
 One task runs :meth:`BatchWriter.run`: take the next batch from the inbox (up to
 ``batch_max_rows`` deliveries or ``batch_max_delay`` after the first), then
 
-1. classify each delivery: retained -> skipped; topic outside the grammar or payload
-   refused by :func:`hearth.common.telemetry.parse_telemetry` -> reject (counted,
-   kept if the rate limit allows); else a reading;
-2. write readings and kept rejects in one transaction (:func:`write_batch`); on a
+1. classify each delivery (:meth:`IngestService.classify`): retained -> skipped; topic
+   outside the grammar or payload refused -> reject (counted, kept if the rate limit
+   allows); else a reading;
+2. write readings and kept rejects in one transaction (:meth:`IngestService.store`); on a
    database error nothing is acknowledged and the same batch is retried with a
    growing delay (0.1 s to 5 s) until it commits;
 3. after the commit, acknowledge every delivery of the batch (readings, rejects and
@@ -24,89 +24,20 @@ import asyncio
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from hearth.common.telemetry import TelemetryRejected, parse_telemetry
-from hearth.common.topics import Kind, TopicError, parse_topic
 from hearth.ingest.batcher import Delivery, Inbox
 from hearth.ingest.consumer import TelemetryConsumer
 from hearth.ingest.hooks import TestHolds
 from hearth.ingest.metrics import IngestMetrics
-from hearth.ingest.rejects import INVALID_TOPIC, RejectLimiter, reject_row
-from hearth.ingest.repository import ReadingRow, RejectRow, WriteResult, write_batch
+from hearth.ingest.repository import WriteResult
+from hearth.ingest.service import Classified, IngestService
 
-__all__ = ["BatchWriter", "Classified", "classify"]
+__all__ = ["BatchWriter"]
 
 log = logging.getLogger(__name__)
 
 _RETRY_MIN = 0.1
 _RETRY_MAX = 5.0
-
-
-@dataclass
-class Classified:
-    """A batch sorted out: readings to store, rejects (with their reasons), skipped count."""
-
-    readings: list[ReadingRow] = field(default_factory=list)
-    rejects: list[RejectRow] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
-    retained: int = 0
-
-
-def _classify_one(delivery: Delivery) -> ReadingRow | tuple[str, str]:
-    """A reading, or ``(reason, detail)`` for a reject."""
-    try:
-        topic = parse_topic(delivery.topic)
-    except TopicError as exc:
-        return INVALID_TOPIC, str(exc)
-    if topic.kind is not Kind.TELEMETRY or topic.name is None:
-        return INVALID_TOPIC, f"not a telemetry topic: {delivery.topic}"
-    try:
-        reading = parse_telemetry(delivery.payload, now=delivery.received_at)
-    except TelemetryRejected as exc:
-        return exc.reason.value, exc.detail
-    return ReadingRow(
-        home=topic.home,
-        device=topic.device,
-        metric=topic.name,
-        value=reading.value,
-        is_bool=reading.is_bool,
-        ts=reading.ts,
-        msg_id=reading.msg_id,
-        received_at=delivery.received_at,
-    )
-
-
-def classify(
-    batch: Sequence[Delivery], limiter: RejectLimiter, keep_bytes: int = 256
-) -> Classified:
-    """Sort a batch into readings, rejects and skipped retained deliveries."""
-    out = Classified()
-    for delivery in batch:
-        if delivery.retain:
-            # A retained replay: the value was stored when it was live (design.md).
-            out.retained += 1
-            continue
-        result = _classify_one(delivery)
-        if isinstance(result, ReadingRow):
-            out.readings.append(result)
-            continue
-        reason, detail = result
-        out.reasons.append(reason)
-        if limiter.allow():
-            out.rejects.append(
-                reject_row(
-                    topic=delivery.topic,
-                    payload=delivery.payload,
-                    reason=reason,
-                    detail=detail,
-                    received_at=delivery.received_at,
-                    keep_bytes=keep_bytes,
-                )
-            )
-    return out
 
 
 class BatchWriter:
@@ -117,25 +48,23 @@ class BatchWriter:
         *,
         inbox: Inbox,
         consumer: TelemetryConsumer,
-        engine: AsyncEngine,
+        service: IngestService,
         metrics: IngestMetrics,
-        limiter: RejectLimiter,
         holds: TestHolds,
         max_rows: int = 5000,
         max_delay: float = 0.05,
-        keep_bytes: int = 256,
     ) -> None:
         self._inbox = inbox
         self._consumer = consumer
-        self._engine = engine
+        self._service = service
         self._metrics = metrics
-        self._limiter = limiter
         self._holds = holds
         self._max_rows = max_rows
         self._max_delay = max_delay
-        self._keep_bytes = keep_bytes
         self.batches = 0
         """Batches committed and acknowledged so far."""
+        self.stopped = False
+        """Whether :meth:`run` ended on an error (a bug: nothing is stored any more)."""
 
     async def run(self) -> None:
         """Write batches forever (cancel to stop; an unfinished batch is redelivered)."""
@@ -146,6 +75,7 @@ class BatchWriter:
         except Exception:
             # Database errors are retried in _commit: this is a bug. /readyz reports it.
             log.exception("the batch writer stopped; nothing is stored or acknowledged")
+            self.stopped = True
             raise
 
     async def process(self, batch: Sequence[Delivery]) -> WriteResult:
@@ -153,7 +83,7 @@ class BatchWriter:
         metrics = self._metrics
         metrics.received.inc(len(batch))
         metrics.batch_rows.observe(len(batch))
-        sorted_out = classify(batch, self._limiter, self._keep_bytes)
+        sorted_out = self._service.classify(batch)
         result = await self._commit(sorted_out, len(batch))
         await self._holds.hold("before-ack", len(batch))
         stale = sum(1 for delivery in batch if not self._consumer.ack(delivery))
@@ -175,9 +105,7 @@ class BatchWriter:
         while True:
             started = time.perf_counter()
             try:
-                async with self._engine.begin() as conn:
-                    result = await write_batch(conn, sorted_out.readings, sorted_out.rejects)
-                    await self._holds.hold("before-commit", size)
+                result = await self._service.store(sorted_out, size)
             except Exception as exc:
                 # Nothing was acknowledged: retrying the whole batch is always safe.
                 self._metrics.write_errors.inc()

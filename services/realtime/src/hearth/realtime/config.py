@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from hearth.common.settings import HearthSettings
+from hearth.common.settings import HearthSettings, ServiceUrl
 
 __all__ = ["RealtimeSettings"]
 
@@ -24,7 +24,7 @@ class RealtimeSettings(HearthSettings):
     model_config = SettingsConfigDict(env_prefix="HEARTH_REALTIME_")
 
     service: str = "realtime"
-    registry_url: str = Field(
+    registry_url: ServiceUrl = Field(
         default="http://127.0.0.1:8102", description="Base URL of the registry service."
     )
     registry_timeout: float = Field(
@@ -48,10 +48,3 @@ class RealtimeSettings(HearthSettings):
     cors_allowed_origins: list[str] = Field(
         default=["*"], description="Origins allowed to connect from a browser; * for any."
     )
-
-    @field_validator("registry_url")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")

@@ -6,10 +6,12 @@ FastAPI app (``/healthz``, ``/readyz``, ``/metrics``, OpenAPI):
 ``on_shutdown`` of its own, so FastAPI's lifespan runs (python-socketio passes the
 lifespan messages through).
 
-Startup: open the registry client, connect to the broker (not waited for: ``/readyz``
-reports it) subscribed to the system bus (``hearth-sys/auth/users/+`` feeding the token
-verifier's revocation marks, ``hearth-sys/registry/homes/+`` feeding withdrawals). Room
-subscriptions are added and removed on the same connection as rooms fill and empty.
+``create_app`` builds every object (:class:`~hearth.realtime.state.RealtimeState`) and
+nothing connects yet. The lifespan opens the registry client and connects to the broker
+(not waited for: ``/readyz`` reports it) subscribed to the system bus
+(``hearth-sys/auth/users/+`` feeding the token verifier's revocation marks,
+``hearth-sys/registry/homes/+`` feeding withdrawals). Room subscriptions are added and
+removed on the same connection as rooms fill and empty.
 """
 
 from __future__ import annotations
@@ -17,27 +19,24 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 
-import aiomqtt
 import httpx
 import socketio
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from hearth.common.mqtt import MqttConfig, MqttConnection
-from hearth.common.tokens import (
-    USER_MARKS_FILTER,
-    RevocationMarks,
-    TokenVerifier,
-    verifier_from_settings,
-)
-from hearth.common.topics import REGISTRY_HOMES_FILTER
-from hearth.common.web import add_readiness_check, create_service_app, metrics_registry
-from hearth.realtime.authorizer import RegistryAuthorizer
+from hearth.common.registry_client import RegistryClient
+from hearth.common.routing import TopicRouter
+from hearth.common.tokens import RevocationMarks, TokenVerifier, verifier_from_settings
+from hearth.common.web import create_service_app, service_state
+from hearth.realtime.backlog import drained_check
 from hearth.realtime.config import RealtimeSettings
 from hearth.realtime.metrics import RealtimeMetrics
 from hearth.realtime.service import RealtimeService
-from hearth.realtime.sockets import bind_events, create_socket_server, transport_drained
+from hearth.realtime.sockets import bind_events, create_socket_server
+from hearth.realtime.state import RealtimeState
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "lifespan"]
 
 
 def create_app(
@@ -48,40 +47,36 @@ def create_app(
 ) -> socketio.ASGIApp:
     """The realtime ASGI app (settings from the environment unless given).
 
-    The FastAPI app is ``create_app(...).other_asgi_app``; the service is on its
-    ``state.realtime``. ``registry_transport`` replaces the network for registry calls
-    and ``token_verifier`` the verifier built from the settings (tests).
+    The FastAPI app is ``create_app(...).other_asgi_app``; its state is a
+    :class:`~hearth.realtime.state.RealtimeState`. ``registry_transport`` replaces the
+    network for registry calls and ``token_verifier`` the verifier built from the
+    settings (tests).
     """
     settings = settings or RealtimeSettings.load()
     verifier = token_verifier or verifier_from_settings(settings, marks=RevocationMarks())
+    metrics = CollectorRegistry(auto_describe=True)
     sio = create_socket_server(settings.cors_allowed_origins)
-    authorizer = RegistryAuthorizer(
+    router = TopicRouter()
+    mqtt = MqttConnection(MqttConfig.from_settings(settings), router=router)
+    registry = RegistryClient(
         settings.registry_url,
         timeout=settings.registry_timeout,
         max_entries=settings.authorize_cache_size,
         transport=registry_transport,
     )
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async def on_message(message: aiomqtt.Message) -> None:
-            await service.handle_mqtt(message)
-
-        mqtt = MqttConnection(
-            MqttConfig.from_settings(settings),
-            subscriptions=[(USER_MARKS_FILTER, 1), (REGISTRY_HOMES_FILTER, 1)],
-            on_message=on_message,
-        )
-        service.broker = mqtt
-        app.state.mqtt = mqtt
-
-        add_readiness_check(app, "broker", mqtt.readiness_check)
-        async with authorizer, mqtt:
-            try:
-                yield
-            finally:
-                await service.close()
-
+    service = RealtimeService(
+        sio,
+        mqtt,
+        verifier,
+        registry,
+        RealtimeMetrics(metrics),
+        max_rooms=settings.max_rooms_per_socket,
+        last_values=settings.last_values_per_room,
+        max_backlog=settings.max_backlog,
+        drained=drained_check(sio),
+        router=router,
+    )
+    bind_events(sio, service)
     app = create_service_app(
         settings,
         title="Hearth realtime",
@@ -89,31 +84,21 @@ def create_app(
         "(Socket.IO at /socket.io/; events in the README).",
         lifespan=lifespan,
         token_verifier=verifier,
+        state=RealtimeState(
+            settings=settings, sio=sio, mqtt=mqtt, registry=registry, service=service
+        ),
+        metrics_registry=metrics,
+        readiness_checks={"broker": mqtt.readiness_check},
     )
-    service = RealtimeService(
-        sio,
-        _NoBroker(),
-        verifier,
-        authorizer,
-        RealtimeMetrics(metrics_registry(app)),
-        max_rooms=settings.max_rooms_per_socket,
-        last_values=settings.last_values_per_room,
-        max_backlog=settings.max_backlog,
-        drained=transport_drained(sio),
-    )
-    app.state.realtime = service
-    app.state.sio = sio
-    bind_events(sio, service)
     return socketio.ASGIApp(sio, other_asgi_app=app)
 
 
-class _NoBroker:
-    """The broker before the lifespan started: nothing may subscribe yet."""
-
-    async def subscribe(
-        self, topic_filter: str, qos: int = 1, *, identifier: int | None = None
-    ) -> None:
-        raise RuntimeError("realtime is not started")
-
-    async def unsubscribe(self, topic_filter: str) -> None:
-        raise RuntimeError("realtime is not started")
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Start what ``create_app`` built (see the module docstring), stop it at the end."""
+    state = service_state(app, RealtimeState)
+    async with state.registry, state.mqtt:
+        try:
+            yield
+        finally:
+            await state.service.close()

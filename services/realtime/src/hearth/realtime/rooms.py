@@ -1,9 +1,20 @@
-"""Rooms: the occupied rooms of this replica, their broker subscription ids and last values.
+"""Rooms: joining and leaving, the broker subscription of each room, and the fan-out.
 
 A room is named by the topic or filter its members subscribed with, exactly as given. It
 exists while it has members on this replica; while it exists the replica holds one broker
 subscription for it with its own MQTT 5 subscription identifier, so a message that
 matches several rooms arrives once per room, tagged, and goes to each room exactly once.
+
+- **join**: the first member of a room makes the replica subscribe at the broker (the
+  room's own identifier); a refused subscription undoes the join (``forbidden``).
+- **leave**: the last member leaving (or disconnecting) unsubscribes.
+- Joins and leaves of one room are serialised by that room's own lock, held across the
+  broker round trip; rooms do not wait for each other, so one slow SUBACK holds up only
+  the joins of its own room.
+- **fan-out** (:meth:`Rooms.deliver`): each broker message goes to the room(s) of the
+  subscription identifier(s) it carries, updates their last values, and is put into the
+  outbox of every member socket (``message`` or a ``messages`` burst, see
+  :mod:`hearth.realtime.outbox`).
 
 Each room keeps the last value of every topic it received (retained deliveries at
 subscribe time included), up to a bound, for the ``last`` of later joiners' acks.
@@ -11,15 +22,26 @@ subscribe time included), up to a bound, for the ``last`` of later joiners' acks
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["MAX_SUBSCRIPTION_ID", "LastValue", "Room", "Rooms"]
+import aiomqtt
 
-MAX_SUBSCRIPTION_ID = 268_435_455
-"""The largest MQTT 5 subscription identifier (a variable byte integer)."""
+from hearth.common.clock import utc_now
+from hearth.common.messages import format_timestamp
+from hearth.common.mqtt import MAX_SUBSCRIPTION_ID, MqttRefused
+from hearth.common.topics import TopicFilter, filter_home
+from hearth.realtime.errors import SocketError
+from hearth.realtime.metrics import RealtimeMetrics
+from hearth.realtime.payloads import decode_payload
+from hearth.realtime.ports import BrokerSubscriber, SocketServer
+from hearth.realtime.sessions import Session, Sessions
+
+__all__ = ["LastValue", "Room", "RoomTable", "Rooms"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,14 +59,23 @@ class LastValue:
 
 @dataclass(eq=False)
 class Room:
-    """One occupied room: its name, home, subscription identifier, members and last values."""
+    """One occupied room: its filter, home, subscription identifier, members, last values."""
 
-    name: str
-    home: str | None
+    target: TopicFilter
     identifier: int
     max_values: int
     members: set[str] = field(default_factory=set)
     _last: OrderedDict[str, LastValue] = field(default_factory=OrderedDict)
+
+    @property
+    def name(self) -> str:
+        """The room's name: its topic or filter as the members gave it."""
+        return self.target.filter
+
+    @property
+    def home(self) -> str | None:
+        """The home the room's filter stays in (``None`` if it names none)."""
+        return filter_home(self.target)
 
     def remember(self, topic: str, payload: Any, ts: str) -> None:
         """Keep ``payload`` as ``topic``'s last value; an empty payload forgets the topic."""
@@ -60,8 +91,8 @@ class Room:
         return list(self._last.values())
 
 
-class Rooms:
-    """The rooms of this replica by name and by subscription identifier."""
+class RoomTable:
+    """The occupied rooms of this replica by name and by subscription identifier."""
 
     def __init__(self, *, max_values: int = 500) -> None:
         self._by_name: dict[str, Room] = {}
@@ -83,12 +114,12 @@ class Rooms:
         """The room whose broker subscription carries ``identifier``."""
         return self._by_id.get(identifier)
 
-    def create(self, name: str, home: str | None) -> Room:
+    def create(self, target: TopicFilter) -> Room:
         """A new empty room with a subscription identifier no other room holds."""
-        if name in self._by_name:
-            raise ValueError(f"room {name!r} exists")
-        room = Room(name, home, self._new_identifier(), self._max_values)
-        self._by_name[name] = room
+        if target.filter in self._by_name:
+            raise ValueError(f"room {target.filter!r} exists")
+        room = Room(target, self._new_identifier(), self._max_values)
+        self._by_name[room.name] = room
         self._by_id[room.identifier] = room
         return room
 
@@ -107,3 +138,150 @@ class Rooms:
             if identifier not in self._by_id:
                 return identifier
         raise RuntimeError("no free subscription identifier")  # pragma: no cover
+
+
+@dataclass(eq=False)
+class _RoomLock:
+    """A room's lock and how many joins and leaves hold or wait for it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+class Rooms:
+    """Joins, leaves, broker subscriptions and fan-out (see the module docstring)."""
+
+    def __init__(
+        self,
+        sio: SocketServer,
+        broker: BrokerSubscriber,
+        sessions: Sessions,
+        metrics: RealtimeMetrics,
+        *,
+        last_values: int = 500,
+    ) -> None:
+        self._sio = sio
+        self._broker = broker
+        self._sessions = sessions
+        self._metrics = metrics
+        self.table = RoomTable(max_values=last_values)
+        self._locks: dict[str, _RoomLock] = {}
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __iter__(self) -> Iterator[Room]:
+        return iter(self.table)
+
+    def get(self, name: str) -> Room | None:
+        """The occupied room called ``name``."""
+        return self.table.get(name)
+
+    # ------------------------------------------------------------------ join and leave
+
+    async def join(self, session: Session, target: TopicFilter) -> None:
+        """Put ``session`` into the room of ``target``; subscribe if it is the first member.
+
+        Raises :class:`SocketError` ``unauthorized`` when the socket went away meanwhile
+        and ``forbidden`` when the broker refused the subscription.
+        """
+        name = target.filter
+        async with self._room_lock(name):
+            if not self._sessions.is_current(session):  # gone while we waited
+                raise SocketError("unauthorized", "disconnected meanwhile")
+            if name in session.rooms:
+                return
+            room = self.table.get(name)
+            new = room is None
+            if room is None:
+                room = self.table.create(target)
+            room.members.add(session.sid)
+            session.rooms.add(name)
+            await self._sio.enter_room(session.sid, name)
+            if new:
+                try:
+                    await self._broker.subscribe(name, 1, identifier=room.identifier)
+                except MqttRefused:
+                    room.members.discard(session.sid)
+                    session.rooms.discard(name)
+                    self.table.remove(room)
+                    with contextlib.suppress(Exception):
+                        await self._sio.leave_room(session.sid, name)
+                    raise SocketError("forbidden", "the broker refused this topic") from None
+            self._count()
+
+    async def leave(self, session: Session, name: str, *, socket_gone: bool = False) -> bool:
+        """Take ``session`` out of room ``name``; whether it was in it."""
+        async with self._room_lock(name):
+            if name not in session.rooms:
+                return False
+            session.rooms.discard(name)
+            if session.outbox is not None:
+                session.outbox.discard(name)  # not yet sent: the socket is no longer in it
+            room = self.table.get(name)
+            if room is None:
+                return True
+            room.members.discard(session.sid)
+            if not socket_gone:
+                with contextlib.suppress(Exception):  # the socket may be gone already
+                    await self._sio.leave_room(session.sid, name)
+            if not room.members:
+                self.table.remove(room)
+                await self._broker.unsubscribe(name)
+            self._count()
+            return True
+
+    async def leave_all(self, session: Session, *, socket_gone: bool = False) -> list[str]:
+        """Take ``session`` out of every room; the names of those it left."""
+        return [
+            name
+            for name in list(session.rooms)
+            if await self.leave(session, name, socket_gone=socket_gone)
+        ]
+
+    @contextlib.asynccontextmanager
+    async def _room_lock(self, name: str) -> AsyncIterator[None]:
+        """Hold room ``name``'s own lock (made on first use, dropped when nobody holds it)."""
+        entry = self._locks.get(name)
+        if entry is None:
+            entry = self._locks[name] = _RoomLock()
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._locks[name]
+
+    def _count(self) -> None:
+        self._metrics.rooms.set(len(self.table))
+        self._metrics.broker_subscriptions.set(len(self.table))
+
+    # ------------------------------------------------------------------ fan-out
+
+    def deliver(self, message: aiomqtt.Message) -> None:
+        """One room message from the broker: to each room of its subscription identifiers."""
+        identifiers = getattr(message.properties, "SubscriptionIdentifier", None) or []
+        rooms = [r for r in map(self.table.by_identifier, identifiers) if r is not None]
+        if not rooms:
+            return
+        topic = str(message.topic)
+        value = decode_payload(message.payload)
+        ts = format_timestamp(utc_now())
+        for room in rooms:
+            room.remember(topic, value, ts)
+            if not room.members:
+                continue
+            item = {
+                "room": room.name,
+                "topic": topic,
+                "payload": value,
+                "ts": ts,
+                "retained": bool(message.retain),
+            }
+            for sid in list(room.members):
+                session = self._sessions.get(sid)
+                outbox = session.outbox if session is not None else None
+                if outbox is not None and outbox.put(item):
+                    self._metrics.delivered.inc()

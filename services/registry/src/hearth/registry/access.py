@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from hearth.common.authorization import Action, DenyReason, Role
 from hearth.common.tokens import Caller
-from hearth.registry.models import Action, DenyReason, Role
 
 __all__ = ["ROLE_ACTIONS", "SCOPE_FOR", "check_access"]
 

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from hearth.registry.capabilities import Metric, Property
+from hearth.common.capabilities import Metric, Property
 
 __all__ = ["CATALOGUE", "DeviceType", "DeviceTypeName"]
 

@@ -14,18 +14,6 @@ from hearth.common.service_cli import run_service_cli
 __all__ = ["main"]
 
 
-async def _migrate() -> str:
-    from hearth.common.db import wait_for_database
-    from hearth.registry.config import RegistrySettings
-    from hearth.registry.migrate import MIGRATIONS
-
-    settings = RegistrySettings.load()
-    url = settings.require_database_url()
-    await wait_for_database(url, timeout=settings.database_wait)
-    await MIGRATIONS.upgrade(url)
-    return f"registry schema at {MIGRATIONS.head()}"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``serve`` (the default) or ``migrate``."""
     return run_service_cli(
@@ -33,5 +21,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         service="registry",
         app_factory="hearth.registry.main:create_app",
         default_port=8102,
-        migrate=_migrate,
+        migrate="hearth.registry.migrate:migrate",
     )

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from hearth.common.settings import HearthSettings
+from hearth.common.settings import HearthSettings, ServiceUrl
 
 __all__ = ["RegistrySettings"]
 
@@ -20,7 +20,7 @@ class RegistrySettings(HearthSettings):
     model_config = SettingsConfigDict(env_prefix="HEARTH_REGISTRY_")
 
     service: str = "registry"
-    auth_url: str = Field(
+    auth_url: ServiceUrl = Field(
         default="http://127.0.0.1:8101", description="Base URL of the auth service."
     )
     auth_timeout: float = Field(default=5.0, gt=0, le=60, description="Seconds per auth call.")
@@ -33,10 +33,3 @@ class RegistrySettings(HearthSettings):
         le=30,
         description="Seconds a change waits for the broker to publish its event (then logged).",
     )
-
-    @field_validator("auth_url")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError("must be an http:// or https:// URL")
-        return value.rstrip("/")

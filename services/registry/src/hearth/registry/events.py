@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 import uuid
 
-from hearth.common.messages import RegistryAction, RegistryEvent, RegistryKind, utc_now
+from hearth.common.clock import utc_now
+from hearth.common.messages import RegistryAction, RegistryEvent, RegistryKind
 from hearth.common.mqtt import MqttConnection, MqttUnavailable
 from hearth.common.topics import registry_home_topic
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 import functools
 import uuid
 import zoneinfo
-from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Annotated, Any, Literal, Self
+from datetime import datetime
+from typing import Annotated, Any, Self
 
 from pydantic import (
     BaseModel,
@@ -24,24 +23,22 @@ from pydantic import (
     field_validator,
 )
 from pydantic import model_validator as pydantic_model_validator
-from sqlalchemy import Column, DateTime
+from sqlalchemy import Column
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
-from hearth.common.db import service_registry
+from hearth.common.authorization import Role
+from hearth.common.capabilities import Metric, Property, check_unique_names
+from hearth.common.clock import utc_now
+from hearth.common.db import service_registry, timestamp_column
 from hearth.common.inputs import FreeText, Slug, Text
 from hearth.common.schemas import InputModel
 from hearth.common.usernames import Username
-from hearth.registry.capabilities import Metric, Property, check_unique_names
 from hearth.registry.catalogue import DeviceTypeName
 
 __all__ = [
     "SCHEMA",
-    "Action",
-    "AuthorizeAnswer",
-    "AuthorizeRequest",
-    "DenyReason",
     "Device",
     "DeviceCreate",
     "DevicePublic",
@@ -55,8 +52,6 @@ __all__ = [
     "MemberUpdate",
     "Membership",
     "RegistryModel",
-    "Role",
-    "utc_now",
 ]
 
 SCHEMA = "registry"
@@ -68,34 +63,6 @@ Area = Annotated[str, FreeText(63)]
 TimeZone = Annotated[str, Text(64, min_length=1)]
 """An IANA time zone name (checked against the system's list)."""
 Interval = Annotated[int, Field(ge=1, le=86400, description="Expected seconds between messages.")]
-
-
-class Role(StrEnum):
-    """A member's role in a home."""
-
-    OWNER = "owner"
-    """Manages everything: the home, its members, its devices; reads and controls."""
-    MEMBER = "member"
-    """Reads and controls (sends commands)."""
-    VIEWER = "viewer"
-    """Reads only (the classroom student)."""
-
-
-class Action(StrEnum):
-    """What a caller asks to do in a home."""
-
-    READ = "read"
-    WRITE = "write"
-    MANAGE = "manage"
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware (UTC)."""
-    return datetime.now(UTC)
-
-
-def _timestamptz(nullable: bool = False) -> Any:
-    return Column(DateTime(timezone=True), nullable=nullable)
 
 
 @functools.cache
@@ -124,8 +91,8 @@ class Home(RegistryModel, table=True):
     slug: str = SQLField(primary_key=True, max_length=63)
     name: str = SQLField(max_length=100)
     timezone: str = SQLField(max_length=64)
-    created_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
-    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
+    created_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
+    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
 
 
 class Membership(RegistryModel, table=True):
@@ -139,8 +106,8 @@ class Membership(RegistryModel, table=True):
     user_id: uuid.UUID = SQLField(primary_key=True, index=True)
     role: str = SQLField(max_length=16)
     username: str = SQLField(max_length=63)
-    created_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
-    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
+    created_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
+    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
 
 
 class Device(RegistryModel, table=True):
@@ -163,9 +130,9 @@ class Device(RegistryModel, table=True):
     properties: list[dict[str, Any]] = SQLField(
         default_factory=list, sa_column=Column(JSONB, nullable=False)
     )
-    created_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
-    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=_timestamptz())
-    deleted_at: datetime | None = SQLField(default=None, sa_column=_timestamptz(nullable=True))
+    created_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
+    updated_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
+    deleted_at: datetime | None = SQLField(default=None, sa_column=timestamp_column(nullable=True))
 
     def find_metric(self, name: str) -> Metric | None:
         """The registered metric ``name``, or ``None``."""
@@ -330,50 +297,3 @@ class DevicePublic(BaseModel):
             created_at=device.created_at,
             updated_at=device.updated_at,
         )
-
-
-class AuthorizeRequest(InputModel):
-    """May the caller (the user whose token is forwarded) do ``action`` on one target?
-
-    Exactly one of ``topic`` (a device topic), ``filter`` (a subscription filter, read
-    only) or ``home`` (a home slug) is given.
-    """
-
-    action: Action
-    topic: Annotated[str, Text(1024, min_length=1)] | None = None
-    filter: Annotated[str, Text(1024, min_length=1)] | None = None
-    home: Annotated[str, Text(63, min_length=1)] | None = None
-
-    @pydantic_model_validator(mode="after")
-    def _one_target(self) -> Self:
-        given = [name for name in ("topic", "filter", "home") if getattr(self, name) is not None]
-        if len(given) != 1:
-            raise ValueError("give exactly one of topic, filter or home")
-        return self
-
-
-DenyReason = Literal[
-    "invalid",
-    "not_found",
-    "role",
-    "scope",
-    "token_homes",
-    "not_command",
-    "filter_outside_home",
-    "filter_read_only",
-]
-
-
-class AuthorizeAnswer(BaseModel):
-    """The registry's answer: allowed or not, why not, the caller's role, how long to cache.
-
-    ``role`` is the caller's membership role in the target's home (``null`` when none, or
-    when the target names no home). ``capability`` is the property's capability on an
-    allowed write to a command topic. Denied answers are 200 too, so callers cache them.
-    """
-
-    allowed: bool
-    role: Role | None = None
-    reason: DenyReason | None = None
-    capability: Property | None = None
-    ttl: int

@@ -1,7 +1,8 @@
 """The registry's queries: homes, memberships, devices (and tombstones) in schema ``registry``.
 
-Every function takes the session it runs in; the service decides the transaction.
-"Live" devices are those without ``deleted_at``; tombstones only keep their slug taken.
+One :class:`RegistryRepository` per transaction (:class:`~hearth.common.db.Transactions`);
+the service decides when to commit. "Live" devices are those without ``deleted_at``;
+tombstones only keep their slug taken.
 """
 
 from __future__ import annotations
@@ -11,111 +12,93 @@ from collections.abc import Sequence
 
 from sqlalchemy import func
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from hearth.registry.models import Device, Home, Membership, Role
+from hearth.common.authorization import Role
+from hearth.common.db import Repository
+from hearth.registry.models import Device, Home, Membership
 
-__all__ = [
-    "count_owners",
-    "find_role",
-    "gateway_users",
-    "get_device",
-    "get_home",
-    "get_membership",
-    "list_devices",
-    "list_homes",
-    "list_members",
-    "lock_home",
-    "slug_used",
-]
+__all__ = ["RegistryRepository"]
 
 
-async def get_home(session: AsyncSession, slug: str) -> Home | None:
-    """The home ``slug``, or ``None``."""
-    return await session.get(Home, slug)
+class RegistryRepository(Repository):
+    """The registry's queries over one transaction (:class:`~hearth.common.db.Repository`)."""
 
+    async def get_home(self, slug: str) -> Home | None:
+        """The home ``slug``, or ``None``."""
+        return await self.session.get(Home, slug)
 
-async def lock_home(session: AsyncSession, slug: str) -> Home | None:
-    """The home ``slug`` locked for update (serialises membership changes), or ``None``."""
-    result = await session.exec(select(Home).where(Home.slug == slug).with_for_update())
-    return result.one_or_none()
+    async def lock_home(self, slug: str) -> Home | None:
+        """The home ``slug`` locked for update (serialises membership changes), or ``None``."""
+        result = await self.session.exec(select(Home).where(Home.slug == slug).with_for_update())
+        return result.one_or_none()
 
-
-async def find_role(session: AsyncSession, home: str, user_id: uuid.UUID) -> Role | None:
-    """The role of ``user_id`` in ``home``, or ``None`` when not a member (or no such home)."""
-    result = await session.exec(
-        select(Membership.role).where(Membership.home == home, Membership.user_id == user_id)
-    )
-    role = result.one_or_none()
-    return None if role is None else Role(role)
-
-
-async def list_homes(
-    session: AsyncSession, user_id: uuid.UUID, *, every: bool
-) -> Sequence[tuple[Home, str | None]]:
-    """Homes with the user's role in each: the user's homes, or ``every`` home (admins)."""
-    joined = (
-        select(Home, Membership.role)
-        .join(
-            Membership,
-            (col(Membership.home) == col(Home.slug)) & (col(Membership.user_id) == user_id),
-            isouter=every,
+    async def find_role(self, home: str, user_id: uuid.UUID) -> Role | None:
+        """The role of ``user_id`` in ``home``, or ``None`` when not a member (or no such home)."""
+        result = await self.session.exec(
+            select(Membership.role).where(Membership.home == home, Membership.user_id == user_id)
         )
-        .order_by(col(Home.slug))
-    )
-    result = await session.exec(joined)
-    return [(home, role) for home, role in result.all()]
+        role = result.one_or_none()
+        return None if role is None else Role(role)
 
-
-async def get_membership(session: AsyncSession, home: str, user_id: uuid.UUID) -> Membership | None:
-    """The membership of ``user_id`` in ``home``, or ``None``."""
-    return await session.get(Membership, (home, user_id))
-
-
-async def list_members(session: AsyncSession, home: str) -> Sequence[Membership]:
-    """The members of ``home``, by username."""
-    result = await session.exec(
-        select(Membership).where(Membership.home == home).order_by(col(Membership.username))
-    )
-    return result.all()
-
-
-async def count_owners(session: AsyncSession, home: str) -> int:
-    """How many owners ``home`` has."""
-    result = await session.exec(
-        select(func.count())
-        .select_from(Membership)
-        .where(Membership.home == home, Membership.role == Role.OWNER.value)
-    )
-    return int(result.one())
-
-
-async def get_device(session: AsyncSession, home: str, slug: str) -> Device | None:
-    """The live device ``slug`` of ``home``, or ``None`` (also for a tombstone)."""
-    device = await session.get(Device, (home, slug))
-    return device if device is not None and device.deleted_at is None else None
-
-
-async def slug_used(session: AsyncSession, home: str, slug: str) -> bool:
-    """Whether a device of ``home`` has, or once had, ``slug``."""
-    return await session.get(Device, (home, slug)) is not None
-
-
-async def list_devices(session: AsyncSession, home: str) -> Sequence[Device]:
-    """The live devices of ``home``, by slug."""
-    result = await session.exec(
-        select(Device)
-        .where(Device.home == home, col(Device.deleted_at).is_(None))
-        .order_by(col(Device.slug))
-    )
-    return result.all()
-
-
-async def gateway_users(session: AsyncSession, home: str, gateway: str) -> Sequence[str]:
-    """Slugs of the live devices of ``home`` that name ``gateway`` as their gateway."""
-    result = await session.exec(
-        select(Device.slug).where(
-            Device.home == home, Device.gateway == gateway, col(Device.deleted_at).is_(None)
+    async def list_homes(
+        self, user_id: uuid.UUID, *, every: bool
+    ) -> Sequence[tuple[Home, str | None]]:
+        """Homes with the user's role in each: the user's homes, or ``every`` home (admins)."""
+        joined = (
+            select(Home, Membership.role)
+            .join(
+                Membership,
+                (col(Membership.home) == col(Home.slug)) & (col(Membership.user_id) == user_id),
+                isouter=every,
+            )
+            .order_by(col(Home.slug))
         )
-    )
-    return result.all()
+        result = await self.session.exec(joined)
+        return [(home, role) for home, role in result.all()]
+
+    async def get_membership(self, home: str, user_id: uuid.UUID) -> Membership | None:
+        """The membership of ``user_id`` in ``home``, or ``None``."""
+        return await self.session.get(Membership, (home, user_id))
+
+    async def list_members(self, home: str) -> Sequence[Membership]:
+        """The members of ``home``, by username."""
+        result = await self.session.exec(
+            select(Membership).where(Membership.home == home).order_by(col(Membership.username))
+        )
+        return result.all()
+
+    async def count_owners(self, home: str) -> int:
+        """How many owners ``home`` has."""
+        result = await self.session.exec(
+            select(func.count())
+            .select_from(Membership)
+            .where(Membership.home == home, Membership.role == Role.OWNER.value)
+        )
+        return int(result.one())
+
+    async def get_device(self, home: str, slug: str) -> Device | None:
+        """The live device ``slug`` of ``home``, or ``None`` (also for a tombstone)."""
+        device = await self.session.get(Device, (home, slug))
+        return device if device is not None and device.deleted_at is None else None
+
+    async def slug_used(self, home: str, slug: str) -> bool:
+        """Whether a device of ``home`` has, or once had, ``slug``."""
+        return await self.session.get(Device, (home, slug)) is not None
+
+    async def list_devices(self, home: str) -> Sequence[Device]:
+        """The live devices of ``home``, by slug."""
+        result = await self.session.exec(
+            select(Device)
+            .where(Device.home == home, col(Device.deleted_at).is_(None))
+            .order_by(col(Device.slug))
+        )
+        return result.all()
+
+    async def gateway_users(self, home: str, gateway: str) -> Sequence[str]:
+        """Slugs of the live devices of ``home`` that name ``gateway`` as their gateway."""
+        result = await self.session.exec(
+            select(Device.slug).where(
+                Device.home == home, Device.gateway == gateway, col(Device.deleted_at).is_(None)
+            )
+        )
+        return result.all()

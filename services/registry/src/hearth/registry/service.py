@@ -1,8 +1,9 @@
 """RegistryService: the registry's business rules (homes, members, devices, authorisation).
 
 It knows nothing of FastAPI or SQL: the routes call it with the verified
-:class:`~hearth.common.tokens.Caller`, the queries live in :mod:`hearth.registry.repository`,
-the rights in :mod:`hearth.registry.access`. Every change commits first, then publishes
+:class:`~hearth.common.tokens.Caller`, the queries live in
+:class:`~hearth.registry.repository.RegistryRepository` (one per transaction), the rights
+in :mod:`hearth.registry.access`. Every change commits first, then publishes
 its event (:class:`~hearth.registry.events.EventPublisher`).
 
 Anything of a home the caller may not see answers 404 (``home_not_found``), exactly as
@@ -13,19 +14,28 @@ answers 403 (``role_forbidden``); a token lacking a scope 403 (``insufficient_sc
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel.ext.asyncio.session import AsyncSession
-
+from hearth.common.authorization import Action, AuthorizeAnswer, AuthorizeRequest, DenyReason, Role
+from hearth.common.capabilities import Property
+from hearth.common.clock import utc_now
+from hearth.common.db import DuplicateRow, Transactions
 from hearth.common.errors import InsufficientScope
 from hearth.common.messages import RegistryAction, RegistryKind
 from hearth.common.tokens import Caller
-from hearth.common.topics import Kind, TopicError, filter_home, is_slug, parse_filter, parse_topic
-from hearth.registry import repository as repo
+from hearth.common.topics import (
+    DeviceTopic,
+    Kind,
+    TopicError,
+    TopicFilter,
+    can_match_device_topic,
+    filter_device,
+    filter_home,
+    filter_name,
+    is_slug,
+    parse_filter,
+    parse_topic,
+)
 from hearth.registry.access import SCOPE_FOR, check_access, role_allows, token_denies, visible
-from hearth.registry.capabilities import Property
 from hearth.registry.catalogue import CATALOGUE
 from hearth.registry.errors import (
     AlreadyMember,
@@ -40,10 +50,6 @@ from hearth.registry.errors import (
 )
 from hearth.registry.events import EventPublisher
 from hearth.registry.models import (
-    Action,
-    AuthorizeAnswer,
-    AuthorizeRequest,
-    DenyReason,
     Device,
     DeviceCreate,
     DevicePublic,
@@ -56,9 +62,8 @@ from hearth.registry.models import (
     MemberPublic,
     Membership,
     MemberUpdate,
-    Role,
-    utc_now,
 )
+from hearth.registry.repository import RegistryRepository
 from hearth.registry.users import AuthUsers
 
 __all__ = ["RegistryService"]
@@ -84,13 +89,13 @@ class RegistryService:
 
     def __init__(
         self,
-        sessions: async_sessionmaker[AsyncSession],
+        transactions: Transactions[RegistryRepository],
         users: AuthUsers,
         events: EventPublisher,
         *,
         authorize_ttl: int = 5,
     ) -> None:
-        self._sessions = sessions
+        self._transactions = transactions
         self._users = users
         self._events = events
         self.authorize_ttl = authorize_ttl
@@ -99,7 +104,7 @@ class RegistryService:
 
     async def _guard(
         self,
-        session: AsyncSession,
+        repo: RegistryRepository,
         caller: Caller,
         slug: str,
         action: Action,
@@ -107,8 +112,8 @@ class RegistryService:
         lock: bool = False,
     ) -> tuple[Home, Role | None]:
         """The home and the caller's role in it, when ``action`` is allowed; else raise."""
-        home = await (repo.lock_home if lock else repo.get_home)(session, slug)
-        role = await repo.find_role(session, slug, _user_id(caller)) if home else None
+        home = await (repo.lock_home if lock else repo.get_home)(slug)
+        role = await repo.find_role(slug, _user_id(caller)) if home else None
         if home is None:
             raise HomeNotFound(f"no home {slug!r}")
         reason = check_access(caller, slug, role, action)
@@ -128,15 +133,15 @@ class RegistryService:
         owner = Membership(
             home=body.slug, user_id=_user_id(caller), role=Role.OWNER.value, username=me.username
         )
-        async with self._sessions() as session:
-            if await repo.get_home(session, body.slug) is not None:
+        async with self._transactions() as repo:
+            if await repo.get_home(body.slug) is not None:
                 raise SlugTaken(f"home {body.slug!r} already exists")
             try:
-                session.add(home)
-                await session.flush()  # the home row first: the membership refers to it
-                session.add(owner)
-                await session.commit()
-            except IntegrityError:
+                repo.add(home)
+                await repo.flush()  # the home row first: the membership refers to it
+                repo.add(owner)
+                await repo.commit()
+            except DuplicateRow:
                 raise SlugTaken(f"home {body.slug!r} already exists") from None
         await self._events.publish(RegistryKind.HOME, home.slug, RegistryAction.CREATED)
         return HomePublic.of(home, Role.OWNER)
@@ -145,8 +150,8 @@ class RegistryService:
         """The caller's homes (every home for an admin), narrowed to an API key's homes."""
         if not caller.has_scope(SCOPE_FOR[Action.READ]):
             raise InsufficientScope(SCOPE_FOR[Action.READ])
-        async with self._sessions() as session:
-            rows = await repo.list_homes(session, _user_id(caller), every=caller.is_admin)
+        async with self._transactions() as repo:
+            rows = await repo.list_homes(_user_id(caller), every=caller.is_admin)
         return [
             HomePublic.of(home, None if role is None else Role(role))
             for home, role in rows
@@ -155,21 +160,21 @@ class RegistryService:
 
     async def get_home(self, caller: Caller, slug: str) -> HomePublic:
         """One home the caller may read."""
-        async with self._sessions() as session:
-            home, role = await self._guard(session, caller, slug, Action.READ)
+        async with self._transactions() as repo:
+            home, role = await self._guard(repo, caller, slug, Action.READ)
         return HomePublic.of(home, role)
 
     async def update_home(self, caller: Caller, slug: str, body: HomeUpdate) -> HomePublic:
         """Rename a home or change its time zone (owners and admins)."""
-        async with self._sessions() as session:
-            home, role = await self._guard(session, caller, slug, Action.MANAGE)
+        async with self._transactions() as repo:
+            home, role = await self._guard(repo, caller, slug, Action.MANAGE)
             if body.name is not None:
                 home.name = body.name
             if body.timezone is not None:
                 home.timezone = body.timezone
             home.updated_at = utc_now()
-            session.add(home)
-            await session.commit()
+            repo.add(home)
+            await repo.commit()
         await self._events.publish(RegistryKind.HOME, slug, RegistryAction.UPDATED)
         return HomePublic.of(home, role)
 
@@ -177,33 +182,33 @@ class RegistryService:
 
     async def list_members(self, caller: Caller, slug: str) -> list[MemberPublic]:
         """The members of a home the caller may read."""
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.READ)
-            return [MemberPublic.of(m) for m in await repo.list_members(session, slug)]
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.READ)
+            return [MemberPublic.of(m) for m in await repo.list_members(slug)]
 
     async def get_member(self, caller: Caller, slug: str, user_id: uuid.UUID) -> MemberPublic:
         """One member of a home the caller may read."""
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.READ)
-            membership = await repo.get_membership(session, slug, user_id)
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.READ)
+            membership = await repo.get_membership(slug, user_id)
         if membership is None:
             raise MemberNotFound(f"{user_id} is not a member of {slug!r}")
         return MemberPublic.of(membership)
 
     async def add_member(self, caller: Caller, slug: str, body: MemberAdd) -> MemberPublic:
         """Add a user, found by username at auth, with a role (owners and admins)."""
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.MANAGE)
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.MANAGE)
         user = await self._users.lookup(body.username, caller.authorization)
         membership = Membership(
             home=slug, user_id=user.id, role=body.role.value, username=user.username
         )
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.MANAGE, lock=True)
-            if await repo.get_membership(session, slug, user.id) is not None:
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.MANAGE, lock=True)
+            if await repo.get_membership(slug, user.id) is not None:
                 raise AlreadyMember(f"{body.username} is already a member of {slug!r}")
-            session.add(membership)
-            await session.commit()
+            repo.add(membership)
+            await repo.commit()
         await self._events.publish(
             RegistryKind.MEMBERSHIP, slug, RegistryAction.CREATED, user=user.id
         )
@@ -213,21 +218,21 @@ class RegistryService:
         self, caller: Caller, slug: str, user_id: uuid.UUID, body: MemberUpdate
     ) -> MemberPublic:
         """Change a member's role (owners and admins); a home keeps at least one owner."""
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.MANAGE, lock=True)
-            membership = await repo.get_membership(session, slug, user_id)
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.MANAGE, lock=True)
+            membership = await repo.get_membership(slug, user_id)
             if membership is None:
                 raise MemberNotFound(f"{user_id} is not a member of {slug!r}")
             if (
                 membership.role == Role.OWNER.value
                 and body.role is not Role.OWNER
-                and await repo.count_owners(session, slug) <= 1
+                and await repo.count_owners(slug) <= 1
             ):
                 raise LastOwner(f"{slug!r} would have no owner left")
             membership.role = body.role.value
             membership.updated_at = utc_now()
-            session.add(membership)
-            await session.commit()
+            repo.add(membership)
+            await repo.commit()
         await self._events.publish(
             RegistryKind.MEMBERSHIP, slug, RegistryAction.UPDATED, user=user_id
         )
@@ -235,15 +240,15 @@ class RegistryService:
 
     async def remove_member(self, caller: Caller, slug: str, user_id: uuid.UUID) -> None:
         """Remove a member (owners and admins); a home keeps at least one owner."""
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.MANAGE, lock=True)
-            membership = await repo.get_membership(session, slug, user_id)
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.MANAGE, lock=True)
+            membership = await repo.get_membership(slug, user_id)
             if membership is None:
                 raise MemberNotFound(f"{user_id} is not a member of {slug!r}")
-            if membership.role == Role.OWNER.value and await repo.count_owners(session, slug) <= 1:
+            if membership.role == Role.OWNER.value and await repo.count_owners(slug) <= 1:
                 raise LastOwner(f"{slug!r} would have no owner left")
-            await session.delete(membership)
-            await session.commit()
+            await repo.delete(membership)
+            await repo.commit()
         await self._events.publish(
             RegistryKind.MEMBERSHIP, slug, RegistryAction.DELETED, user=user_id
         )
@@ -252,15 +257,15 @@ class RegistryService:
 
     async def list_devices(self, caller: Caller, slug: str) -> list[DevicePublic]:
         """The live devices of a home the caller may read."""
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.READ)
-            return [DevicePublic.of(d) for d in await repo.list_devices(session, slug)]
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.READ)
+            return [DevicePublic.of(d) for d in await repo.list_devices(slug)]
 
     async def get_device(self, caller: Caller, slug: str, device: str) -> DevicePublic:
         """One live device of a home the caller may read."""
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.READ)
-            found = await repo.get_device(session, slug, device)
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.READ)
+            found = await repo.get_device(slug, device)
         if found is None:
             raise DeviceNotFound(f"no device {device!r} in {slug!r}")
         return DevicePublic.of(found)
@@ -284,16 +289,16 @@ class RegistryService:
             metrics=[m.model_dump(exclude_none=True) for m in metrics],
             properties=[p.model_dump(exclude_none=True) for p in properties],
         )
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.MANAGE)
-            if await repo.slug_used(session, slug, body.slug):
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.MANAGE)
+            if await repo.slug_used(slug, body.slug):
                 raise SlugTaken(f"device slug {body.slug!r} is (or was) used in {slug!r}")
             if body.gateway is not None:
-                await self._check_gateway(session, slug, body.slug, body.gateway)
-            session.add(device)
+                await self._check_gateway(repo, slug, body.slug, body.gateway)
+            repo.add(device)
             try:
-                await session.commit()
-            except IntegrityError:
+                await repo.commit()
+            except DuplicateRow:
                 raise SlugTaken(f"device slug {body.slug!r} is (or was) used in {slug!r}") from None
         await self._events.publish(
             RegistryKind.DEVICE, slug, RegistryAction.CREATED, device=device.slug
@@ -305,9 +310,9 @@ class RegistryService:
     ) -> DevicePublic:
         """Change a device's name, area, gateway, interval or capabilities (owners, admins)."""
         given = body.model_fields_set
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.MANAGE)
-            device = await repo.get_device(session, slug, device_slug)
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.MANAGE)
+            device = await repo.get_device(slug, device_slug)
             if device is None:
                 raise DeviceNotFound(f"no device {device_slug!r} in {slug!r}")
             if body.name is not None:
@@ -318,15 +323,15 @@ class RegistryService:
                 device.interval = body.interval
             if "gateway" in given:
                 if body.gateway is not None:
-                    await self._check_gateway(session, slug, device_slug, body.gateway)
+                    await self._check_gateway(repo, slug, device_slug, body.gateway)
                 device.gateway = body.gateway
             if body.metrics is not None:
                 device.metrics = [m.model_dump(exclude_none=True) for m in body.metrics]
             if body.properties is not None:
                 device.properties = [p.model_dump(exclude_none=True) for p in body.properties]
             device.updated_at = utc_now()
-            session.add(device)
-            await session.commit()
+            repo.add(device)
+            await repo.commit()
         await self._events.publish(
             RegistryKind.DEVICE, slug, RegistryAction.UPDATED, device=device_slug
         )
@@ -334,23 +339,23 @@ class RegistryService:
 
     async def delete_device(self, caller: Caller, slug: str, device_slug: str) -> None:
         """Delete a device (owners, admins): it becomes a tombstone keeping its slug taken."""
-        async with self._sessions() as session:
-            await self._guard(session, caller, slug, Action.MANAGE)
-            device = await repo.get_device(session, slug, device_slug)
+        async with self._transactions() as repo:
+            await self._guard(repo, caller, slug, Action.MANAGE)
+            device = await repo.get_device(slug, device_slug)
             if device is None:
                 raise DeviceNotFound(f"no device {device_slug!r} in {slug!r}")
-            relayed = await repo.gateway_users(session, slug, device_slug)
+            relayed = await repo.gateway_users(slug, device_slug)
             if relayed:
                 raise GatewayInUse(f"{device_slug!r} is the gateway of {', '.join(relayed)}")
             device.deleted_at = device.updated_at = utc_now()
-            session.add(device)
-            await session.commit()
+            repo.add(device)
+            await repo.commit()
         await self._events.publish(
             RegistryKind.DEVICE, slug, RegistryAction.DELETED, device=device_slug
         )
 
     async def _check_gateway(
-        self, session: AsyncSession, home: str, device: str, gateway: str
+        self, repo: RegistryRepository, home: str, device: str, gateway: str
     ) -> None:
         """Refuse a gateway that is not a live device of ``home`` or would relay in a loop."""
         current: str | None = gateway
@@ -359,7 +364,7 @@ class RegistryService:
                 return
             if current == device:
                 raise InvalidGateway(f"{device!r} cannot relay through itself")
-            found = await repo.get_device(session, home, current)
+            found = await repo.get_device(home, current)
             if found is None:
                 raise InvalidGateway(f"gateway {current!r} is not a device of {home!r}")
             current = found.gateway
@@ -368,13 +373,22 @@ class RegistryService:
     # ------------------------------------------------------------------ authorisation
 
     async def authorize(self, caller: Caller, request: AuthorizeRequest) -> AuthorizeAnswer:
-        """May ``caller`` do ``request.action`` on its topic, filter or home? (Never raises.)"""
+        """May ``caller`` do ``request.action`` on its topic, filter or home? (Never raises.)
+
+        The target is parsed once here; the checks below take the typed value.
+        """
         if request.home is not None:
             return await self._authorize_home(caller, request.home, request.action)
-        if request.topic is not None:
-            return await self._authorize_topic(caller, request.topic, request.action)
-        assert request.filter is not None  # the request model makes sure one is given
-        return await self._authorize_filter(caller, request.filter, request.action)
+        try:
+            if request.topic is not None:
+                return await self._authorize_topic(
+                    caller, parse_topic(request.topic), request.action
+                )
+            assert request.filter is not None  # the request model makes sure one is given
+            parsed = parse_filter(request.filter)
+        except TopicError:
+            return self._answer("invalid", None)
+        return await self._authorize_filter(caller, parsed, request.action)
 
     def _answer(
         self, reason: DenyReason | None, role: Role | None, capability: Property | None = None
@@ -388,127 +402,94 @@ class RegistryService:
         )
 
     async def _role(self, caller: Caller, home: str) -> Role | None:
-        async with self._sessions() as session:
-            return await repo.find_role(session, home, _user_id(caller))
+        async with self._transactions() as repo:
+            return await repo.find_role(home, _user_id(caller))
 
     async def _authorize_home(self, caller: Caller, home: str, action: Action) -> AuthorizeAnswer:
         if not is_slug(home):
             return self._answer("invalid", None)
-        async with self._sessions() as session:
-            exists = await repo.get_home(session, home) is not None
-            role = await repo.find_role(session, home, _user_id(caller))
+        async with self._transactions() as repo:
+            exists = await repo.get_home(home) is not None
+            role = await repo.find_role(home, _user_id(caller))
         if not exists:
             return self._answer("not_found", None)
         return self._answer(check_access(caller, home, role, action), role)
 
-    async def _authorize_topic(self, caller: Caller, topic: str, action: Action) -> AuthorizeAnswer:
-        try:
-            parsed = parse_topic(topic)
-        except TopicError:
-            return self._answer("invalid", None)
-        async with self._sessions() as session:
-            role = await repo.find_role(session, parsed.home, _user_id(caller))
-            exists = await repo.get_home(session, parsed.home) is not None
-            device = await repo.get_device(session, parsed.home, parsed.device) if exists else None
+    async def _authorize_topic(
+        self, caller: Caller, topic: DeviceTopic, action: Action
+    ) -> AuthorizeAnswer:
+        async with self._transactions() as repo:
+            role = await repo.find_role(topic.home, _user_id(caller))
+            exists = await repo.get_home(topic.home) is not None
+            device = await repo.get_device(topic.home, topic.device) if exists else None
         if not exists or not visible(caller, role):
             return self._answer("not_found", role)
-        denied = token_denies(caller, parsed.home, action)
+        denied = token_denies(caller, topic.home, action)
         if denied is not None:
             return self._answer(denied, role)
         capability = None
         if device is None:
             return self._answer("not_found", role)
-        if parsed.kind is Kind.TELEMETRY:
-            known = device.find_metric(parsed.name or "") is not None
-        elif parsed.kind in (Kind.STATE, Kind.COMMAND):
-            capability = device.find_property(parsed.name or "")
+        if topic.kind is Kind.TELEMETRY:
+            known = device.find_metric(topic.name or "") is not None
+        elif topic.kind in (Kind.STATE, Kind.COMMAND):
+            capability = device.find_property(topic.name or "")
             known = capability is not None
         else:
             known = True  # ack and status exist for every live device
         if not known:
             return self._answer("not_found", role)
-        if action is Action.WRITE and parsed.kind is not Kind.COMMAND:
+        if action is Action.WRITE and topic.kind is not Kind.COMMAND:
             return self._answer("not_command", role)
         if not role_allows(caller, role, action):
             return self._answer("role", role)
         return self._answer(None, role, capability if action is Action.WRITE else None)
 
-    async def _authorize_filter(self, caller: Caller, text: str, action: Action) -> AuthorizeAnswer:
-        try:
-            parsed = parse_filter(text)
-        except TopicError:
-            return self._answer("invalid", None)
+    async def _authorize_filter(
+        self, caller: Caller, parsed: TopicFilter, action: Action
+    ) -> AuthorizeAnswer:
         if parsed.share_group is not None:
             return self._answer("invalid", None)
         if action is not Action.READ:
             return self._answer("filter_read_only", None)
         if not parsed.has_wildcards:  # names exactly one topic: the same answer as for it
-            return await self._authorize_topic(caller, parsed.filter, action)
+            try:
+                topic = parse_topic(parsed.filter)
+            except TopicError:
+                return self._answer("invalid", None)
+            return await self._authorize_topic(caller, topic, action)
         home = filter_home(parsed)
         if home is None:
             return self._answer("filter_outside_home", None)
-        levels = parsed.levels
-        if not _may_match_a_topic(levels):
+        if not can_match_device_topic(parsed):
             return self._answer("invalid", None)
-        device_level = levels[2] if len(levels) > 2 else "+"
-        literal = device_level not in ("+", "#")
-        async with self._sessions() as session:
-            role = await repo.find_role(session, home, _user_id(caller))
-            exists = await repo.get_home(session, home) is not None
+        device_slug = filter_device(parsed)
+        async with self._transactions() as repo:
+            role = await repo.find_role(home, _user_id(caller))
+            exists = await repo.get_home(home) is not None
             device = (
-                await repo.get_device(session, home, device_level) if exists and literal else None
+                await repo.get_device(home, device_slug)
+                if exists and device_slug is not None
+                else None
             )
         if not exists or not visible(caller, role):
             return self._answer("not_found", role)
         denied = token_denies(caller, home, action)
         if denied is not None:
             return self._answer(denied, role)
-        if literal and (device is None or not _names_known(device, levels)):
+        if device_slug is not None and (device is None or not _names_known(device, parsed)):
             return self._answer("not_found", role)
         if not role_allows(caller, role, action):
             return self._answer("role", role)
         return self._answer(None, role)
 
 
-def _may_match_a_topic(levels: Sequence[str]) -> bool:
-    """Whether a filter inside one home (``hearth/{home}/...``) can match any device topic.
-
-    Device topics are ``{device}/{kind}/{name}`` (telemetry, state, command) or
-    ``{device}/{kind}`` (ack, status) below the home; literal levels must fit them.
-    """
-    rest = levels[2:]
-    for kind in Kind:
-        shape = ["device", kind.value, "name"] if kind.has_name else ["device", kind.value]
-        if _fits(rest, shape):
-            return True
-    return False
-
-
-def _fits(rest: Sequence[str], shape: Sequence[str]) -> bool:
-    for index, level in enumerate(rest):
-        if level == "#":
-            return True
-        if index >= len(shape):
-            return False
-        if level == "+":
-            continue
-        expected = shape[index]
-        if expected in ("device", "name"):
-            if not is_slug(level):
-                return False
-        elif level != expected:
-            return False
-    return len(rest) == len(shape)
-
-
-def _names_known(device: Device, levels: Sequence[str]) -> bool:
+def _names_known(device: Device, parsed: TopicFilter) -> bool:
     """Whether a literal metric or property name in a filter is registered on ``device``."""
-    if len(levels) < 5 or levels[4] in ("+", "#"):
+    named = filter_name(parsed)
+    if named is None:
         return True
-    name = levels[4]
-    kinds = {levels[3]} if levels[3] != "+" else {k.value for k in Kind if k.has_name}
-    if Kind.TELEMETRY.value in kinds and device.find_metric(name) is not None:
+    kinds, name = named
+    if Kind.TELEMETRY in kinds and device.find_metric(name) is not None:
         return True
-    return bool(kinds & {Kind.STATE.value, Kind.COMMAND.value}) and (
-        device.find_property(name) is not None
-    )
+    return bool(kinds & {Kind.STATE, Kind.COMMAND}) and (device.find_property(name) is not None)

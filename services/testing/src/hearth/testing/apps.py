@@ -85,13 +85,14 @@ def serve_app(
     host: str = "127.0.0.1",
     port: int = 0,
     wait_path: str | None = None,
-    startup_timeout: float = 15.0,
+    startup_timeout: float = 60.0,
     **uvicorn_options: Any,
 ) -> RunningApp:
     """Start ``app`` (any ASGI app) under uvicorn in a background thread; return once it serves.
 
     ``port=0`` lets the kernel choose a free port. With ``wait_path`` it also waits
-    until a GET of that path answers with a status below 500 (e.g. ``/readyz``).
+    until a GET of that path answers with a status below 500 (e.g. ``/readyz``). The
+    default bound is generous (60 s): a restart on a machine under heavy I/O may need 30 s.
     ``uvicorn_options`` go to ``uvicorn.Config`` (defaults: lifespan ``on``, logs at
     warning, uvicorn's own logging config left alone).
     """

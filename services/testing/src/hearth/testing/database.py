@@ -57,6 +57,9 @@ __all__ = [
     "ServerChoice",
     "choose_server",
     "database_url",
+    "execute",
+    "fetch",
+    "fetchval",
     "find_pg_bindir",
     "fresh_database",
     "own_postgres",
@@ -78,6 +81,33 @@ run_async = run_sync
 Safe to call from sync code whether or not an event loop runs in this thread (the
 platform's :func:`hearth.platform.postgres.run_sync`).
 """
+
+
+async def fetch(url: str, sql: str, *args: object) -> list[asyncpg.Record]:
+    """The rows of one query, on a fresh connection to the database at ``url``."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
+
+
+async def fetchval(url: str, sql: str, *args: object) -> object:
+    """The first value of one query, on a fresh connection to the database at ``url``."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        return await conn.fetchval(sql, *args)
+    finally:
+        await conn.close()
+
+
+async def execute(url: str, sql: str, *args: object) -> None:
+    """Run one statement on a fresh connection to the database at ``url``."""
+    conn = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        await conn.execute(sql, *args)
+    finally:
+        await conn.close()
 
 
 def server_answers(host: str = LOCAL_HOST, port: int = LOCAL_PORT, timeout: float = 2.0) -> bool:

@@ -1,17 +1,20 @@
-"""What auth's routes need: the service, the current user (checked in the database), admins."""
+"""What auth's routes need: its state, the service, the current user (checked in the
+database), admins."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import OAuth2PasswordBearer
 
 from hearth.auth.config import AuthSettings
 from hearth.auth.keys import KeyRing
 from hearth.auth.models import User
 from hearth.auth.service import AuthService, require_admin_user
+from hearth.auth.state import AuthState
 from hearth.common.auth import AdminCaller, CurrentCaller
+from hearth.common.web import state_dependency
 
 __all__ = [
     "AdminUser",
@@ -19,6 +22,7 @@ __all__ = [
     "KeyRingDep",
     "ServiceDep",
     "SettingsDep",
+    "StateDep",
     "oauth2_password",
 ]
 
@@ -30,23 +34,20 @@ oauth2_password = OAuth2PasswordBearer(
 )
 """Declares the password flow in OpenAPI, so Swagger UI's Authorize logs in for real."""
 
-
-def _service(request: Request) -> AuthService:
-    service = request.app.state.auth_service
-    assert isinstance(service, AuthService)
-    return service
+StateDep = Annotated[AuthState, Depends(state_dependency(AuthState))]
+"""Everything the app was built with (:class:`~hearth.auth.state.AuthState`)."""
 
 
-def _settings(request: Request) -> AuthSettings:
-    settings = request.app.state.settings
-    assert isinstance(settings, AuthSettings)
-    return settings
+def _service(state: StateDep) -> AuthService:
+    return state.service
 
 
-def _ring(request: Request) -> KeyRing:
-    ring = request.app.state.key_ring
-    assert isinstance(ring, KeyRing)
-    return ring
+def _settings(state: StateDep) -> AuthSettings:
+    return state.settings
+
+
+def _ring(state: StateDep) -> KeyRing:
+    return state.key_ring
 
 
 ServiceDep = Annotated[AuthService, Depends(_service)]

@@ -16,13 +16,13 @@ import binascii
 import logging
 import time
 from collections.abc import Callable, Mapping
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from hearth.common.errors import KeysUnavailable, UnknownKey
+from hearth.common.http import ServiceClient
 
 __all__ = ["JwksClient", "parse_jwks"]
 
@@ -68,32 +68,32 @@ def parse_jwks(document: Any) -> dict[str, Ed25519PublicKey]:
     return keys
 
 
-class JwksClient:
+class JwksClient(ServiceClient):
     """Fetches and caches the signing keys an access token may be verified with.
 
-    ``http`` is a caller-owned client (never closed here); without it each fetch
-    opens a short-lived client over ``transport`` (the network by default, or an
-    ``httpx.MockTransport``/``httpx.ASGITransport`` in tests). ``clock`` is a
-    monotonic clock, injectable so tests can step time.
+    A :class:`~hearth.common.http.ServiceClient` of ``url`` (the network by default, or an
+    ``httpx.MockTransport``/``httpx.ASGITransport`` given as ``transport`` in tests); not
+    entered, each fetch opens and closes its own connection. ``clock`` is a monotonic
+    clock, injectable so tests can step time.
     """
+
+    name = "the JWKS"
+    unavailable = KeysUnavailable
 
     def __init__(
         self,
         url: str,
         *,
-        http: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         cache_ttl: float = 300.0,
         min_refresh_interval: float = 5.0,
         timeout: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(timeout=timeout, transport=transport)
         self.url = url
-        self._http = http
-        self._transport = transport
         self._cache_ttl = cache_ttl
         self._min_refresh_interval = min_refresh_interval
-        self._timeout = timeout
         self._clock = clock
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._fetched_at: float | None = None
@@ -134,35 +134,16 @@ class JwksClient:
         """Fetch the key set now, replacing the cache; raises :class:`KeysUnavailable`."""
         self._attempted_at = self._clock()
         self.fetches += 1
+        response = await self.request("GET", self.url)
+        if response.status_code != 200:
+            raise KeysUnavailable(f"fetching the JWKS failed: HTTP {response.status_code}")
         try:
-            if self._http is not None:
-                response = await self._http.get(self.url, timeout=self._timeout)
-            else:
-                async with httpx.AsyncClient(
-                    transport=self._transport, timeout=self._timeout
-                ) as client:
-                    response = await client.get(self.url)
-            response.raise_for_status()
             keys = parse_jwks(response.json())
-        except (httpx.HTTPError, ValueError) as exc:
+        except ValueError as exc:
             raise KeysUnavailable(f"fetching the JWKS failed: {type(exc).__name__}") from exc
         self._keys = keys
         self._fetched_at = self._clock()
         logger.info("fetched JWKS", extra={"jwks_url": self.url, "key_ids": sorted(keys)})
-
-    async def aclose(self) -> None:
-        """Nothing to release (each fetch closes its own client); here for symmetry."""
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def _is_stale(self) -> bool:
         return self._fetched_at is None or self._clock() - self._fetched_at >= self._cache_ttl

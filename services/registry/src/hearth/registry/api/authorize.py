@@ -13,10 +13,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from hearth.common.auth import CurrentCaller
+from hearth.common.authorization import AuthorizeAnswer, AuthorizeRequest
 from hearth.common.problems import Problem
 from hearth.registry.api.deps import ServiceDep
 from hearth.registry.catalogue import CATALOGUE, DeviceType
-from hearth.registry.models import AuthorizeAnswer, AuthorizeRequest
 
 __all__ = ["router"]
 

@@ -1,21 +1,24 @@
-"""What the registry's routes need: the service and the responses they document."""
+"""What the registry's routes need: its state, the service, the responses they document."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from hearth.common.problems import Problem
+from hearth.common.web import state_dependency
 from hearth.registry.service import RegistryService
+from hearth.registry.state import RegistryState
 
-__all__ = ["READ_ERRORS", "WRITE_ERRORS", "ServiceDep"]
+__all__ = ["READ_ERRORS", "WRITE_ERRORS", "ServiceDep", "StateDep"]
+
+StateDep = Annotated[RegistryState, Depends(state_dependency(RegistryState))]
+"""Everything the app was built with (:class:`~hearth.registry.state.RegistryState`)."""
 
 
-def _service(request: Request) -> RegistryService:
-    service = request.app.state.registry_service
-    assert isinstance(service, RegistryService)
-    return service
+def _service(state: StateDep) -> RegistryService:
+    return state.service
 
 
 ServiceDep = Annotated[RegistryService, Depends(_service)]

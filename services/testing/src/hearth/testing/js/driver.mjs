@@ -7,7 +7,8 @@
 // Writes JSON lines on stdout: {"event": name, "data": ...} for connect, connect_error
 // ({message, data}: what the browser sees), disconnect ({reason}), message, messages (a
 // burst: the array as received) and revoked;
-// {"ack": id, "data": ...} for each ack ({"timeout": true} when none came in 10 s).
+// {"ack": id, "data": ...} for each ack ({"timeout": true} when none came in 10 s);
+// {"event": "ready"} once, when it reads commands (node and socket.io-client are loaded).
 import readline from "node:readline";
 import { io } from "socket.io-client";
 
@@ -44,6 +45,7 @@ lines.on("line", (line) => {
     lines.close();
   }
 });
+out({ event: "ready", data: null });
 lines.on("close", () => {
   if (socket) socket.disconnect();
   process.exit(0);

@@ -1,14 +1,18 @@
-"""Helpers of the realtime tests: Socket.IO clients (Python and JavaScript) and a stack.
+"""Socket.IO clients for tests: python-socketio's and the official JavaScript one, alike.
 
-Both clients have the same surface, so every behaviour test runs against each:
+Both clients have the same surface, so a behaviour test runs against each:
 
-- ``PyClient``: python-socketio's ``AsyncClient`` (websocket transport);
-- ``JsClient``: the official ``socket.io-client`` 4 from npm, run by node 20 through
-  ``js/driver.mjs`` (JSON lines on stdin/stdout).
+- :class:`PyClient`: python-socketio's ``AsyncClient`` (websocket transport);
+- :class:`JsClient`: the official ``socket.io-client`` 4 from npm, run by node 20 through
+  ``js/driver.mjs`` beside this module (JSON lines on stdin/stdout). ``npm ci`` installs
+  it from the committed lockfile when ``js/node_modules`` is missing or older than the lock.
 
 Each records what the server sent as ``(event, data)`` pairs: ``connect``,
 ``connect_error`` (``{message, data}`` as the browser sees it), ``disconnect``,
 ``message``, ``messages`` (a burst, the list as received) and ``revoked``.
+
+Fixtures: ``node`` (session; the node executable, ``socket.io-client`` installed) and
+``clients`` (a factory ``clients(kind, url)``; every client is closed after the test).
 """
 
 from __future__ import annotations
@@ -17,53 +21,30 @@ import asyncio
 import contextlib
 import itertools
 import json
-import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
 import socketio
 
-from hearth.realtime.config import RealtimeSettings
-from hearth.realtime.main import create_app
-from hearth.testing.apps import RunningApp, serve_app
-from hearth.testing.broker import RunningBroker
-from registry_helpers import Stack
+__all__ = [
+    "ClientFactory",
+    "JsClient",
+    "PyClient",
+    "Recorder",
+    "SocketClient",
+    "clients",
+    "ensure_js_client",
+    "node",
+]
 
 JS_DIR = Path(__file__).parent / "js"
 DRIVER = JS_DIR / "driver.mjs"
 _WAIT = 5.0
-
-
-def realtime_settings(
-    stack: Stack, broker: RunningBroker, tmp: Path, **overrides: Any
-) -> RealtimeSettings:
-    """Settings of a realtime app on ``broker`` asking ``stack``'s registry."""
-    replica = str(overrides.pop("replica", f"test-{secrets.token_hex(4)}"))
-    values: dict[str, Any] = {
-        "env": "test",
-        "secrets_file": tmp / "no-secrets.env",
-        "replica": replica,
-        "mqtt_host": broker.host,
-        "mqtt_port": broker.port,
-        "mqtt_password": broker.service_login("realtime", replica).password,
-        "jwks_url": f"{stack.auth.url}/.well-known/jwks.json",
-        "registry_url": stack.registry.url,
-        "token_leeway": 0,
-        "max_rooms_per_socket": 4,
-        "log_level": "WARNING",
-    }
-    values.update(overrides)
-    return RealtimeSettings(**values)
-
-
-def start_realtime(settings: RealtimeSettings) -> tuple[RunningApp, Any]:
-    """Serve a realtime app; the running server and the app."""
-    app = create_app(settings)
-    return serve_app(app, wait_path="/readyz"), app
 
 
 def ensure_js_client() -> str:
@@ -163,6 +144,9 @@ class PyClient(Recorder):
     async def _on_disconnect(self, reason: Any = None) -> None:
         self.record("disconnect", {"reason": str(reason)})
 
+    async def start(self) -> None:
+        """Nothing to start: the client lives in this process."""
+
     async def connect(self, token: str | None) -> dict[str, Any] | None:
         """Connect; ``None`` when accepted, else the ``connect_error`` data."""
         auth = {} if token is None else {"token": token}
@@ -206,7 +190,15 @@ class JsClient(Recorder):
         self._ids = itertools.count(1)
         self._connected = False
 
-    async def _start(self) -> None:
+    async def start(self) -> None:
+        """Start node with the driver and wait until it reads commands (idempotent).
+
+        Node takes about a second to start (longer on a busy machine): a test that mints
+        a short-lived token starts the client first, so the token's life is not spent
+        waiting for node.
+        """
+        if self._process is not None:
+            return
         self._process = await asyncio.create_subprocess_exec(
             self.node,
             str(DRIVER),
@@ -216,6 +208,7 @@ class JsClient(Recorder):
             cwd=JS_DIR,
         )
         self._reader = asyncio.create_task(self._read())
+        await self.wait_for(lambda: self.received("ready"), timeout=_WAIT * 6)
 
     async def _read(self) -> None:
         assert self._process is not None
@@ -241,7 +234,7 @@ class JsClient(Recorder):
 
     async def connect(self, token: str | None) -> dict[str, Any] | None:
         """Connect; ``None`` when accepted, else the ``connect_error`` data."""
-        await self._start()
+        await self.start()
         await self._send({"op": "connect", "token": token})
         await self.wait_for(lambda: self.received("connect") or self.received("connect_error"))
         errors = self.received("connect_error")
@@ -281,3 +274,24 @@ class JsClient(Recorder):
 SocketClient = PyClient | JsClient
 ClientFactory = Callable[[str, str], SocketClient]
 """The ``clients`` fixture: ``clients(kind, url)`` with kind ``python`` or ``js``."""
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """The node executable, with ``socket.io-client`` installed (``npm ci`` when missing)."""
+    return ensure_js_client()
+
+
+@pytest.fixture
+async def clients(node: str) -> AsyncIterator[ClientFactory]:
+    """Factory ``clients(kind, url)``: a new client of ``kind`` (``python`` or ``js``)."""
+    made: list[SocketClient] = []
+
+    def make(kind: str, url: str) -> SocketClient:
+        client: SocketClient = JsClient(url, node) if kind == "js" else PyClient(url)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        await client.close()

@@ -1,0 +1,33 @@
+"""IngestState: every object the ingest app is made of, built by ``create_app``.
+
+The lifespan (:func:`hearth.ingest.main.lifespan`) only starts and stops them; routes read
+them through ``StateDep`` (:mod:`hearth.ingest.api.deps`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from hearth.ingest.batcher import Inbox
+from hearth.ingest.config import IngestSettings
+from hearth.ingest.consumer import TelemetryConsumer
+from hearth.ingest.metrics import IngestMetrics
+from hearth.ingest.service import IngestService
+from hearth.ingest.writer import BatchWriter
+
+__all__ = ["IngestState"]
+
+
+@dataclass(frozen=True, eq=False)
+class IngestState:
+    """Ingest's parts: the consumer, the inbox, the writer, the rules, the database."""
+
+    settings: IngestSettings
+    engine: AsyncEngine
+    metrics: IngestMetrics
+    inbox: Inbox
+    consumer: TelemetryConsumer
+    service: IngestService
+    writer: BatchWriter

@@ -1,0 +1,56 @@
+"""The one place realtime reads python-engineio's internals: is a socket's send backlogged?
+
+python-socketio's ``emit(to=sid)`` returns as soon as the packet is on the engine.io
+socket's send queue (an unbounded ``asyncio.Queue``, so it never waits for the network);
+the socket's writer task takes packets off that queue and awaits the websocket send. A
+slow client keeps the writer waiting, so packets stay on the queue: that queue not being
+empty is the backlog. Neither library offers a public way to see it (python-engineio
+issue #133 asks for back-pressure and is open; socket.io's own answer is client acks, a
+protocol change), so :func:`send_queue` reads these internals, and only it:
+
+- ``sio.manager.eio_sid_from_sid(sid, "/")``: the engine.io session of a Socket.IO sid;
+- ``sio.eio.sockets[eio_sid]``: its ``engineio.async_socket.AsyncSocket``;
+- ``AsyncSocket.queue``: the send queue, an ``asyncio.Queue`` whose writer calls
+  ``task_done()`` for every packet it takes (``AsyncSocket.poll``), so ``queue.join()``
+  returns when nothing waits for the writer any more;
+- ``AsyncSocket.closed``: the socket is gone (nothing will ever drain it).
+
+python-socketio and python-engineio are pinned to their majors (5 and 4) in realtime's
+``pyproject.toml``; ``tests/test_engineio_contract.py`` fails loudly when any of the above
+stops being true, so an upgrade cannot silently turn the backlog check into a no-op.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import socketio
+
+__all__ = ["drained_check", "send_queue"]
+
+NAMESPACE = "/"
+
+
+def send_queue(sio: socketio.AsyncServer, sid: str) -> asyncio.Queue[object] | None:
+    """The engine.io send queue of Socket.IO socket ``sid``; ``None`` if it is gone or closed."""
+    eio_sid = sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+    socket = sio.eio.sockets.get(eio_sid) if eio_sid is not None else None
+    if socket is None or getattr(socket, "closed", True):
+        return None
+    queue = getattr(socket, "queue", None)
+    return queue if isinstance(queue, asyncio.Queue) else None
+
+
+def drained_check(sio: socketio.AsyncServer) -> Callable[[str], Awaitable[None]]:
+    """``drained(sid)``: waits until the writer of socket ``sid`` took every queued packet.
+
+    Returns at once when the socket is unknown or closed.
+    """
+
+    async def drained(sid: str) -> None:
+        queue = send_queue(sio, sid)
+        if queue is not None:
+            await queue.join()
+
+    return drained

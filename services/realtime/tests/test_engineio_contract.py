@@ -1,0 +1,148 @@
+"""The python-engineio internals :mod:`hearth.realtime.backlog` reads, checked for real.
+
+The send-backlog check reads private parts of python-engineio (a socket's send queue and
+its writer's ``task_done`` calls). These tests fail loudly when an upgrade changes them,
+instead of the check silently never seeing a backlog again:
+
+- the pinned majors are the installed ones (python-socketio 5, python-engineio 4);
+- on a real server, a connected socket's send queue is found the way the adapter finds
+  it, and is gone once the socket is;
+- a client that stops reading makes the queue grow and ``drained`` wait; once it reads
+  again, ``drained`` returns.
+
+The server runs in the test's own event loop (uvicorn's ``serve``), so the test awaits
+the queue directly; the slow client is a raw websocket that reads nothing until told.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import time
+from collections.abc import AsyncIterator, Callable
+from importlib.metadata import version
+from typing import Any
+
+import engineio.async_socket
+import pytest
+import socketio
+import uvicorn
+from websockets.asyncio.client import ClientConnection, connect
+
+from hearth.realtime.backlog import NAMESPACE, drained_check, send_queue
+
+BIG = "x" * 65_536
+FIRST_BURST = 200  # 12.5 MiB: far more than the socket buffers on both sides hold
+
+
+def test_the_pinned_majors_are_installed() -> None:
+    assert version("python-socketio").split(".")[0] == "5"
+    assert version("python-engineio").split(".")[0] == "4"
+
+
+@contextlib.asynccontextmanager
+async def server_in_this_loop() -> AsyncIterator[tuple[socketio.AsyncServer, int, list[str]]]:
+    """A bare python-socketio server on a free port, in this loop; its connected sids."""
+    sio = socketio.AsyncServer(async_mode="asgi", logger=False, engineio_logger=False)
+    sids: list[str] = []
+
+    @sio.event  # type: ignore[untyped-decorator]
+    async def connect(sid: str, environ: dict[str, Any], auth: object = None) -> None:
+        sids.append(sid)
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        socketio.ASGIApp(sio), lifespan="off", log_level="warning", log_config=None
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        await until(lambda: server.started)
+        yield sio, port, sids
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def until(predicate: Callable[[], Any], timeout: float = 10.0) -> Any:  # noqa: ASYNC109
+    deadline = time.monotonic() + timeout
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)
+    return value
+
+
+async def socketio_connect(port: int) -> ClientConnection:
+    """A raw Engine.IO 4 websocket, connected to namespace ``/``, reading nothing more.
+
+    Its receive buffer is fixed small (no autotuning up to tens of MiB), so a client that
+    stops reading stops the server's writer soon.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65_536)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
+    ws = await connect(
+        f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket",
+        sock=sock,
+        max_queue=1,  # stop reading from the socket as soon as one message waits
+        max_size=None,
+        compression=None,  # no permessage-deflate: 64 KiB of "x" stays 64 KiB on the wire
+    )
+    opened = await ws.recv()
+    assert isinstance(opened, str)
+    assert opened.startswith("0")  # engine.io open
+    await ws.send("40")  # socket.io connect to namespace /
+    joined = await ws.recv()
+    assert isinstance(joined, str)
+    assert joined.startswith("40")
+    return ws
+
+
+async def test_a_sockets_send_queue_is_found_as_the_adapter_finds_it() -> None:
+    async with server_in_this_loop() as (sio, port, sids):
+        ws = await socketio_connect(port)
+        sid = await until(lambda: sids and sids[0])
+        # The private parts, one by one: a failure here names what changed.
+        eio_sid = sio.manager.eio_sid_from_sid(sid, NAMESPACE)
+        assert isinstance(eio_sid, str)
+        eio_socket = sio.eio.sockets[eio_sid]
+        assert isinstance(eio_socket, engineio.async_socket.AsyncSocket)
+        assert eio_socket.closed is False
+        assert isinstance(eio_socket.queue, asyncio.Queue)
+        assert send_queue(sio, sid) is eio_socket.queue
+        await ws.close()
+        await until(lambda: send_queue(sio, sid) is None)  # gone with its socket
+        assert send_queue(sio, "no-such-sid") is None
+
+
+async def test_drained_waits_while_the_client_does_not_read_and_returns_when_it_does() -> None:
+    async with server_in_this_loop() as (sio, port, sids):
+        ws = await socketio_connect(port)
+        sid = await until(lambda: sids and sids[0])
+        drained = drained_check(sio)
+        await drained(sid)  # nothing sent yet: returns at once
+        queue = send_queue(sio, sid)
+        assert queue is not None
+        for _ in range(FIRST_BURST):
+            await sio.emit("big", BIG, to=sid)
+        # The writer gets stuck sending to a client that reads nothing, long before the
+        # burst is through; the rest stays on the queue (the backlog) and is not drained.
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(drained(sid), 0.5)
+        assert queue.qsize() >= 1
+
+        received = 0
+        while received < FIRST_BURST:  # the client reads again
+            frame = await asyncio.wait_for(ws.recv(), 10)
+            if isinstance(frame, str) and frame.startswith("42"):
+                assert json.loads(frame[2:]) == ["big", BIG]
+                received += 1
+        await asyncio.wait_for(drained(sid), 10)
+        assert queue.qsize() == 0
+        await ws.close()
