@@ -10,7 +10,7 @@ SHELL := /bin/bash
 export UV_PYTHON_DOWNLOADS := never
 UV ?= uv
 
-.PHONY: help install lint typecheck pytest test test-fast up down status logs restart footprint
+.PHONY: help install runtime-env lint typecheck pytest test test-fast up down status logs restart footprint
 
 help:
 	@echo "make test      install everything, run ruff, mypy and pytest"
@@ -51,8 +51,18 @@ test-fast: install
 # The native stack: thin wrappers around `hearth up|down|status|logs|restart`
 # (hearth.platform.stack). SERVICE names one process for logs and restart.
 SERVICE ?=
-up: install
-	@$(UV) run --frozen hearth up
+# The stack runs from an environment of its own with only the platform and the services (no dev
+# group, no hearth-testing: no pytest, schemathesis, testcontainers, Socket.IO client), so each
+# process stays small (docs/operations.md, "Memory"; bench/footprint --compare measures it).
+# The tests and `make down/status/logs` use the dev environment (.venv).
+RUNTIME_ENV ?= .venv-runtime
+RUNTIME_PACKAGES := hearth-platform hearth-auth hearth-registry hearth-ingest hearth-realtime
+runtime-env: install
+	@UV_PROJECT_ENVIRONMENT=$(RUNTIME_ENV) $(UV) sync --locked --no-dev --quiet \
+		$(addprefix --package ,$(RUNTIME_PACKAGES))
+
+up: runtime-env
+	@$(RUNTIME_ENV)/bin/hearth up
 
 down:
 	@$(UV) run --frozen hearth down

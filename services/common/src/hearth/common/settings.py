@@ -146,6 +146,12 @@ class HearthSettings(BaseSettings):
     database_wait: float = Field(
         default=30.0, gt=0, description="Seconds to wait for PostgreSQL at startup."
     )
+    heap_trim_interval: float = Field(
+        default=60.0,
+        ge=0,
+        description="Seconds between returns of freed heap memory to the operating system "
+        "(glibc's malloc_trim; also once when the service has started); 0 turns it off.",
+    )
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = Field(default=1884, ge=1, le=65535)

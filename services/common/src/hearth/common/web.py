@@ -46,6 +46,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from hearth.common.inputs import DEFAULT_MAX_BODY_BYTES, InputGuardMiddleware
 from hearth.common.logging import RequestContextMiddleware, configure_logging
+from hearth.common.memory import HeapTrimmer
 from hearth.common.problems import install_problem_handlers
 from hearth.common.settings import HearthSettings
 from hearth.common.tokens import TokenVerifier, verifier_from_settings
@@ -226,13 +227,17 @@ def create_service_app(
             "starting",
             extra={"env": settings.env, "replica": settings.replica, "version": version},
         )
+        trimmer = HeapTrimmer(settings.heap_trim_interval)
         try:
             if lifespan is None:
+                trimmer.start()
                 yield {}
             else:
                 async with lifespan(app) as state:
+                    trimmer.start()  # started: what startup allocated and freed goes back
                     yield dict(state or {})
         finally:
+            await trimmer.stop()
             logger.info("stopped")
 
     app = FastAPI(
