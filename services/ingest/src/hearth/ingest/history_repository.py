@@ -156,7 +156,7 @@ class HistoryRepository(Repository):
         self, home: str, device: str, metric: str, start: datetime, end: datetime, limit: int
     ) -> list[StoredReading]:
         """Up to ``limit`` readings from ``start`` (inclusive) to ``end``, oldest first."""
-        rows = await self.session.execute(
+        rows = await (await self.session.connection()).execute(
             _RAW,
             {
                 "home": home,
@@ -193,12 +193,16 @@ class HistoryRepository(Repository):
             params["zone"] = zone
         else:
             params["step"] = step
-        rows = await self.session.execute(text(_bucket_sql(agg, day_zone=zone is not None)), params)
+        rows = await (await self.session.connection()).execute(
+            text(_bucket_sql(agg, day_zone=zone is not None)), params
+        )
         return [BucketRow(ts, value, n) for ts, value, n in rows]
 
     async def latest(self, home: str, limit: int) -> list[LatestRow]:
         """The newest reading of each (device, metric) of ``home`` (at most ``limit``)."""
-        rows = await self.session.execute(_LATEST, {"home": home, "limit": limit})
+        rows = await (await self.session.connection()).execute(
+            _LATEST, {"home": home, "limit": limit}
+        )
         return [LatestRow(*row) for row in rows]
 
     async def export(
@@ -227,9 +231,8 @@ class HistoryRepository(Repository):
             + " AND ".join(conditions)
             + " ORDER BY device, metric, ts, id"
         )
-        result = await self.session.stream(
-            statement, params, execution_options={"yield_per": partition}
-        )
+        conn = await self.session.connection()
+        result = await conn.stream(statement, params, execution_options={"yield_per": partition})
         async for rows in result.partitions(partition):
             yield [ExportRow(*row) for row in rows]
 
@@ -237,7 +240,7 @@ class HistoryRepository(Repository):
         self, home: str, device: str | None, since: datetime, limit: int
     ) -> list[RejectRecord]:
         """The newest kept rejects of ``home`` (of ``device`` if given) since ``since``."""
-        rows = await self.session.execute(
+        rows = await (await self.session.connection()).execute(
             _REJECTS, {"home": home, "device": device, "since": since, "limit": limit}
         )
         return [RejectRecord(*row) for row in rows]
