@@ -245,7 +245,8 @@ def test_unknown_device_metric_and_another_home(history: History, stack: Service
     assert http.get(series_path(home.slug), params=day()).status_code == 401
     # positive control: the other home's owner reads it
     mine = http.get(series_path(other.slug), params=day(), headers=other.owner.headers)
-    assert mine.status_code == 200 and len(mine.json()["points"]) == 3
+    assert mine.status_code == 200
+    assert len(mine.json()["points"]) == 3
 
 
 def test_a_removed_member_loses_access_within_a_second(
@@ -414,15 +415,18 @@ def test_import_needs_manage_and_a_csv(history: History, stack: ServiceStack) ->
     denied = history.http.post(path, content=body, headers=member.headers)
     assert denied.status_code == 403, denied.text
     wrong = history.http.post(path, content="a,b,c\n1,2,3\n", headers=home.owner.headers)
-    assert wrong.status_code == 422 and wrong.json()["code"] == "invalid_import"
+    assert wrong.status_code == 422
+    assert wrong.json()["code"] == "invalid_import"
     empty = history.http.post(path, content="", headers=home.owner.headers)
     assert empty.status_code == 422
     binary = history.http.post(
         path, content=b"device,metric,ts,value\n\xff\xfe,x,y,z\n", headers=home.owner.headers
     )
-    assert binary.status_code == 200 and binary.json()["errors_total"] == 1
+    assert binary.status_code == 200
+    assert binary.json()["errors_total"] == 1
     ok = history.http.post(path, content=body, headers=home.owner.headers)
-    assert ok.status_code == 200 and ok.json()["stored"] == 1
+    assert ok.status_code == 200
+    assert ok.json()["stored"] == 1
 
 
 # --------------------------------------------------------------------------- rejects
@@ -452,7 +456,8 @@ def test_rejects_show_why_data_did_not_arrive(
         ("invalid_utf8", None, "//4yMQ=="),
         ("not_a_number", "warm", None),
     ]
-    assert rejects[1]["topic"] == topic and rejects[1]["device"] == "node"
+    assert rejects[1]["topic"] == topic
+    assert rejects[1]["device"] == "node"
     only_door = history.http.get(path, params={"device": "door"}, headers=home.owner.headers)
     assert only_door.json() == []
     later = history.http.get(
