@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import secrets
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -42,6 +43,7 @@ class History:
     app: RunningApp
     http: httpx.Client
     database_url: str
+    settings: IngestSettings
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +77,7 @@ def history(
                 assert time.monotonic() < deadline, "ingest never became ready"
                 time.sleep(0.05)
             with httpx.Client(base_url=app.url, timeout=30) as http:
-                yield History(app, http, url)
+                yield History(app, http, url, settings)
     finally:
         postgres_server.drop_database(url)
 
@@ -474,3 +476,28 @@ def test_rejects_show_why_data_did_not_arrive(
     ).json()["values"]:
         assert time.monotonic() < deadline, "the valid reading was never stored"
         time.sleep(0.05)
+
+
+def test_a_registry_that_does_not_answer_is_a_503_not_a_denial(
+    history: History, stack: ServiceStack, broker: RunningBroker
+) -> None:
+    home = make_home(stack)
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = sock.getsockname()[1]
+    settings = history.settings.model_copy(
+        update={
+            "registry_url": f"http://127.0.0.1:{closed}",
+            "replica": "test-noregistry",
+            "mqtt_password": broker.service_login("ingest", "test-noregistry").password,
+        }
+    )
+    with serve_app(create_app(settings), wait_path="/healthz") as app:
+        response = httpx.get(
+            f"{app.url}/telemetry/homes/{home.slug}/latest", headers=home.owner.headers
+        )
+    assert response.status_code == 503, response.text
+    assert response.json()["code"] == "registry_unavailable"
+    # positive control: the same request to the ingest that reaches the registry
+    ok = history.http.get(f"/telemetry/homes/{home.slug}/latest", headers=home.owner.headers)
+    assert ok.status_code == 200
