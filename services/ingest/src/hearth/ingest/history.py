@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -134,6 +133,19 @@ class HistoryLimits:
 
 def _value(value: float, is_bool: bool) -> float | bool:
     return bool(value) if is_bool else value
+
+
+def _shown(value: float, is_bool: bool) -> str:
+    """A value as both CSV and JSON write it: ``true``/``false``, or the float's repr (finite:
+    the parser never stores NaN or infinity)."""
+    if is_bool:
+        return "true" if value else "false"
+    return repr(value)
+
+
+# Slugs, RFC 3339 times and finite numbers need no quoting or escaping in either format.
+_CSV_LINE: Final = "{device},{metric},{ts},{value}\r\n"
+_NDJSON_LINE: Final = '{{"device":"{device}","metric":"{metric}","ts":"{ts}","value":{value}}}\n'
 
 
 def _refuse(caller: Caller, decision: Decision, what: str) -> None:
@@ -305,17 +317,16 @@ class HistoryService:
             yield b"device,metric,ts,value\r\n"
         async with self._history() as repo:
             async for rows in repo.export(home, start, end, device, metric):
-                lines: list[str] = []
-                for r in rows:
-                    ts = format_timestamp(r.ts)
-                    value = _value(r.value, r.is_bool)
-                    if fmt is ExportFormat.CSV:
-                        shown = ("true" if value else "false") if r.is_bool else repr(r.value)
-                        lines.append(f"{r.device},{r.metric},{ts},{shown}\r\n")
-                    else:
-                        record = {"device": r.device, "metric": r.metric, "ts": ts, "value": value}
-                        lines.append(json.dumps(record, separators=(",", ":")) + "\n")
-                yield "".join(lines).encode("utf-8")
+                line = _CSV_LINE if fmt is ExportFormat.CSV else _NDJSON_LINE
+                yield "".join(
+                    line.format(
+                        device=r.device,
+                        metric=r.metric,
+                        ts=format_timestamp(r.ts),
+                        value=_shown(r.value, r.is_bool),
+                    )
+                    for r in rows
+                ).encode("utf-8")
 
     # ------------------------------------------------------------------ import
 
