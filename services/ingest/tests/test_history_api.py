@@ -22,13 +22,14 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from hearth.ingest.config import IngestSettings
 from hearth.ingest.main import create_app
 from hearth.testing.apps import RunningApp, serve_app
 from hearth.testing.broker import DeviceLoginFactory, MqttClientFactory, RunningBroker
 from hearth.testing.database import PostgresServer, execute, fetchval, run_async
-from hearth.testing.services import ServiceStack, User
+from hearth.testing.services import ServiceStack, User, running_stack
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 """Seeded readings start here: one a minute."""
@@ -44,6 +45,26 @@ class History:
     http: httpx.Client
     database_url: str
     settings: IngestSettings
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningBroker]:
+    """This module's own Mosquitto: the ingest apps here keep persistent sessions in the
+    ``$share/ingest`` group, which the session's broker would go on feeding after them."""
+    running = RunningBroker.launch(tmp_path_factory.mktemp("history-broker"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    postgres_server: PostgresServer,
+    broker: RunningBroker,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[ServiceStack]:
+    """Auth and the registry on this module's broker (its events reach the ingest here)."""
+    with running_stack(postgres_server, broker, tmp_path_factory.mktemp("stack")) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -489,7 +510,7 @@ def test_a_registry_that_does_not_answer_is_a_503_not_a_denial(
         update={
             "registry_url": f"http://127.0.0.1:{closed}",
             "replica": "test-noregistry",
-            "mqtt_password": broker.service_login("ingest", "test-noregistry").password,
+            "mqtt_password": SecretStr(broker.service_login("ingest", "test-noregistry").password),
         }
     )
     with serve_app(create_app(settings), wait_path="/healthz") as app:
