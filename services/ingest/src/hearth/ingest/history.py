@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import io
+import logging
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -70,6 +71,8 @@ __all__ = [
     "body_lines",
     "check_range",
 ]
+
+log = logging.getLogger(__name__)
 
 
 class Bucket(StrEnum):
@@ -361,6 +364,10 @@ class HistoryService:
                 report["stored"] += result.stored
                 report["duplicates"] += result.duplicates
                 batch.clear()
+                log.info(
+                    "history import",
+                    extra={"home": home, **report},
+                )
 
         for item in read_lines(text_lines, now=now, max_age=limits.import_max_age):
             report["lines"] += 1
