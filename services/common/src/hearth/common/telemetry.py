@@ -75,6 +75,12 @@ class RejectReason(StrEnum):
     """``ts`` later than now plus :attr:`TelemetryLimits.max_future_skew`."""
     TS_TOO_OLD = "ts_too_old"
     """``ts`` earlier than now minus :attr:`TelemetryLimits.max_age`."""
+    UNKNOWN_DEVICE = "unknown_device"
+    """The topic names a device the registry does not know (checked by ingest, not the parser)."""
+    OUT_OF_DECLARED_RANGE = "out_of_declared_range"
+    """The value is below the metric's declared ``min`` or above its ``max`` (which one: detail)."""
+    UNDECLARED_METRIC = "undeclared_metric"
+    """A metric the device does not declare, on a device marked to refuse undeclared metrics."""
 
 
 class TelemetryRejected(MessageError):

@@ -4,13 +4,17 @@
 nothing connects yet. The lifespan starts them, in order: wait for the database and
 migrate (advisory-locked, so every replica may), open the client of auth's user lookup,
 connect to the broker (not waited for: ``/readyz`` reports it) subscribed to the users'
-revocation marks, which feed the token verifier. Change events go out on the same
-connection.
+revocation marks, which feed the token verifier, and to the metrics ingest discovered
+(:mod:`hearth.registry.discovered`). Change events and the devices' capability snapshots
+go out on the same connection; once connected, every live device's snapshot is
+republished (:mod:`hearth.registry.snapshots`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import aiomqtt
@@ -21,20 +25,25 @@ from hearth.common.db import Transactions, create_engine, database_check, sessio
 from hearth.common.mqtt import MqttConfig, MqttConnection
 from hearth.common.routing import TopicRouter, payload_bytes
 from hearth.common.tokens import USER_MARKS_FILTER, RevocationMarks, verifier_from_settings
+from hearth.common.topics import DISCOVERED_FILTER
 from hearth.common.web import create_service_app, service_state
 from hearth.registry.api import authorize as authorize_api
 from hearth.registry.api import devices as devices_api
 from hearth.registry.api import homes as homes_api
 from hearth.registry.api import members as members_api
 from hearth.registry.config import RegistrySettings
+from hearth.registry.discovered import DiscoveredMetrics
 from hearth.registry.events import EventPublisher
 from hearth.registry.migrate import MIGRATIONS, migrate
 from hearth.registry.repository import RegistryRepository
 from hearth.registry.service import RegistryService
+from hearth.registry.snapshots import SnapshotPublisher
 from hearth.registry.state import RegistryState
 from hearth.registry.users import AuthUsers
 
 __all__ = ["create_app", "lifespan"]
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -62,18 +71,23 @@ def create_app(
     mqtt = MqttConnection(MqttConfig.from_settings(settings), router=router)
     users = AuthUsers(settings.auth_url, timeout=settings.auth_timeout, transport=auth_transport)
     events = EventPublisher(mqtt, wait=settings.event_publish_wait)
+    service = RegistryService(
+        Transactions(session_factory(engine), RegistryRepository),
+        users,
+        events,
+        SnapshotPublisher(mqtt, wait=settings.event_publish_wait),
+        authorize_ttl=settings.authorize_ttl,
+    )
+    discovered = DiscoveredMetrics(service)
+    router.route(DISCOVERED_FILTER, discovered.handle)
     state = RegistryState(
         settings=settings,
         engine=engine,
         mqtt=mqtt,
         users=users,
         events=events,
-        service=RegistryService(
-            Transactions(session_factory(engine), RegistryRepository),
-            users,
-            events,
-            authorize_ttl=settings.authorize_ttl,
-        ),
+        service=service,
+        discovered=discovered,
     )
     app = create_service_app(
         settings,
@@ -91,6 +105,13 @@ def create_app(
     return app
 
 
+async def _republish_snapshots(state: RegistryState) -> None:
+    """Once the broker connection is up, publish every live device's snapshot again."""
+    await state.mqtt.wait_connected()
+    count = await state.service.republish_snapshots()
+    log.info("device snapshots republished", extra={"devices": count})
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start what ``create_app`` built (see the module docstring), stop it at the end."""
@@ -98,6 +119,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         await migrate(state.settings)
         async with state.users, state.mqtt:
-            yield
+            republish = asyncio.create_task(_republish_snapshots(state))
+            try:
+                yield
+            finally:
+                republish.cancel()
     finally:
         await state.engine.dispose()

@@ -13,10 +13,12 @@ answers 403 (``role_forbidden``); a token lacking a scope 403 (``insufficient_sc
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from hearth.common.authorization import Action, AuthorizeAnswer, AuthorizeRequest, DenyReason, Role
-from hearth.common.capabilities import Property
+from hearth.common.capabilities import Metric, Property
+from hearth.common.capability_feed import MAX_METRICS
 from hearth.common.clock import utc_now
 from hearth.common.db import DuplicateRow, Transactions
 from hearth.common.errors import InsufficientScope
@@ -64,9 +66,12 @@ from hearth.registry.models import (
     MemberUpdate,
 )
 from hearth.registry.repository import RegistryRepository
+from hearth.registry.snapshots import SnapshotPublisher
 from hearth.registry.users import AuthUsers
 
 __all__ = ["RegistryService"]
+
+log = logging.getLogger(__name__)
 
 _MAX_GATEWAY_HOPS = 64
 
@@ -92,12 +97,14 @@ class RegistryService:
         transactions: Transactions[RegistryRepository],
         users: AuthUsers,
         events: EventPublisher,
+        snapshots: SnapshotPublisher,
         *,
         authorize_ttl: int = 5,
     ) -> None:
         self._transactions = transactions
         self._users = users
         self._events = events
+        self._snapshots = snapshots
         self.authorize_ttl = authorize_ttl
 
     # ------------------------------------------------------------------ guards
@@ -288,6 +295,7 @@ class RegistryService:
             interval=entry.interval if body.interval is None else body.interval,
             metrics=[m.model_dump(exclude_none=True) for m in metrics],
             properties=[p.model_dump(exclude_none=True) for p in properties],
+            refuse_undeclared=bool(body.refuse_undeclared),
         )
         async with self._transactions() as repo:
             await self._guard(repo, caller, slug, Action.MANAGE)
@@ -300,6 +308,7 @@ class RegistryService:
                 await repo.commit()
             except DuplicateRow:
                 raise SlugTaken(f"device slug {body.slug!r} is (or was) used in {slug!r}") from None
+        await self._snapshots.publish(device.snapshot())
         await self._events.publish(
             RegistryKind.DEVICE, slug, RegistryAction.CREATED, device=device.slug
         )
@@ -329,9 +338,12 @@ class RegistryService:
                 device.metrics = [m.model_dump(exclude_none=True) for m in body.metrics]
             if body.properties is not None:
                 device.properties = [p.model_dump(exclude_none=True) for p in body.properties]
+            if body.refuse_undeclared is not None:
+                device.refuse_undeclared = body.refuse_undeclared
             device.updated_at = utc_now()
             repo.add(device)
             await repo.commit()
+        await self._snapshots.publish(device.snapshot())
         await self._events.publish(
             RegistryKind.DEVICE, slug, RegistryAction.UPDATED, device=device_slug
         )
@@ -350,9 +362,48 @@ class RegistryService:
             device.deleted_at = device.updated_at = utc_now()
             repo.add(device)
             await repo.commit()
+        await self._snapshots.remove(slug, device_slug)
         await self._events.publish(
             RegistryKind.DEVICE, slug, RegistryAction.DELETED, device=device_slug
         )
+
+    async def add_discovered_metric(self, home: str, device_slug: str, metric: str) -> bool:
+        """Add a metric ingest stored but the device does not declare (name only).
+
+        Nothing changes when the device is unknown or deleted, refuses undeclared metrics,
+        has the metric already, or has :data:`MAX_METRICS` metrics; whether it was added.
+        Idempotent (the device row is locked), so every replica may hear the report.
+        """
+        async with self._transactions() as repo:
+            device = await repo.lock_device(home, device_slug)
+            if device is None or device.refuse_undeclared or device.find_metric(metric):
+                return False
+            if len(device.metrics) >= MAX_METRICS:
+                log.warning(
+                    "discovered metric not added: the device has the most metrics",
+                    extra={"home": home, "device": device_slug, "metric": metric},
+                )
+                return False
+            device.metrics = [*device.metrics, Metric(name=metric).model_dump(exclude_none=True)]
+            device.updated_at = utc_now()
+            repo.add(device)
+            await repo.commit()
+        log.info(
+            "discovered metric added", extra={"home": home, "device": device_slug, "metric": metric}
+        )
+        await self._snapshots.publish(device.snapshot())
+        await self._events.publish(
+            RegistryKind.DEVICE, home, RegistryAction.UPDATED, device=device_slug
+        )
+        return True
+
+    async def republish_snapshots(self) -> int:
+        """Publish the snapshot of every live device again (at start); how many."""
+        async with self._transactions() as repo:
+            devices = await repo.every_live_device()
+        for device in devices:
+            await self._snapshots.publish(device.snapshot())
+        return len(devices)
 
     async def _check_gateway(
         self, repo: RegistryRepository, home: str, device: str, gateway: str

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hearth.common.mqtt import MqttConnection
 from hearth.registry.config import RegistrySettings
+from hearth.registry.discovered import DiscoveredMetrics
 from hearth.registry.events import EventPublisher
 from hearth.registry.service import RegistryService
 from hearth.registry.users import AuthUsers
@@ -29,3 +30,4 @@ class RegistryState:
     users: AuthUsers
     events: EventPublisher
     service: RegistryService
+    discovered: DiscoveredMetrics
