@@ -39,6 +39,7 @@ from hearth.common.messages import (
 )
 
 __all__ = [
+    "CAPABILITY_REASONS",
     "DEFAULT_LIMITS",
     "Reading",
     "RejectReason",
@@ -81,6 +82,16 @@ class RejectReason(StrEnum):
     """The value is below the metric's declared ``min`` or above its ``max`` (which one: detail)."""
     UNDECLARED_METRIC = "undeclared_metric"
     """A metric the device does not declare, on a device marked to refuse undeclared metrics."""
+
+
+CAPABILITY_REASONS: Final = frozenset(
+    {
+        RejectReason.UNKNOWN_DEVICE,
+        RejectReason.OUT_OF_DECLARED_RANGE,
+        RejectReason.UNDECLARED_METRIC,
+    }
+)
+"""The reasons ingest finds against the device's capabilities; the others are the parser's."""
 
 
 class TelemetryRejected(MessageError):

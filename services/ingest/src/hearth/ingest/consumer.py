@@ -80,7 +80,6 @@ class ConsumerConfig:
     port: int
     client_id: str
     status_topic: str
-    barrier_topic: str
     username: str | None = None
     password: str | None = field(default=None, repr=False)
     receive_maximum: int = 10_000
@@ -88,6 +87,8 @@ class ConsumerConfig:
     keepalive: int = 30
     subscription: str = INGEST_SHARED_SUBSCRIPTION
     system_filters: tuple[str, ...] = ()
+    barrier_topic: str | None = None
+    """The replica's own barrier topic (needed with a device catalogue)."""
 
     @classmethod
     def from_settings(
@@ -122,6 +123,8 @@ class TelemetryConsumer:
         self.config = config
         self._inbox = inbox
         self._on_system = on_system
+        if catalogue is not None and config.barrier_topic is None:
+            raise ValueError("a consumer with a device catalogue needs a barrier topic")
         self._catalogue = catalogue
         self._generation = 0
         # Held while an ack checks its connection and queues its PUBACK, and while paho's
@@ -268,13 +271,14 @@ class TelemetryConsumer:
         )
 
     def _system_filters(self) -> tuple[str, ...]:
-        if self._catalogue is None:
+        barrier = self.config.barrier_topic
+        if self._catalogue is None or barrier is None:
             return self.config.system_filters
-        return (*self.config.system_filters, REGISTRY_DEVICES_FILTER, self.config.barrier_topic)
+        return (*self.config.system_filters, REGISTRY_DEVICES_FILTER, barrier)
 
     def send_barrier(self) -> None:
         """Publish this connection's barrier token on the replica's own barrier topic."""
-        if self._catalogue is not None:
+        if self._catalogue is not None and self.config.barrier_topic is not None:
             token = self._catalogue.expect_barrier()
             self._client.publish(self.config.barrier_topic, token.encode(), qos=0)
 

@@ -6,7 +6,7 @@ migrate (advisory-locked, so every replica may), open the client of auth's user 
 connect to the broker (not waited for: ``/readyz`` reports it) subscribed to the users'
 revocation marks, which feed the token verifier, and to the metrics ingest discovered
 (:mod:`hearth.registry.discovered`). Change events and the devices' capability snapshots
-go out on the same connection; once connected, every live device's snapshot is
+go out on the same connection; after every (re)connect, every live device's snapshot is
 republished (:mod:`hearth.registry.snapshots`).
 """
 
@@ -106,10 +106,26 @@ def create_app(
 
 
 async def _republish_snapshots(state: RegistryState) -> None:
-    """Once the broker connection is up, publish every live device's snapshot again."""
-    await state.mqtt.wait_connected()
-    count = await state.service.republish_snapshots()
-    log.info("device snapshots republished", extra={"devices": count})
+    """After every (re)connect, publish every live device's snapshot again.
+
+    The broker may have lost retained snapshots in its crash window (docs/broker.md);
+    a connection is noticed within ``_RECONNECT_CHECK`` seconds.
+    """
+    seen = 0
+    while True:
+        await state.mqtt.wait_connected()
+        if state.mqtt.connects != seen:
+            seen = state.mqtt.connects
+            try:
+                count = await state.service.republish_snapshots()
+            except Exception:
+                log.exception("device snapshots not republished")
+            else:
+                log.info("device snapshots republished", extra={"devices": count})
+        await asyncio.sleep(_RECONNECT_CHECK)
+
+
+_RECONNECT_CHECK = 1.0
 
 
 @contextlib.asynccontextmanager
