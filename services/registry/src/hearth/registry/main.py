@@ -4,13 +4,17 @@
 nothing connects yet. The lifespan starts them, in order: wait for the database and
 migrate (advisory-locked, so every replica may), open the client of auth's user lookup,
 connect to the broker (not waited for: ``/readyz`` reports it) subscribed to the users'
-revocation marks, which feed the token verifier. Change events go out on the same
-connection.
+revocation marks, which feed the token verifier, and to the dynsec response topic; once
+connected, reconcile the broker's device logins with the table (in the background: a
+failure is logged, the service still starts). Change events and device-login commands
+go out on the same connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import aiomqtt
@@ -18,6 +22,7 @@ import httpx
 from fastapi import FastAPI
 
 from hearth.common.db import Transactions, create_engine, database_check, session_factory
+from hearth.common.dynsec import RESPONSE_TOPIC
 from hearth.common.mqtt import MqttConfig, MqttConnection
 from hearth.common.routing import TopicRouter, payload_bytes
 from hearth.common.tokens import USER_MARKS_FILTER, RevocationMarks, verifier_from_settings
@@ -25,16 +30,23 @@ from hearth.common.web import create_service_app, service_state
 from hearth.registry.api import authorize as authorize_api
 from hearth.registry.api import devices as devices_api
 from hearth.registry.api import homes as homes_api
+from hearth.registry.api import logins as logins_api
 from hearth.registry.api import members as members_api
 from hearth.registry.config import RegistrySettings
+from hearth.registry.device_config import BrokerAddress
+from hearth.registry.device_logins import DeviceLogins
+from hearth.registry.dynsec_client import DynsecClient
 from hearth.registry.events import EventPublisher
 from hearth.registry.migrate import MIGRATIONS, migrate
+from hearth.registry.passwords import DevicePasswords
 from hearth.registry.repository import RegistryRepository
 from hearth.registry.service import RegistryService
 from hearth.registry.state import RegistryState
 from hearth.registry.users import AuthUsers
 
 __all__ = ["create_app", "lifespan"]
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -57,9 +69,12 @@ def create_app(
     def on_user_mark(message: aiomqtt.Message) -> None:
         marks.handle_message(str(message.topic), payload_bytes(message))
 
+    passwords = DevicePasswords(settings.device_key.get_secret_value())
     router = TopicRouter()
     router.route(USER_MARKS_FILTER, on_user_mark)
     mqtt = MqttConnection(MqttConfig.from_settings(settings), router=router)
+    dynsec = DynsecClient(mqtt, timeout=settings.dynsec_timeout)
+    router.route(RESPONSE_TOPIC, dynsec.handle_response)
     users = AuthUsers(settings.auth_url, timeout=settings.auth_timeout, transport=auth_transport)
     events = EventPublisher(mqtt, wait=settings.event_publish_wait)
     state = RegistryState(
@@ -72,6 +87,13 @@ def create_app(
             Transactions(session_factory(engine), RegistryRepository),
             users,
             events,
+            DeviceLogins(dynsec),
+            passwords,
+            BrokerAddress(
+                settings.device_broker_host,
+                settings.device_broker_port,
+                settings.device_broker_tls,
+            ),
             authorize_ttl=settings.authorize_ttl,
         ),
     )
@@ -88,6 +110,7 @@ def create_app(
     app.include_router(members_api.router)
     app.include_router(devices_api.router)
     app.include_router(authorize_api.router)
+    app.include_router(logins_api.router)
     return app
 
 
@@ -98,6 +121,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         await migrate(state.settings)
         async with state.users, state.mqtt:
-            yield
+            reconcile = asyncio.create_task(_reconcile_when_connected(state))
+            try:
+                yield
+            finally:
+                reconcile.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reconcile
     finally:
         await state.engine.dispose()
+
+
+async def _reconcile_when_connected(state: RegistryState) -> None:
+    """Reconcile the broker's device logins once the broker connection is up (logged)."""
+    await state.mqtt.wait_connected()
+    try:
+        await state.service.reconcile()  # logs what it changed
+    except Exception:
+        log.exception("device logins not reconciled at start (POST /registry/reconcile later)")
