@@ -139,6 +139,7 @@ def platform(
                 RegistrySettings(
                     **_common(broker, tmp, "registry"),
                     database_url=databases[1],
+                    device_key=secrets.token_urlsafe(32),
                     jwks_url=jwks,
                     auth_url=auth.url,
                 )

@@ -329,6 +329,9 @@ def start_stack(
             "mqtt_password": broker.service_login("registry", replica).password,
             "jwks_url": f"{auth_stack.url}/.well-known/jwks.json",
             "auth_url": auth_stack.url,
+            "device_key": secrets.token_urlsafe(32),
+            "device_broker_host": broker.host,
+            "device_broker_port": broker.port,
             "log_level": "WARNING",
         }
         values.update(registry_overrides)
