@@ -166,7 +166,7 @@ def test_viewers_and_members_cannot_manage_their_own_home(
                 if method == "get" and (method, path) in routes - OWNER_ONLY_READS:
                     response = stack.http.get(fill(path, ids), headers=user.headers)
                     assert response.status_code == 200, (user.username, path)
-        for method, path in OWNER_ONLY_READS:  # positive control: the owner may
+        for _method, path in OWNER_ONLY_READS:  # positive control: the owner may
             response = stack.http.get(fill(path, ids), headers=world.owner.headers)
             assert response.status_code == 200, (path, response.text)
         assert snapshot(stack, world) == before

@@ -84,8 +84,7 @@ SECRET_SPECS: tuple[SecretSpec, ...] = (
     ),
     SecretSpec(
         "HEARTH_REGISTRY_DEVICE_KEY",
-        "registry: seals the device passwords in the database (losing it loses every "
-        "device login)",
+        "registry: seals the device passwords in the database (losing it loses every device login)",
     ),
     SecretSpec(
         "HEARTH_AUTH_ADMIN_PASSWORD",

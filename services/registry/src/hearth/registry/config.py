@@ -58,3 +58,8 @@ class RegistrySettings(HearthSettings):
         le=60,
         description="Seconds a device login change waits for the broker's answer (then 503).",
     )
+    reconcile_at_start: bool = Field(
+        default=True,
+        description="Reconcile the broker's device logins once connected at start. Off only "
+        "where several registries with different databases share one broker (tests).",
+    )

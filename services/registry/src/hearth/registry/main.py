@@ -5,16 +5,16 @@ nothing connects yet. The lifespan starts them, in order: wait for the database 
 migrate (advisory-locked, so every replica may), open the client of auth's user lookup,
 connect to the broker (not waited for: ``/readyz`` reports it) subscribed to the users'
 revocation marks, which feed the token verifier, and to the dynsec response topic; once
-connected, reconcile the broker's device logins with the table (in the background: a
-failure is logged, the service still starts). Change events and device-login commands
-go out on the same connection.
+connected, reconcile the broker's device logins with the table in the background
+(:class:`~hearth.registry.start_reconcile.StartReconcile`: retried until it succeeds,
+``/readyz`` reports ``device_logins`` until then). Change events and device-login
+commands go out on the same connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator
 
 import aiomqtt
@@ -41,12 +41,11 @@ from hearth.registry.migrate import MIGRATIONS, migrate
 from hearth.registry.passwords import DevicePasswords
 from hearth.registry.repository import RegistryRepository
 from hearth.registry.service import RegistryService
+from hearth.registry.start_reconcile import StartReconcile
 from hearth.registry.state import RegistryState
 from hearth.registry.users import AuthUsers
 
 __all__ = ["create_app", "lifespan"]
-
-log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -77,25 +76,32 @@ def create_app(
     router.route(RESPONSE_TOPIC, dynsec.handle_response)
     users = AuthUsers(settings.auth_url, timeout=settings.auth_timeout, transport=auth_transport)
     events = EventPublisher(mqtt, wait=settings.event_publish_wait)
+    service = RegistryService(
+        Transactions(session_factory(engine), RegistryRepository),
+        users,
+        events,
+        DeviceLogins(dynsec),
+        passwords,
+        BrokerAddress(
+            settings.device_broker_host,
+            settings.device_broker_port,
+            settings.device_broker_tls,
+        ),
+        authorize_ttl=settings.authorize_ttl,
+    )
+    readiness = {"database": database_check(engine), "broker": mqtt.readiness_check}
+    start_reconcile = None
+    if settings.reconcile_at_start:
+        start_reconcile = StartReconcile(mqtt, service.reconcile)
+        readiness["device_logins"] = start_reconcile.readiness_check
     state = RegistryState(
         settings=settings,
         engine=engine,
         mqtt=mqtt,
         users=users,
         events=events,
-        service=RegistryService(
-            Transactions(session_factory(engine), RegistryRepository),
-            users,
-            events,
-            DeviceLogins(dynsec),
-            passwords,
-            BrokerAddress(
-                settings.device_broker_host,
-                settings.device_broker_port,
-                settings.device_broker_tls,
-            ),
-            authorize_ttl=settings.authorize_ttl,
-        ),
+        service=service,
+        start_reconcile=start_reconcile,
     )
     app = create_service_app(
         settings,
@@ -104,7 +110,7 @@ def create_app(
         lifespan=lifespan,
         token_verifier=verifier_from_settings(settings, marks=marks),
         state=state,
-        readiness_checks={"database": database_check(engine), "broker": mqtt.readiness_check},
+        readiness_checks=readiness,
     )
     app.include_router(homes_api.router)
     app.include_router(members_api.router)
@@ -121,21 +127,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         await migrate(state.settings)
         async with state.users, state.mqtt:
-            reconcile = asyncio.create_task(_reconcile_when_connected(state))
+            reconcile = None
+            if state.start_reconcile is not None:
+                reconcile = asyncio.create_task(state.start_reconcile.run())
             try:
                 yield
             finally:
-                reconcile.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reconcile
+                if reconcile is not None:
+                    reconcile.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await reconcile
     finally:
         await state.engine.dispose()
-
-
-async def _reconcile_when_connected(state: RegistryState) -> None:
-    """Reconcile the broker's device logins once the broker connection is up (logged)."""
-    await state.mqtt.wait_connected()
-    try:
-        await state.service.reconcile()  # logs what it changed
-    except Exception:
-        log.exception("device logins not reconciled at start (POST /registry/reconcile later)")

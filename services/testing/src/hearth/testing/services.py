@@ -332,6 +332,9 @@ def start_stack(
             "device_key": secrets.token_urlsafe(32),
             "device_broker_host": broker.host,
             "device_broker_port": broker.port,
+            # Test modules share the session broker, each registry with its own database: a
+            # reconcile would delete the others' device logins. Tests that want it ask for it.
+            "reconcile_at_start": False,
             "log_level": "WARNING",
         }
         values.update(registry_overrides)
@@ -365,13 +368,16 @@ def stop_stack(stack: ServiceStack) -> None:
 
 @contextmanager
 def running_stack(
-    postgres_server: PostgresServer, broker: RunningBroker, folder: Path
+    postgres_server: PostgresServer,
+    broker: RunningBroker,
+    folder: Path,
+    **registry_overrides: Any,
 ) -> Iterator[ServiceStack]:
     """Auth and the registry on fresh databases (dropped after) and ``broker``."""
     auth_url = postgres_server.create_database()
     registry_url = postgres_server.create_database()
     try:
-        running = start_stack(auth_url, registry_url, broker, folder)
+        running = start_stack(auth_url, registry_url, broker, folder, **registry_overrides)
         try:
             yield running
         finally:
