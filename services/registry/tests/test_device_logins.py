@@ -8,7 +8,10 @@ control), so a broker that drops everything, or a monitor that hears nothing, ca
 
 from __future__ import annotations
 
+import json
 import secrets
+import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -386,3 +389,112 @@ def test_reconcile_rebuilds_device_logins_after_a_broker_reset(
         }
         assert refused(broker, stranger) == NOT_AUTHORIZED
         connect(broker.service_login("ingest", "0")).close()  # platform logins untouched
+
+
+# --------------------------------------------------------------------------- config download
+
+ODD_NAME = 'Kitchen "TH" \\ 21°C ??= $HOME `x`'
+"""A device name that would break a naive file in every format (quotes, backslash, a C
+trigraph, shell expansions, non-ASCII)."""
+
+
+def download(world: World, device: str, fmt: str) -> str:
+    response = world.stack.http.get(
+        world.url(device, "/config"), params={"format": fmt}, headers=world.owner.headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["content-disposition"].startswith("attachment; filename=")
+    return response.text
+
+
+def test_the_config_download_holds_everything_the_firmware_needs(world: World) -> None:
+    created = world.device("cfg", type="temperature-humidity", name=ODD_NAME)
+    response = world.stack.http.get(world.url("cfg", "/config"), headers=world.owner.headers)
+    assert response.headers["content-type"] == "application/json"
+    config = response.json()
+    assert config["password"] == created["credentials"]["password"]
+    assert config["username"] == config["client_id"] == f"dev.{world.home}.cfg"
+    assert (config["broker_host"], config["broker_port"], config["broker_tls"]) == (
+        world.broker.host,
+        world.broker.port,
+        False,
+    )
+    assert config["name"] == ODD_NAME
+    assert config["interval"] == 60
+    assert config["command_filter"] == f"hearth/{world.home}/cfg/command/+"
+    assert config["telemetry_topics"] == {
+        "temperature": f"hearth/{world.home}/cfg/telemetry/temperature",
+        "humidity": f"hearth/{world.home}/cfg/telemetry/humidity",
+    }
+    assert [m["name"] for m in config["metrics"]] == ["temperature", "humidity"]
+
+    # The download is enough to log in and publish (what a board does with it).
+    login = Login(config["username"], config["password"], config["client_id"])
+    monitor = world.monitor()
+    device = connect_client(config["broker_host"], config["broker_port"], login)
+    assert accepted(device.publish_and_wait(config["telemetry_topics"]["humidity"], b"40"))
+    monitor.wait_for_messages(1, config["telemetry_topics"]["humidity"])
+    for client in (monitor, device):
+        client.close()
+
+    # A rotation changes the download; others may not have it; a bad format is a 422.
+    rotated = world.stack.http.post(world.url("cfg", "/credentials"), headers=world.owner.headers)
+    new_password = rotated.json()["credentials"]["password"]
+    assert '"password": "' + new_password + '"' in download(world, "cfg", "json")
+    assert world.stack.http.get(world.url("cfg", "/config")).status_code == 401
+    bad = world.stack.http.get(
+        world.url("cfg", "/config"), params={"format": "yaml"}, headers=world.owner.headers
+    )
+    assert bad.status_code == 422
+
+
+def test_each_format_reads_back_to_the_same_values(world: World, tmp_path: Path) -> None:
+    world.device("fmt", type="light", name=ODD_NAME)
+    config = json.loads(download(world, "fmt", "json"))
+    expected = {
+        "HEARTH_NAME": ODD_NAME,
+        "HEARTH_PASSWORD": config["password"],
+        "HEARTH_CLIENT_ID": config["client_id"],
+        "HEARTH_BROKER_PORT": str(config["broker_port"]),
+        "HEARTH_STATE_PREFIX": f"hearth/{world.home}/fmt/state/",
+        "HEARTH_PROPERTIES": "power,brightness",
+    }
+
+    # env: sourced by a POSIX shell (and so by a dotenv reader), every value literal.
+    (tmp_path / "hearth.env").write_text(download(world, "fmt", "env"))
+    script = ". ./hearth.env && " + " && ".join(f'printf "%s\\n" "${key}"' for key in expected)
+    shell = subprocess.run(
+        ["sh", "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert shell.stdout.splitlines() == list(expected.values())
+
+    # micropython: a module of plain literals.
+    module: dict[str, Any] = {}
+    exec(compile(download(world, "fmt", "micropython"), "config.py", "exec"), module)  # noqa: S102
+    assert module["PASSWORD"] == config["password"]
+    assert module["NAME"] == ODD_NAME
+    assert module["STATE_TOPICS"] == config["state_topics"]
+    assert module["PROPERTIES"] == config["properties"]
+    assert module["BROKER_TLS"] is False
+
+    # arduino: a header of C string and number macros, compiled and run here.
+    compiler = shutil.which("gcc") or shutil.which("cc")
+    if compiler is None:
+        pytest.skip("no C compiler to check the arduino header with")
+    (tmp_path / "hearth_config.h").write_text(download(world, "fmt", "arduino"))
+    macros = [key for key in expected if key != "HEARTH_BROKER_PORT"]
+    prints = "".join(f"puts({key});" for key in macros)
+    (tmp_path / "main.c").write_text(
+        '#include <stdio.h>\n#include "hearth_config.h"\n'
+        f'int main(void) {{ {prints} printf("%d\\n", HEARTH_BROKER_PORT); return 0; }}\n'
+    )
+    subprocess.run(
+        [compiler, "-std=c99", "-Wall", "-Werror", "-Wtrigraphs", "main.c", "-o", "main"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    ran = subprocess.run(["./main"], cwd=tmp_path, capture_output=True, check=True)
+    lines = ran.stdout.decode("utf-8").splitlines()
+    assert lines == [*(expected[key] for key in macros), expected["HEARTH_BROKER_PORT"]]
