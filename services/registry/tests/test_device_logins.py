@@ -498,3 +498,33 @@ def test_each_format_reads_back_to_the_same_values(world: World, tmp_path: Path)
     ran = subprocess.run(["./main"], cwd=tmp_path, capture_output=True, check=True)
     lines = ran.stdout.decode("utf-8").splitlines()
     assert lines == [*(expected[key] for key in macros), expected["HEARTH_BROKER_PORT"]]
+
+
+def test_a_device_the_broker_did_not_take_is_not_created(
+    postgres_server: PostgresServer, fresh_broker: RunningBroker, tmp_path: Path
+) -> None:
+    broker = fresh_broker
+    with running_stack(
+        postgres_server, broker, tmp_path, reconcile_at_start=True, dynsec_timeout=1.0
+    ) as stack:
+        owner = stack.create_user("owner")
+        home = stack.create_home(owner)["slug"]
+        devices = f"/registry/homes/{home}/devices"
+        broker.stop()
+        response = stack.http.post(
+            devices, json={"slug": "lamp", "name": "Lamp"}, headers=owner.headers
+        )
+        assert (response.status_code, response.json()["code"]) == (503, "broker_unavailable")
+        assert stack.http.get(f"{devices}/lamp", headers=owner.headers).status_code == 404
+        broker.start()
+        wait_until(
+            lambda: stack.http.get("/readyz").status_code == 200,
+            "the registry reconnected",
+            timeout=30,
+        )
+        # Control: with the broker back, the same request creates the device and its login.
+        response = stack.http.post(
+            devices, json={"slug": "lamp", "name": "Lamp"}, headers=owner.headers
+        )
+        assert response.status_code == 201, response.text
+        connect_client(broker.host, broker.port, login_of(response.json())).close()
