@@ -26,6 +26,7 @@ from hearth.common.topics import command_topic, status_topic, telemetry_topic
 from hearth.ingest.config import IngestSettings
 from hearth.ingest.main import create_app as create_ingest_app
 from hearth.ingest.migrate import MIGRATIONS as INGEST_MIGRATIONS
+from hearth.platform.cli import main as hearth_cli
 from hearth.testing.apps import RunningApp, serve_app
 from hearth.testing.broker import (
     ConnectRefused,
@@ -35,7 +36,13 @@ from hearth.testing.broker import (
     connect_client,
 )
 from hearth.testing.database import PostgresServer, fetch, run_async
-from hearth.testing.services import ServiceStack, User, running_stack
+from hearth.testing.services import (
+    ADMIN_PASSWORD,
+    ADMIN_USERNAME,
+    ServiceStack,
+    User,
+    running_stack,
+)
 
 NOT_AUTHORIZED = 0x87
 WAIT = 10.0
@@ -320,7 +327,10 @@ def test_a_gateway_relays_only_for_the_devices_that_name_it(world: World) -> Non
 
 
 def test_reconcile_rebuilds_device_logins_after_a_broker_reset(
-    postgres_server: PostgresServer, fresh_broker: RunningBroker, tmp_path: Path
+    postgres_server: PostgresServer,
+    fresh_broker: RunningBroker,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     broker = fresh_broker
 
@@ -380,13 +390,29 @@ def test_reconcile_rebuilds_device_logins_after_a_broker_reset(
         # A login the registry does not know is removed; platform logins are left alone.
         stranger = broker.create_device_login(home, "stranger")
         connect(stranger).close()  # control: it worked before
-        again = stack.http.post("/registry/reconcile", headers=stack.admin.headers).json()
-        assert again == {
-            "created": [],
-            "deleted": [stranger.username],
-            "repaired": [],
-            "unchanged": len(logins) + 1,
-        }
+        # ... by `hearth reconcile`, which asks the registry as the platform's first admin.
+        secrets_file = tmp_path / "secrets.env"
+        secrets_file.write_text(
+            f"HEARTH_AUTH_ADMIN_USERNAME={ADMIN_USERNAME}\n"
+            f"HEARTH_AUTH_ADMIN_PASSWORD={ADMIN_PASSWORD}\n"
+        )
+        code = hearth_cli(
+            [
+                "reconcile",
+                "--secrets-file",
+                str(secrets_file),
+                "--auth-url",
+                stack.auth.url,
+                "--registry-url",
+                stack.registry.url,
+            ]
+        )
+        assert code == 0
+        printed = capsys.readouterr().out
+        assert f"reconcile: deleted {stranger.username}" in printed
+        assert f"reconcile: {len(logins) + 1} device login(s) already right" in printed
+        assert "created" not in printed
+        assert ADMIN_PASSWORD not in printed
         assert refused(broker, stranger) == NOT_AUTHORIZED
         connect(broker.service_login("ingest", "0")).close()  # platform logins untouched
 
