@@ -9,9 +9,11 @@ control), so a broker that drops everything, or a monitor that hears nothing, ca
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -554,3 +556,57 @@ def test_a_device_the_broker_did_not_take_is_not_created(
         )
         assert response.status_code == 201, response.text
         connect_client(broker.host, broker.port, login_of(response.json())).close()
+
+
+# --------------------------------------------------------------------------- docs/devices.md
+
+DEVICES_MD = Path(__file__).resolve().parents[3] / "docs" / "devices.md"
+SNIPPET = re.compile(r"<!-- snippet: ([a-z_]+) -->\n```[a-z]+\n(.*?)```", re.DOTALL)
+
+
+def test_the_snippets_in_devices_md(world: World, tmp_path: Path) -> None:
+    snippets = dict(SNIPPET.findall(DEVICES_MD.read_text(encoding="utf-8")))
+    assert set(snippets) == {"mosquitto_pub", "paho", "micropython", "arduino"}
+    world.device("snippet", type="temperature-humidity")
+    files = {
+        "env": "hearth.env",
+        "json": "hearth.json",
+        "micropython": "config.py",
+        "arduino": "hearth_config.h",
+    }
+    for fmt, name in files.items():
+        (tmp_path / name).write_text(download(world, "snippet", fmt), encoding="utf-8")
+    status = status_topic(world.home, "snippet")
+    reading = telemetry_topic(world.home, "snippet", "temperature")
+    monitor = world.monitor()
+
+    # The two that run here, against the real broker: each one's birth and reading arrive.
+    for command in (
+        ["sh", "-c", snippets["mosquitto_pub"]],
+        [sys.executable, "-c", snippets["paho"]],
+    ):
+        monitor.clear()
+        subprocess.run(command, cwd=tmp_path, check=True, timeout=30, capture_output=True)
+        monitor.wait_for_messages(1, reading)
+        assert monitor.payloads(reading) == [b"21.5"]
+        assert json.loads(monitor.payloads(status)[0]) == {
+            "state": "online",
+            "reason": "connected",
+        }
+    monitor.close()
+
+    # MicroPython: valid Python, using only names config.py defines.
+    compile(snippets["micropython"], "main.py", "exec")
+    module: dict[str, Any] = {}
+    exec((tmp_path / "config.py").read_text(encoding="utf-8"), module)  # noqa: S102
+    used = set(re.findall(r"config\.([A-Z_]+)", snippets["micropython"]))
+    assert used
+    assert used <= set(module)
+    assert "temperature" in module["TELEMETRY_TOPICS"]
+
+    # Arduino: only macros hearth_config.h defines.
+    header = (tmp_path / "hearth_config.h").read_text(encoding="utf-8")
+    defined = set(re.findall(r"^#define (HEARTH_[A-Z_]+) ", header, re.MULTILINE))
+    used = set(re.findall(r"HEARTH_[A-Z_]+", snippets["arduino"]))
+    assert used
+    assert used <= defined
