@@ -28,8 +28,13 @@ EXPECTED_KEYS = {
     "HEARTH_REALTIME_MQTT_PASSWORD",
     "HEARTH_AUTH_KEY_ENCRYPTION_KEY",
     "HEARTH_AUTH_ADMIN_PASSWORD",
+    "HEARTH_REGISTRY_DEVICE_KEY",
 }
-AUTH_KEYS = {"HEARTH_AUTH_KEY_ENCRYPTION_KEY", "HEARTH_AUTH_ADMIN_PASSWORD"}
+SERVICE_KEYS = {
+    "HEARTH_AUTH_KEY_ENCRYPTION_KEY",
+    "HEARTH_AUTH_ADMIN_PASSWORD",
+    "HEARTH_REGISTRY_DEVICE_KEY",
+}
 
 
 def test_spec_list_has_the_admin_and_one_password_per_service() -> None:
@@ -37,7 +42,7 @@ def test_spec_list_has_the_admin_and_one_password_per_service() -> None:
     assert set(keys) == EXPECTED_KEYS
     assert len(keys) == len(set(keys))
     broker_keys = {mqtt_password_key(s) for s in PLATFORM_SERVICES} | {ADMIN_PASSWORD_KEY}
-    assert broker_keys | AUTH_KEYS == set(keys)
+    assert broker_keys | SERVICE_KEYS == set(keys)
 
 
 def test_creates_a_private_file_with_strong_values(tmp_path: Path) -> None:
