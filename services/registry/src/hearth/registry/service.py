@@ -147,6 +147,28 @@ class RegistryService:
             _raise_denied(reason, slug, action)
         return home, role
 
+    async def _device(
+        self,
+        repo: RegistryRepository,
+        caller: Caller,
+        slug: str,
+        device: str,
+        action: Action,
+        *,
+        changes_login: bool = False,
+    ) -> Device:
+        """The live device when ``action`` is allowed on its home; else raise.
+
+        ``changes_login``: hold the device-logins lock shared (see ``lock_logins``) first.
+        """
+        await self._guard(repo, caller, slug, action)
+        if changes_login:
+            await repo.lock_logins()
+        found = await repo.get_device(slug, device)
+        if found is None:
+            raise DeviceNotFound(f"no device {device!r} in {slug!r}")
+        return found
+
     # ------------------------------------------------------------------ homes
 
     async def create_home(self, caller: Caller, body: HomeCreate) -> HomePublic:
@@ -290,10 +312,7 @@ class RegistryService:
     async def get_device(self, caller: Caller, slug: str, device: str) -> DevicePublic:
         """One live device of a home the caller may read."""
         async with self._transactions() as repo:
-            await self._guard(repo, caller, slug, Action.READ)
-            found = await repo.get_device(slug, device)
-        if found is None:
-            raise DeviceNotFound(f"no device {device!r} in {slug!r}")
+            found = await self._device(repo, caller, slug, device, Action.READ)
         return DevicePublic.of(found)
 
     async def create_device(
@@ -356,11 +375,9 @@ class RegistryService:
         """Change a device's name, area, gateway, interval or capabilities (owners, admins)."""
         given = body.model_fields_set
         async with self._transactions() as repo:
-            await self._guard(repo, caller, slug, Action.MANAGE)
-            await repo.lock_logins()
-            device = await repo.get_device(slug, device_slug)
-            if device is None:
-                raise DeviceNotFound(f"no device {device_slug!r} in {slug!r}")
+            device = await self._device(
+                repo, caller, slug, device_slug, Action.MANAGE, changes_login=True
+            )
             old_gateway = device.gateway
             old_disabled = device.disabled
             if body.name is not None:
@@ -397,11 +414,9 @@ class RegistryService:
     async def delete_device(self, caller: Caller, slug: str, device_slug: str) -> None:
         """Delete a device (owners, admins): it becomes a tombstone keeping its slug taken."""
         async with self._transactions() as repo:
-            await self._guard(repo, caller, slug, Action.MANAGE)
-            await repo.lock_logins()
-            device = await repo.get_device(slug, device_slug)
-            if device is None:
-                raise DeviceNotFound(f"no device {device_slug!r} in {slug!r}")
+            device = await self._device(
+                repo, caller, slug, device_slug, Action.MANAGE, changes_login=True
+            )
             relayed = await repo.gateway_users(slug, device_slug)
             if relayed:
                 raise GatewayInUse(f"{device_slug!r} is the gateway of {', '.join(relayed)}")
@@ -424,11 +439,9 @@ class RegistryService:
         working at once (the broker disconnects the device)."""
         password = self._passwords.generate()
         async with self._transactions() as repo:
-            await self._guard(repo, caller, slug, Action.MANAGE)
-            await repo.lock_logins()
-            device = await repo.get_device(slug, device_slug)
-            if device is None:
-                raise DeviceNotFound(f"no device {device_slug!r} in {slug!r}")
+            device = await self._device(
+                repo, caller, slug, device_slug, Action.MANAGE, changes_login=True
+            )
             had_login = device.password_sealed is not None
             device.credentials_generation += 1
             device.password_sealed = self._passwords.seal(slug, device_slug, password)
@@ -441,9 +454,7 @@ class RegistryService:
                 )
             else:  # a device from before device logins existed
                 relays = await repo.gateway_users(slug, device_slug)
-                await self._logins.create(
-                    _wanted(device, password, relays),
-                )
+                await self._logins.create(_wanted(device, password, relays))
             await repo.commit()
         await self._events.publish(
             RegistryKind.DEVICE, slug, RegistryAction.UPDATED, device=device_slug
@@ -453,10 +464,7 @@ class RegistryService:
     async def device_config(self, caller: Caller, slug: str, device_slug: str) -> DeviceConfig:
         """Everything a device's firmware needs, its password included (owners, admins)."""
         async with self._transactions() as repo:
-            await self._guard(repo, caller, slug, Action.MANAGE)
-            device = await repo.get_device(slug, device_slug)
-        if device is None:
-            raise DeviceNotFound(f"no device {device_slug!r} in {slug!r}")
+            device = await self._device(repo, caller, slug, device_slug, Action.MANAGE)
         if device.password_sealed is None:
             raise NoCredentials(
                 f"{device_slug!r} has no broker login yet: rotate its credentials first"
