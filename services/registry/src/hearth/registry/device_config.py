@@ -63,7 +63,7 @@ class DeviceConfig(BaseModel):
     broker_port: int
     broker_tls: bool
     username: str
-    password: str = Field(description="The device's broker password (a secret).")
+    password: str = Field(description="The device's broker password (a secret).", repr=False)
     client_id: str
     status_topic: str
     ack_topic: str

@@ -143,7 +143,7 @@ class Device(RegistryModel, table=True):
     deleted_at: datetime | None = SQLField(default=None, sa_column=timestamp_column(nullable=True))
     disabled: bool = SQLField(default=False, sa_column_kwargs={"server_default": "false"})
     password_sealed: bytes | None = SQLField(
-        default=None, sa_column=Column(LargeBinary, nullable=True)
+        default=None, sa_column=Column(LargeBinary, nullable=True), repr=False
     )
     credentials_generation: int = SQLField(default=0, sa_column_kwargs={"server_default": "0"})
 
@@ -323,7 +323,9 @@ class DeviceCredentials(BaseModel):
     """A device's broker login: shown once, when it is created or rotated."""
 
     username: str = Field(description="The broker login, dev.<home>.<device>.")
-    password: str = Field(description="Shown only in this answer; the registry keeps it sealed.")
+    password: str = Field(
+        description="Shown only in this answer; the registry keeps it sealed.", repr=False
+    )
     client_id: str = Field(description="The only client id the login may use (the username).")
 
 
