@@ -21,14 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
 from hearth.common.topics import command_topic, status_topic, telemetry_topic
+from hearth.common.web import service_state
 from hearth.ingest.config import IngestSettings
 from hearth.ingest.main import create_app as create_ingest_app
 from hearth.ingest.migrate import MIGRATIONS as INGEST_MIGRATIONS
 from hearth.platform.cli import main as hearth_cli
+from hearth.registry.config import RegistrySettings
+from hearth.registry.main import create_app as create_registry_app
+from hearth.registry.state import RegistryState
 from hearth.testing.apps import RunningApp, serve_app
 from hearth.testing.broker import (
     ConnectRefused,
@@ -610,3 +615,24 @@ def test_the_snippets_in_devices_md(world: World, tmp_path: Path) -> None:
     used = set(re.findall(r"HEARTH_[A-Z_]+", snippets["arduino"]))
     assert used
     assert used <= defined
+
+
+def test_a_wrong_device_key_is_a_clear_503(world: World) -> None:
+    world.device("keyed")
+    settings = service_state(world.stack.registry_app, RegistryState).settings
+    replica = f"test-{secrets.token_hex(4)}"
+    wrong_key = secrets.token_urlsafe(32)
+    values = {
+        **settings.model_dump(exclude={"mqtt_username"}),
+        "replica": replica,
+        "mqtt_password": world.broker.service_login("registry", replica).password,
+        "device_key": wrong_key,
+        "reconcile_at_start": False,
+    }
+    with serve_app(create_registry_app(RegistrySettings(**values)), wait_path="/readyz") as other:
+        path = world.url("keyed", "/config")
+        response = httpx.get(f"{other.url}{path}", headers=world.owner.headers, timeout=10)
+        assert (response.status_code, response.json()["code"]) == (503, "device_key_mismatch")
+        assert wrong_key not in response.text
+    # Control: the registry with the right key serves the same download.
+    assert world.stack.http.get(path, headers=world.owner.headers).status_code == 200

@@ -19,7 +19,8 @@ ServiceError
 ├── DynsecFailed            502 broker_refused: the broker refused a device login change
 └── Unavailable
     ├── AuthUnavailable     503 auth_unavailable: auth did not answer
-    └── BrokerUnavailable   503 broker_unavailable: the broker did not take a login change
+    ├── BrokerUnavailable   503 broker_unavailable: the broker did not take a login change
+    └── DeviceKeyMismatch   503 device_key_mismatch: stored device passwords do not open
 ```
 """
 
@@ -31,6 +32,7 @@ __all__ = [
     "AlreadyMember",
     "AuthUnavailable",
     "BrokerUnavailable",
+    "DeviceKeyMismatch",
     "DeviceNotFound",
     "DynsecFailed",
     "GatewayInUse",
@@ -143,3 +145,11 @@ class DynsecFailed(ServiceError):
     status = 502
     code = "broker_refused"
     title = "Broker refused the change"
+
+
+class DeviceKeyMismatch(Unavailable):
+    """A stored device password does not open: ``HEARTH_REGISTRY_DEVICE_KEY`` is not the key
+    it was sealed with (an operator's fix; the password is never shown)."""
+
+    code = "device_key_mismatch"
+    title = "Device passwords do not open"

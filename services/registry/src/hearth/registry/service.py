@@ -21,7 +21,6 @@ answers 403 (``role_forbidden``); a token lacking a scope 403 (``insufficient_sc
 from __future__ import annotations
 
 import contextlib
-import logging
 import uuid
 from collections.abc import Sequence
 
@@ -29,7 +28,7 @@ from hearth.common.authorization import Action, AuthorizeAnswer, AuthorizeReques
 from hearth.common.capabilities import Property
 from hearth.common.clock import utc_now
 from hearth.common.db import DuplicateRow, Transactions
-from hearth.common.errors import ConfigError, Forbidden, InsufficientScope
+from hearth.common.errors import Forbidden, InsufficientScope
 from hearth.common.logins import device_username
 from hearth.common.messages import RegistryAction, RegistryKind
 from hearth.common.sealing import Unsealable
@@ -53,6 +52,7 @@ from hearth.registry.device_config import BrokerAddress, DeviceConfig
 from hearth.registry.device_logins import DeviceLogins, ReconcileReport, WantedLogin
 from hearth.registry.errors import (
     AlreadyMember,
+    DeviceKeyMismatch,
     DeviceNotFound,
     GatewayInUse,
     HomeNotFound,
@@ -85,8 +85,6 @@ from hearth.registry.repository import RegistryRepository
 from hearth.registry.users import AuthUsers
 
 __all__ = ["RegistryService"]
-
-log = logging.getLogger(__name__)
 
 _MAX_GATEWAY_HOPS = 64
 
@@ -483,8 +481,8 @@ class RegistryService:
 
         Creates missing logins with their stored passwords, deletes device logins the
         table does not know, repairs roles, passwords and the disabled flag; never touches
-        a login outside ``dev.``. Raises :class:`~hearth.common.errors.ConfigError` (and
-        changes nothing) when the stored passwords do not open with this device key.
+        a login outside ``dev.``. Raises :class:`~hearth.registry.errors.DeviceKeyMismatch`
+        (and changes nothing) when the stored passwords do not open with this device key.
         """
         async with self._transactions() as repo:
             await repo.lock_logins(exclusive=True)  # no login change is half done meanwhile
@@ -504,7 +502,7 @@ class RegistryService:
         try:
             return self._passwords.open(device.home, device.slug, device.password_sealed)
         except Unsealable:
-            raise ConfigError(
+            raise DeviceKeyMismatch(
                 f"the password of {device_username(device.home, device.slug)} does not open: "
                 "is HEARTH_REGISTRY_DEVICE_KEY the key it was sealed with?"
             ) from None
