@@ -9,6 +9,7 @@ control), so a broker that drops everything, or a monitor that hears nothing, ca
 from __future__ import annotations
 
 import json
+import logging
 import re
 import secrets
 import shutil
@@ -338,8 +339,10 @@ def test_reconcile_rebuilds_device_logins_after_a_broker_reset(
     fresh_broker: RunningBroker,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     broker = fresh_broker
+    caplog.set_level(logging.INFO, logger="hearth.registry.device_logins")  # its summary line
 
     def connect(login: Login) -> MqttTestClient:
         return connect_client(broker.host, broker.port, login)
@@ -418,9 +421,11 @@ def test_reconcile_rebuilds_device_logins_after_a_broker_reset(
         printed = capsys.readouterr().out
         assert f"reconcile: deleted {stranger.username}" in printed
         assert f"reconcile: {len(logins) + 1} device login(s) already right" in printed
-        assert "created" not in printed
+        assert "reconcile: created" not in printed
         assert ADMIN_PASSWORD not in printed
         assert refused(broker, stranger) == NOT_AUTHORIZED
+        summaries = [r for r in caplog.records if r.getMessage() == "device logins reconciled"]
+        assert [getattr(r, "logins_deleted", None) for r in summaries][-1] == 1
         connect(broker.service_login("ingest", "0")).close()  # platform logins untouched
 
 

@@ -137,11 +137,11 @@ class DeviceLogins:
         )
         log.info(
             "device logins reconciled",
-            extra={
-                "created": len(created),
-                "deleted": len(deleted),
-                "repaired": len(repaired),
-                "unchanged": report.unchanged,
+            extra={  # not "created": a LogRecord attribute of that name exists
+                "logins_created": len(created),
+                "logins_deleted": len(deleted),
+                "logins_repaired": len(repaired),
+                "logins_unchanged": report.unchanged,
             },
         )
         return report
