@@ -213,6 +213,20 @@ def test_a_gateway_role_covers_the_devices_it_relays_for() -> None:
     assert device_role_sync_commands(role.acls, role) == []
 
 
+def test_any_acl_may_be_removed_from_a_device_role() -> None:
+    removal = {
+        "command": "removeRoleACL",
+        "rolename": DEVICE,
+        "acltype": "publishClientSend",
+        "topic": "hearth/#",
+    }
+    assert check_device_commands([removal]) == [removal]
+    with pytest.raises(DynsecRefused, match="device login"):  # still a device role only
+        check_device_commands([{**removal, "rolename": "svc-ingest"}])
+    with pytest.raises(DynsecRefused, match="outside"):  # adding it is refused
+        check_device_commands([{**removal, "command": "addRoleACL", "allow": True}])
+
+
 def test_credentials_disable_and_enable_commands_pass_the_guard() -> None:
     (rotate,) = device_credentials_commands("flat", "lamp", "new", 2)
     assert rotate == {

@@ -641,3 +641,52 @@ def test_a_wrong_device_key_is_a_clear_503(world: World) -> None:
         assert wrong_key not in response.text
     # Control: the registry with the right key serves the same download.
     assert world.stack.http.get(path, headers=world.owner.headers).status_code == 200
+
+
+def test_reconcile_repairs_drifted_logins(world: World) -> None:
+    drifted = login_of(world.device("drifted"))
+    rebound = login_of(world.device("rebound"))
+    with world.broker.control() as dynsec:  # somebody changes the logins behind the registry
+        dynsec.run(
+            [
+                {
+                    "command": "addRoleACL",
+                    "rolename": drifted.username,
+                    "acltype": "publishClientSend",
+                    "topic": "hearth/#",
+                    "allow": True,
+                },
+                {
+                    "command": "modifyClient",
+                    "username": drifted.username,
+                    "password": "stolen-password",
+                    "textdescription": "credentials generation 99",
+                },
+                {"command": "disableClient", "username": drifted.username},
+                {"command": "modifyClient", "username": rebound.username, "clientid": "evil"},
+            ]
+        )
+    assert refused(world.broker, drifted) == NOT_AUTHORIZED  # the drift took effect
+    assert refused(world.broker, rebound) == NOT_AUTHORIZED
+
+    response = world.stack.http.post("/registry/reconcile", headers=world.stack.admin.headers)
+    assert response.status_code == 200, response.text
+    report = response.json()
+    assert sorted(report["repaired"]) == sorted([drifted.username, rebound.username])
+    assert report["created"] == report["deleted"] == []
+
+    world.connect(rebound).close()  # bound to its own client id again
+    monitor = world.monitor()
+    device = world.connect(drifted)  # enabled, with the registry's password again
+    outside = telemetry_topic(world.home, "rebound", "temperature")
+    own = telemetry_topic(world.home, "drifted", "temperature")
+    assert denied(device.publish_and_wait(outside, b"1"))  # the extra right is gone
+    assert accepted(device.publish_and_wait(own, b"2"))
+    monitor.wait_for_messages(1, own)
+    assert monitor.received(outside) == []
+    with pytest.raises(ConnectRefused):
+        world.connect(Login(drifted.username, "stolen-password", drifted.client_id)).close()
+    for client in (monitor, device):
+        client.close()
+    again = world.stack.http.post("/registry/reconcile", headers=world.stack.admin.headers)
+    assert again.json()["repaired"] == []  # nothing left to do

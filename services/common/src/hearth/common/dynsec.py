@@ -18,6 +18,8 @@ not a device login's or role's own business:
   ``hearth/<home>/<device>/``): its own device's, or, for a gateway, those of the devices
   of the same home it relays for; never a wildcard above the device level, never a right
   a device does not have (publishing commands, say);
+- removing an ACL from a device's role is always allowed (it can only take a right away:
+  reconcile removes rights somebody added by hand);
 - no other member than these is passed through.
 
 :func:`create_device_commands` and :func:`delete_device_commands` build what the registry
@@ -400,8 +402,10 @@ def _check_one(index: int, command: Mapping[str, Any]) -> None:
         raise _refuse(index, command, "acls is not a list")
     for acl in acls:
         _check_acl(index, command, acl, owner[0])
-    if name in ("addRoleACL", "removeRoleACL"):
+    if name == "addRoleACL":
         _check_acl(index, command, command, owner[0])
+    if name == "removeRoleACL" and not isinstance(command.get("topic"), str):
+        raise _refuse(index, command, "removeRoleACL needs a topic")  # removing any is safe
 
 
 def check_device_commands(commands: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
