@@ -28,7 +28,6 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from hearth.common.topics import command_topic, status_topic, telemetry_topic
 from hearth.common.web import service_state
-from hearth.ingest.config import IngestSettings
 from hearth.ingest.main import create_app as create_ingest_app
 from hearth.ingest.migrate import MIGRATIONS as INGEST_MIGRATIONS
 from hearth.platform.cli import main as hearth_cli
@@ -49,6 +48,7 @@ from hearth.testing.services import (
     ADMIN_USERNAME,
     ServiceStack,
     User,
+    ingest_settings,
     running_stack,
 )
 
@@ -141,20 +141,10 @@ def world(
         with running_stack(postgres_server, broker, folder, reconcile_at_start=True) as stack:
             ingest_db = postgres_server.create_database()
             run_async(INGEST_MIGRATIONS.upgrade(ingest_db))
-            replica = f"test-{secrets.token_hex(4)}"
+            jwks = f"{stack.auth.url}/.well-known/jwks.json"
             ingest = serve_app(
                 create_ingest_app(
-                    IngestSettings(
-                        env="test",
-                        secrets_file=folder / "no-secrets.env",
-                        replica=replica,
-                        database_url=ingest_db,
-                        mqtt_host=broker.host,
-                        mqtt_port=broker.port,
-                        mqtt_password=broker.service_login("ingest", replica).password,
-                        jwks_url=f"{stack.auth.url}/.well-known/jwks.json",
-                        log_level="WARNING",
-                    )
+                    ingest_settings(broker, ingest_db, folder, jwks_url=jwks, log_level="WARNING")
                 ),
                 wait_path="/readyz",
             )
