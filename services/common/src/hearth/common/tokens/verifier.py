@@ -11,7 +11,10 @@ An access token is accepted only when all of these hold:
   future and ``iat``/``nbf`` not in the future (both within ``leeway``);
 - ``sub`` is a user id (a canonical lowercase UUID), ``roles`` a list of
   strings, ``scope`` a space-separated string, ``homes`` (API-key tokens only)
-  a list of home slugs;
+  a list of home slugs, ``key`` (API-key tokens only) the key's id;
+- or ``sub`` names a service identity (:mod:`hearth.common.service_identities`),
+  only where the verifier was built with ``accept_services=True``; such a token
+  carries no roles, no homes and no scope beyond the service's own;
 - its user is not disabled and ``floor(iat * 1000)`` is not before the user's
   ``not_before`` mark (milliseconds).
 """
@@ -32,6 +35,7 @@ from hearth.common.errors import (
     TokenRevoked,
     UserDisabled,
 )
+from hearth.common.service_identities import SERVICE_SCOPES, is_service_identity
 from hearth.common.tokens.caller import Caller
 from hearth.common.tokens.jwks import JwksClient
 from hearth.common.tokens.revocation import RevocationMarks
@@ -60,8 +64,10 @@ class TokenVerifier:
         issuer: str,
         audience: str = "hearth",
         leeway: float = 5.0,
+        accept_services: bool = False,
     ) -> None:
         self.jwks = jwks
+        self.accept_services = accept_services
         self.marks = marks if marks is not None else RevocationMarks()
         self.issuer = issuer
         self.audience = audience
@@ -136,7 +142,8 @@ class TokenVerifier:
         if claims["typ"] != ACCESS_TYPE:
             raise TokenInvalid("the token is not an access token")
         sub, jti, iat, exp = claims["sub"], claims["jti"], claims["iat"], claims["exp"]
-        if not isinstance(sub, str) or not is_user_id(sub):
+        service = self._service(sub)
+        if service is None and (not isinstance(sub, str) or not is_user_id(sub)):
             raise TokenInvalid("the token's subject is not a user id")
         if not isinstance(jti, str) or not jti:
             raise TokenInvalid("the token has no id")
@@ -151,18 +158,42 @@ class TokenVerifier:
             homes = _strings(homes, "homes")
             if not all(is_slug(home) for home in homes):
                 raise TokenInvalid("the token's homes are not home slugs")
+        api_key = claims.get("key")
+        if api_key is not None and (not isinstance(api_key, str) or not api_key):
+            raise TokenInvalid("the token's key claim is not a key id")
+        scopes = frozenset(scope.split())
+        if service is not None and (
+            roles
+            or homes is not None
+            or api_key is not None
+            or not scopes <= SERVICE_SCOPES[service]
+        ):
+            raise TokenInvalid("the service token claims more than its service may")
         return Caller(
             user_id=sub,
             roles=frozenset(roles),
-            scopes=frozenset(scope.split()),
+            scopes=scopes,
             homes=None if homes is None else frozenset(homes),
             token_id=jti,
             issued_at=float(iat),
             expires_at=float(exp),
             token=token,
+            api_key=api_key,
+            service=service,
         )
 
+    def _service(self, sub: object) -> str | None:
+        """The service identity ``sub`` names, if any; refused here unless accepted."""
+        if not is_service_identity(sub):
+            return None
+        if not self.accept_services:
+            raise TokenInvalid("service tokens are not accepted here")
+        assert isinstance(sub, str)
+        return sub
+
     def _check_marks(self, caller: Caller) -> None:
+        if caller.is_service:
+            return
         mark = self.marks.get(caller.user_id)
         if mark is None:
             return
