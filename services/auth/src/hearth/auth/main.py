@@ -69,7 +69,8 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     cipher = KeyCipher(settings.key_encryption_key.get_secret_value())
     ring = KeyRing(cipher, retention=timedelta(seconds=settings.key_retention))
     verifier = TokenVerifier(
-        JwksClient(LOCAL_JWKS_URL, transport=LocalJwksTransport(ring)),
+        # In memory: a new kid (a rotation) is picked up at once, without rate limit.
+        JwksClient(LOCAL_JWKS_URL, transport=LocalJwksTransport(ring), min_refresh_interval=0.0),
         issuer=settings.token_issuer,
         audience=settings.token_audience,
         leeway=settings.token_leeway,
