@@ -47,8 +47,10 @@ async def test_client_credentials_mint_a_service_token(
     assert "homes" not in claims
 
     caller = await _verifier(auth, accept_services=True).verify(token)
-    assert caller.is_service and caller.service == "automation"
-    assert not caller.is_session and not caller.is_admin
+    assert caller.is_service
+    assert caller.service == "automation"
+    assert not caller.is_session
+    assert not caller.is_admin
     # services that have no rules for service callers refuse such tokens (401, not a 500)
     with pytest.raises(TokenInvalid, match="service tokens"):
         await _verifier(auth, accept_services=False).verify(token)
