@@ -22,6 +22,9 @@ from hearth.common.errors import TooManyRequests
 
 __all__ = ["Admission", "LoginGuard"]
 
+_NO_USER = uuid.UUID(int=0)
+"""Stands in for the user of an unknown username (no address is ever known for it)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Admission:
@@ -55,7 +58,8 @@ class LoginGuard:
         """Take this try's places, or raise :class:`TooManyRequests` (no place is kept)."""
         now = self._clock()
         async with self._transactions() as repo:
-            known = user_id is not None and await repo.is_known_address(user_id, address)
+            # the same query for an unknown username: its answer must not come sooner
+            known = await repo.is_known_address(user_id or _NO_USER, address)
             account = None if known or username is None else account_key(username)
             buckets = [(address, self.per_address)]
             if account is not None:
