@@ -267,14 +267,20 @@ class UserId(BaseModel):
     id: uuid.UUID
 
 
-class TokenResponse(BaseModel):
-    """The OAuth2 token response (RFC 6749 section 5.1)."""
+class ServiceTokenResponse(BaseModel):
+    """The OAuth2 token response (RFC 6749 section 5.1) without a refresh token: API keys
+    and client credentials exchange again when the token expires."""
 
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the OAuth2 token type)
     expires_in: int
-    refresh_token: str
     scope: str
+
+
+class TokenResponse(ServiceTokenResponse):
+    """The OAuth2 token response of a login or a refresh: with the session's refresh token."""
+
+    refresh_token: str
 
 
 class ApiKeyCreate(InputModel):
@@ -314,15 +320,6 @@ class ApiKeyCreated(ApiKeyPublic):
     """A new API key: the only time ``key`` (the secret to exchange at auth) is shown."""
 
     key: str
-
-
-class ServiceTokenResponse(BaseModel):
-    """A token response without a refresh token (API keys, client credentials)."""
-
-    access_token: str
-    token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the OAuth2 token type)
-    expires_in: int
-    scope: str
 
 
 class RotatedKey(BaseModel):

@@ -162,6 +162,13 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _text_or_empty(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+
+
 def _write_atomically(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -200,10 +207,7 @@ def ensure_secrets(
     target = secrets_path() if path is None else path
     target.parent.mkdir(parents=True, exist_ok=True)
     with _locked(target):
-        try:
-            existing = target.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            existing = ""
+        existing = _text_or_empty(target)
         values = parse_dotenv(existing)
         missing = [(spec, spec.generate()) for spec in specs if not values.get(spec.key)]
         if missing:
@@ -224,10 +228,7 @@ def set_secret(path: Path, key: str, value: str) -> None:
         raise SecretsError(f"cannot write {key!r}: not an upper-case env name and one-line value")
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path):
-        try:
-            existing = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            existing = ""
+        existing = _text_or_empty(path)
         lines, found = [], False
         for line in existing.splitlines(keepends=True):
             match = _LINE.fullmatch(line.strip())
