@@ -78,7 +78,7 @@ class ApiKeyService:
         public = ApiKeyPublic.of(key)
         return ApiKeyCreated(**public.model_dump(), key=f"{API_KEY_PREFIX}{key.id.hex}_{secret}")
 
-    async def list(self, user_id: uuid.UUID) -> list[ApiKeyPublic]:
+    async def list_keys(self, user_id: uuid.UUID) -> list[ApiKeyPublic]:
         """The user's keys, newest first (revoked ones too, marked)."""
         async with self._transactions() as repo:
             keys = await repo.api_keys_of(user_id)

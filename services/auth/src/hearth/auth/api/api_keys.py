@@ -36,7 +36,7 @@ async def create_api_key(body: ApiKeyCreate, user: SessionUser, keys: ApiKeysDep
 @router.get("", summary="My API keys", responses=_ERRORS)
 async def list_api_keys(user: SessionUser, keys: ApiKeysDep) -> list[ApiKeyPublic]:
     """Every key of mine, newest first, with when it was last used (never the secret)."""
-    return await keys.list(user.id)
+    return await keys.list_keys(user.id)
 
 
 @router.delete(
