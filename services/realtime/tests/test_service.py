@@ -3,7 +3,8 @@
 The live tests show the behaviour end to end; these pin down races and routing that a
 live run cannot force: a socket leaving while its authorisation is in flight, messages
 routed by subscription identifier, the last member's leave unsubscribing, a burst sent
-while an emit is held coalescing into one ``messages`` event, a slow socket's overflow.
+while an emit is held coalescing into one ``messages`` event, a socket that cannot keep up
+getting the latest value of each topic (conflation), a slow socket's overflow.
 """
 
 from __future__ import annotations
@@ -322,3 +323,80 @@ async def test_a_socket_whose_backlog_overflows_is_disconnected(
     assert broker.calls[-1] == ("unsubscribe", topic, None)  # the room emptied
     sio.gate.set()
     await service.close()
+
+
+async def test_a_socket_that_cannot_keep_up_gets_the_latest_value_of_each_topic() -> None:
+    sent: list[tuple[str, Any]] = []
+    gate = asyncio.Event()
+    conflated: list[None] = []
+
+    async def send(event: str, data: Any) -> None:
+        sent.append((event, data))
+        await gate.wait()
+
+    def item(topic: str, n: int) -> dict[str, Any]:
+        return {"room": "r", "topic": topic, "payload": n}
+
+    outbox = Outbox(send, max_delay=0.001, capacity=5, on_conflated=lambda: conflated.append(None))
+    outbox.put(item("a", 0))  # first send in flight
+    outbox.put(item("a", 1))
+    await until(lambda: len(sent) == 2)  # second send in flight: the limit (2)
+    for n in range(2, 100):  # 98 values of a, then one of b, at the limit: conflated
+        outbox.put(item("a", n))
+    outbox.put(item("b", 0))
+    assert len(outbox) == 4  # two in flight, one waiting per topic
+    assert outbox.conflated == 97
+    assert len(conflated) == 97
+    assert len(sent) == 2  # nothing more is sent while two sends are held
+    # a new topic still fits; beyond the capacity of distinct topics, the socket overflows
+    outbox.put(item("c", 0))
+    gate.set()
+    await until(lambda: len(sent) == 3 and not outbox.backlogged)
+    assert sent[2] == (
+        "messages",
+        [{**item("a", 99), "conflated": 97}, item("b", 0), item("c", 0)],
+    )
+    assert len(outbox) == 0
+    outbox.close()
+
+
+async def test_a_socket_that_keeps_up_gets_every_value() -> None:
+    sent: list[tuple[str, Any]] = []
+    gate = asyncio.Event()
+
+    async def send(event: str, data: Any) -> None:
+        sent.append((event, data))
+        await gate.wait()
+
+    outbox = Outbox(send, max_delay=60.0)
+    outbox.put({"room": "r", "topic": "a", "payload": 0})  # one send in flight: below the limit
+    for n in range(1, 5):
+        outbox.put({"room": "r", "topic": "a", "payload": n})
+    assert outbox.conflated == 0
+    assert len(outbox) == 5
+    gate.set()
+    await until(lambda: len(sent) == 2 and not outbox.backlogged)
+    assert [i["payload"] for i in sent[1][1]] == [1, 2, 3, 4]
+    outbox.close()
+
+
+async def test_distinct_topics_beyond_the_capacity_overflow_even_at_the_limit() -> None:
+    gate = asyncio.Event()
+    overflows: list[int] = []
+    sent: list[str] = []
+
+    async def send(event: str, data: Any) -> None:
+        sent.append(event)
+        await gate.wait()
+
+    outbox = Outbox(send, max_delay=0.001, capacity=4, on_overflow=overflows.append)
+    outbox.put({"room": "r", "topic": "t0", "payload": 0})
+    outbox.put({"room": "r", "topic": "t1", "payload": 0})
+    await until(lambda: len(sent) == 2)  # two sends in flight: the limit
+    assert outbox.put({"room": "r", "topic": "t2", "payload": 0})
+    assert outbox.put({"room": "r", "topic": "t2", "payload": 1})  # conflated: still fits
+    assert outbox.put({"room": "r", "topic": "t3", "payload": 0})
+    assert not outbox.put({"room": "r", "topic": "t4", "payload": 0})
+    assert overflows == [4]
+    assert outbox.closed
+    gate.set()

@@ -8,8 +8,10 @@
 - **expiry**: the session ends when its token expires (``exp`` plus the verifier's leeway)
   unless ``reauth`` came first: ``on_expired(session)`` runs (the withdrawal of every room
   and the disconnection are :mod:`hearth.realtime.withdrawal`'s business).
-- **slow sockets**: a socket whose outbox overflows (``max_backlog`` undelivered
-  messages) is handed to ``on_slow(session)`` to be disconnected.
+- **slow sockets**: a socket that cannot keep up gets the latest value of each topic
+  (conflation, see :mod:`hearth.realtime.outbox`); one whose outbox still overflows
+  (``max_backlog`` distinct undelivered messages) is handed to ``on_slow(session)`` to be
+  disconnected.
 
 A session also keeps the names of its rooms (joining and leaving are
 :mod:`hearth.realtime.rooms`'s business) and a lock that orders its own ``subscribe`` and
@@ -194,4 +196,9 @@ class Sessions:
             self._metrics.slow_disconnects.inc()
             self._on_slow(session)
 
-        return Outbox(send, capacity=self._max_backlog, on_overflow=overflow)
+        return Outbox(
+            send,
+            capacity=self._max_backlog,
+            on_overflow=overflow,
+            on_conflated=self._metrics.conflated.inc,
+        )
