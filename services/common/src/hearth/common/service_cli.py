@@ -3,8 +3,10 @@
 ``serve`` (also what a bare ``python -m hearth.<service>`` does) runs the
 service's app factory under uvicorn; ``migrate`` runs the service's migrate
 coroutine alone (the native stack's migrate step; ``serve`` migrates too, in the
-app's lifespan). Refused settings (a placeholder secret, say) end the command
-with status 2 and one line naming the problem.
+app's lifespan). A service may add uvicorn options of its own (``server_options``: read
+from its settings when ``serve`` starts; realtime's websocket implementation). Refused
+settings (a placeholder secret, say) end the command with status 2 and one line naming
+the problem.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import argparse
 import asyncio
 import importlib
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
 from hearth.common.errors import ConfigError
@@ -34,8 +36,13 @@ def run_service_cli(
     app_factory: str,
     default_port: int,
     migrate: MigrateRef | None = None,
+    server_options: Callable[[], Mapping[str, Any]] | None = None,
 ) -> int:
-    """Parse ``argv`` for ``hearth-<service>`` and run ``serve`` or ``migrate``."""
+    """Parse ``argv`` for ``hearth-<service>`` and run ``serve`` or ``migrate``.
+
+    ``server_options()`` (when given) is called as ``serve`` starts; its items go to
+    ``uvicorn.run``.
+    """
     prog = f"hearth-{service}"
     parser = argparse.ArgumentParser(
         prog=prog, description=f"Run the Hearth {service} service, or migrate its schema."
@@ -53,7 +60,8 @@ def run_service_cli(
         if args.command == "migrate" and migrate is not None:
             print(f"{prog}: {asyncio.run(_resolve(migrate)())}")
             return 0
-        return _serve(app_factory, args.host, args.port)
+        options = dict(server_options()) if server_options is not None else {}
+        return _serve(app_factory, args.host, args.port, options)
     except ConfigError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
@@ -67,7 +75,7 @@ def _resolve(migrate: MigrateRef) -> Migrate:
     return function
 
 
-def _serve(app_factory: str, host: str, port: int) -> int:
+def _serve(app_factory: str, host: str, port: int, options: Mapping[str, Any]) -> int:
     import uvicorn
 
     uvicorn.run(
@@ -78,5 +86,6 @@ def _serve(app_factory: str, host: str, port: int) -> int:
         log_config=None,
         access_log=False,
         proxy_headers=True,
+        **options,
     )
     return 0
