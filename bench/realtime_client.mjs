@@ -1,7 +1,8 @@
 // One client process of bench/realtime: many socket.io-client 4 sockets (run with node 20).
 //
-//   node bench/realtime_client.mjs URL TOKEN ROOMS SOCKETS
-// ROOMS is a comma-separated list; socket i joins ROOMS[i % len]. TOKEN "" sends no auth.
+//   BENCH_TOKEN=... node bench/realtime_client.mjs URL ROOMS SOCKETS
+// ROOMS is a comma-separated list; socket i joins ROOMS[i % len]. No BENCH_TOKEN: no auth
+// (the token is passed in the environment, never on the command line).
 // Reads commands on stdin, one per line; answers each with one JSON line on stdout:
 //   connect     open every socket (websocket only, no reconnection)   {connected, failed, ms}
 //   subscribe   every socket emits subscribe {topic} at once            {ok, refused, ms}
@@ -18,7 +19,8 @@ import { createRequire } from "node:module";
 const require = createRequire(`${process.env.HEARTH_JS_DIR}/package.json`);
 const { io } = require("socket.io-client");
 
-const [url, token, roomList, countText] = process.argv.slice(2);
+const [url, roomList, countText] = process.argv.slice(2);
+const token = process.env.BENCH_TOKEN ?? "";
 const rooms = roomList.split(",");
 const count = Number(countText);
 const sockets = [];

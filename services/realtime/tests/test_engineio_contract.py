@@ -8,7 +8,9 @@ instead of the check silently never seeing a backlog again:
 - on a real server, a connected socket's send queue is found the way the adapter finds
   it, and is gone once the socket is;
 - a client that stops reading makes the queue grow and ``drained`` wait; once it reads
-  again, ``drained`` returns.
+  again, ``drained`` returns;
+- an event written onto the queue by ``QueueWriter`` arrives as the very frame
+  ``sio.emit`` sends, encoded once for all the sockets it goes to.
 
 The server runs in the test's own event loop (uvicorn's ``serve``), so the test awaits
 the queue directly; the slow client is a raw websocket that reads nothing until told.
@@ -31,7 +33,7 @@ import socketio
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
-from hearth.realtime.backlog import NAMESPACE, drained_check, send_queue
+from hearth.realtime.backlog import NAMESPACE, QueueWriter, drained_check, send_queue
 
 BIG = "x" * 65_536
 FIRST_BURST = 200  # 12.5 MiB: far more than the socket buffers on both sides hold
@@ -146,3 +148,26 @@ async def test_drained_waits_while_the_client_does_not_read_and_returns_when_it_
         await asyncio.wait_for(drained(sid), 10)
         assert queue.qsize() == 0
         await ws.close()
+
+
+async def test_the_queue_writer_delivers_an_event_encoded_once_for_every_socket() -> None:
+    async with server_in_this_loop() as (sio, port, sids):
+        clients = [await socketio_connect(port) for _ in range(2)]
+        await until(lambda: len(sids) == 2)
+        writer = QueueWriter(sio)
+        item = {"room": "r", "payload": {"n": 1}}
+        assert all(writer.write(sid, "message", item) for sid in sids)
+        assert writer.packets("message", item) is writer.packets("message", item)  # reused
+        assert writer.packets("message", dict(item)) is not writer.packets("message", item)
+        for ws in clients:  # exactly what sio.emit("message", item, to=sid) sends
+            frame = await asyncio.wait_for(ws.recv(), 10)
+            assert isinstance(frame, str)
+            assert frame.startswith("42")
+            assert json.loads(frame[2:]) == ["message", item]
+        await sio.emit("message", item, to=sids[0])  # control: the library's own frame
+        assert await asyncio.wait_for(clients[0].recv(), 10) == frame
+        await clients[0].close()
+        await until(lambda: send_queue(sio, sids[0]) is None)
+        assert writer.write(sids[0], "message", item) is False  # gone: nothing written
+        assert writer.write("no-such-sid", "message", item) is False
+        await clients[1].close()

@@ -1,4 +1,7 @@
-"""The one place realtime reads python-engineio's internals: is a socket's send backlogged?
+"""The one place realtime reads python-engineio's internals: a socket's send queue.
+
+Two uses: is a socket's send backlogged (:func:`drained_check`), and writing an event
+straight onto that queue, encoded once for every socket it goes to (:class:`QueueWriter`).
 
 python-socketio's ``emit(to=sid)`` returns as soon as the packet is on the engine.io
 socket's send queue (an unbounded ``asyncio.Queue``, so it never waits for the network);
@@ -15,6 +18,13 @@ protocol change), so :func:`send_queue` reads these internals, and only it:
   returns when nothing waits for the writer any more;
 - ``AsyncSocket.closed``: the socket is gone (nothing will ever drain it).
 
+:class:`QueueWriter` skips ``sio.emit(to=sid)``'s per-socket work (it encodes the packet,
+makes a task, and waits for it with ``asyncio.wait``, for every socket): it encodes the
+Socket.IO ``EVENT`` packet with python-socketio's own packet class and puts the
+engine.io ``MESSAGE`` packet on the queue (``put_nowait``: the queue is unbounded, as
+``AsyncSocket.send`` uses it). The last event's packet is kept, so one room message
+written to every member of its room is encoded once.
+
 python-socketio and python-engineio are pinned to their majors (5 and 4) in realtime's
 ``pyproject.toml``; ``tests/test_engineio_contract.py`` fails loudly when any of the above
 stops being true, so an upgrade cannot silently turn the backlog check into a no-op.
@@ -24,10 +34,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import socketio
+from engineio import packet as eio_packet
+from socketio import packet as sio_packet
 
-__all__ = ["drained_check", "send_queue"]
+__all__ = ["QueueWriter", "drained_check", "send_queue"]
 
 NAMESPACE = "/"
 
@@ -54,3 +67,35 @@ def drained_check(sio: socketio.AsyncServer) -> Callable[[str], Awaitable[None]]
             await queue.join()
 
     return drained
+
+
+class QueueWriter:
+    """Writes Socket.IO events onto sockets' send queues, encoding each event object once."""
+
+    def __init__(self, sio: socketio.AsyncServer) -> None:
+        self._sio = sio
+        self._last: tuple[str, Any, list[eio_packet.Packet]] | None = None
+
+    def packets(self, event: str, data: Any) -> list[eio_packet.Packet]:
+        """The engine.io packets of ``event`` with ``data`` (reused for the same object)."""
+        last = self._last
+        if last is not None and last[1] is data and last[0] == event:
+            return last[2]
+        pkt = self._sio.packet_class(sio_packet.EVENT, namespace=NAMESPACE, data=[event, data])
+        encoded = pkt.encode()
+        parts = encoded if isinstance(encoded, list) else [encoded]
+        packets = [eio_packet.Packet(eio_packet.MESSAGE, part) for part in parts]
+        self._last = (event, data, packets)
+        return packets
+
+    def write(self, sid: str, event: str, data: Any) -> bool:
+        """Queue ``event`` for socket ``sid``; False when the socket is gone or closed.
+
+        ``data`` must not change afterwards (its packet may be reused for other sockets).
+        """
+        queue = send_queue(self._sio, sid)
+        if queue is None:
+            return False
+        for packet in self.packets(event, data):
+            queue.put_nowait(packet)
+        return True

@@ -57,6 +57,7 @@ class RealtimeService:
         last_values: int = 500,
         max_backlog: int = 10_000,
         drained: Callable[[str], Awaitable[None]] | None = None,
+        write: Callable[[str, str, Any], bool] | None = None,
         router: TopicRouter | None = None,
     ) -> None:
         self.sio = sio
@@ -72,6 +73,7 @@ class RealtimeService:
             on_slow=lambda session: self.background.spawn(self._drop(session)),
             max_backlog=max_backlog,
             drained=drained,
+            write=write,
         )
         self.rooms = Rooms(sio, broker, self.sessions, metrics, last_values=last_values)
         self.withdrawal = Withdrawal(

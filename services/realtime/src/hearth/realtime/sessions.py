@@ -2,7 +2,8 @@
 
 - **connect**: the token in ``auth: {token}`` is verified (JWKS and revocation marks); a
   session is made with its own :class:`~hearth.realtime.outbox.Outbox` (every room message
-  to the socket goes through it).
+  to the socket goes through it; ``write``, when given, puts it on the socket's send
+  queue directly, see :class:`~hearth.realtime.backlog.QueueWriter`, else ``sio.emit``).
 - **reauth**: a newer token of the same user replaces the session's caller and moves its
   expiry; a token of another user is refused.
 - **expiry**: the session ends when its token expires (``exp`` plus the verifier's leeway)
@@ -75,6 +76,7 @@ class Sessions:
         on_slow: SessionCallback,
         max_backlog: int = 10_000,
         drained: Callable[[str], Awaitable[None]] | None = None,
+        write: Callable[[str, str, Any], bool] | None = None,
     ) -> None:
         self._sio = sio
         self._verifier = verifier
@@ -83,6 +85,7 @@ class Sessions:
         self._on_slow = on_slow
         self._max_backlog = max_backlog
         self._drained = drained
+        self._write = write
         self._by_sid: dict[str, Session] = {}
         self._by_user: defaultdict[str, set[str]] = defaultdict(set)
 
@@ -182,7 +185,10 @@ class Sessions:
         sid = session.sid
 
         async def send(event: str, data: Any) -> None:
-            await self._sio.emit(event, data, to=sid)
+            if self._write is None:
+                await self._sio.emit(event, data, to=sid)
+            elif not self._write(sid, event, data):
+                return  # the socket is gone
             if event == "messages":
                 self._metrics.bursts.inc()
             if self._drained is not None:
