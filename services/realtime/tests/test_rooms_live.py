@@ -239,9 +239,10 @@ async def test_a_fast_burst_arrives_exactly_once_and_in_order_across_message_and
     for qos in (0, 1):
         assert [n for n in numbers if n % 2 == qos] == list(range(qos, count, 2))
     assert all(m["room"] == topic and m["retained"] is False for m in burst())
+    # A socket whose writer keeps up gets each message alone; one that falls behind gets
+    # bursts (forced in test_service.py), and a burst is never 0 or 1 items.
     bursts = client.received("messages")
-    assert all(isinstance(b, list) and len(b) >= 2 for b in bursts)  # a burst is never 0 or 1
-    assert bursts, "500 messages at once never backlogged the socket"
+    assert all(isinstance(b, list) and len(b) >= 2 for b in bursts)
 
 
 @pytest.mark.parametrize("kind", KINDS)
