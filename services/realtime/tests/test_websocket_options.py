@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from websockets.asyncio.client import connect
 
+from hearth.realtime.cli import main
 from hearth.realtime.config import RealtimeSettings
 from hearth.testing.apps import RunningApp
 from hearth.testing.broker import RunningBroker
@@ -44,3 +45,15 @@ async def test_deflate_is_offered_when_configured(
 def test_the_settings_choose_uvicorns_websocket_implementation(implementation: str) -> None:
     settings = RealtimeSettings(env="test", websocket=implementation)
     assert settings.server_options() == {"ws": implementation, "ws_per_message_deflate": False}
+
+
+def test_an_unknown_websocket_implementation_ends_serve_with_status_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HEARTH_ENV", "test")
+    monkeypatch.setenv("HEARTH_REALTIME_WEBSOCKET", "carrier-pigeon")
+    code = main(["serve"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("hearth-realtime: invalid settings: websocket: Input should be")
+    assert "carrier-pigeon" not in err  # never the value (it could be a secret elsewhere)

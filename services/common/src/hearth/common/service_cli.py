@@ -18,6 +18,8 @@ import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from hearth.common.errors import ConfigError
 
 __all__ = ["run_service_cli"]
@@ -64,6 +66,12 @@ def run_service_cli(
         return _serve(app_factory, args.host, args.port, options)
     except ConfigError as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    except ValidationError as exc:  # settings read by server_options (never their values)
+        problems = "; ".join(
+            f"{'.'.join(map(str, error['loc']))}: {error['msg']}" for error in exc.errors()
+        )
+        print(f"{prog}: invalid settings: {problems}", file=sys.stderr)
         return 2
 
 
