@@ -393,3 +393,31 @@ async def test_health_readiness_and_metrics(
     assert value("hearth_realtime_rooms") >= 1
     assert value("hearth_realtime_broker_subscriptions") == value("hearth_realtime_rooms")
     assert value("hearth_realtime_messages_delivered_total") >= 1
+
+
+async def test_a_class_joining_one_room_at_once_all_succeed_with_one_registry_question(
+    realtime: RunningApp, stack: ServiceStack, clients: ClientFactory, home: Home
+) -> None:
+    """The issue's classroom: sockets of one user subscribing to one room at once."""
+    sockets = 40
+
+    async def authorize_calls() -> float:
+        async with httpx.AsyncClient(base_url=stack.registry.url) as http:
+            text = (await http.get("/metrics")).text
+        prefix = (
+            'hearth_http_requests_total{method="POST",route="/registry/authorize",status="200"}'
+        )
+        return sum(float(x.split()[-1]) for x in text.splitlines() if x.startswith(prefix))
+
+    class_ = [
+        await connected(clients, "python", realtime.url, home.viewer.token) for _ in range(sockets)
+    ]
+    before = await authorize_calls()
+    acks = await asyncio.gather(
+        *(client.call("subscribe", {"topic": home.topic()}) for client in class_)
+    )
+    assert [ack["ok"] for ack in acks] == [True] * sockets  # never `unavailable`
+    assert await authorize_calls() - before == 1  # one question for the whole class
+    # control: another room is another question
+    assert (await class_[0].call("subscribe", {"topic": home.topic("humidity")}))["ok"]
+    assert await authorize_calls() - before == 2
