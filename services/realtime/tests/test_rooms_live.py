@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 import uuid
 from dataclasses import dataclass
@@ -421,3 +422,65 @@ async def test_a_class_joining_one_room_at_once_all_succeed_with_one_registry_qu
     # control: another room is another question
     assert (await class_[0].call("subscribe", {"topic": home.topic("humidity")}))["ok"]
     assert await authorize_calls() - before == 2
+
+
+async def stalled_socket(url: str, token: str, topic: str) -> Any:
+    """A raw Engine.IO websocket in ``topic``'s room that then reads nothing until told.
+
+    Its receive buffer is fixed small, so the server's writer soon gets stuck on it.
+    """
+    from websockets.asyncio.client import connect
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65_536)
+    sock.setblocking(False)
+    host, port = url.removeprefix("http://").split(":")
+    await asyncio.get_running_loop().sock_connect(sock, (host, int(port)))
+    ws = await connect(
+        f"ws://{host}:{port}/socket.io/?EIO=4&transport=websocket",
+        sock=sock,
+        max_queue=1,
+        max_size=None,
+        compression=None,
+    )
+    assert str(await ws.recv()).startswith("0")  # engine.io open
+    await ws.send("40" + json.dumps({"token": token}))
+    assert str(await ws.recv()).startswith("40")  # connected
+    await ws.send("421" + json.dumps(["subscribe", {"topic": topic}]))
+    while not str(frame := await ws.recv()).startswith("431"):  # the ack (id 1)
+        pass
+    assert json.loads(str(frame)[3:])[0]["ok"] is True
+    return ws
+
+
+async def test_a_socket_that_stops_reading_gets_latest_values_and_stalls_no_one(
+    realtime: RunningApp, clients: ClientFactory, home: Home
+) -> None:
+    topic, count, big = home.topic(), 150, "x" * 60_000
+    reader = await connected(clients, "python", realtime.url, home.viewer.token)
+    assert (await reader.call("subscribe", {"topic": topic}))["ok"]
+    stalled = await stalled_socket(realtime.url, home.viewer.token, topic)
+    for n in range(count):  # about 9 MB: far more than the socket buffers hold
+        await home.publish({"n": n, "pad": big})
+    # The intake goes on: the socket that reads gets every message, in order.
+    await reader.wait_for(lambda: len(reader.messages(topic)) >= count, timeout=30)
+    assert [m["payload"]["n"] for m in reader.messages(topic)] == list(range(count))
+    assert not any("conflated" in m for m in reader.messages(topic))  # it kept up
+    # The stalled one reads again: values it could not take were replaced by newer ones,
+    # announced with `conflated`, and the last value is there.
+    items: list[dict[str, Any]] = []
+    while not items or items[-1]["payload"]["n"] != count - 1:
+        frame = str(await asyncio.wait_for(stalled.recv(), 30))
+        if frame.startswith("42"):
+            event, data = json.loads(frame[2:])
+            items.extend([data] if event == "message" else data)
+    numbers = [item["payload"]["n"] for item in items]
+    assert numbers == sorted(numbers)  # in order, never twice
+    conflated = sum(item.get("conflated", 0) for item in items)
+    assert conflated > 0
+    assert len(numbers) + conflated == count  # every value delivered or counted as replaced
+    async with httpx.AsyncClient() as http:
+        metrics = (await http.get(f"{realtime.url}/metrics")).text
+    line = next(x for x in metrics.splitlines() if x.startswith("hearth_realtime_messages_conf"))
+    assert float(line.split()[-1]) >= conflated
+    await stalled.close()
