@@ -472,7 +472,7 @@ class RegistryService:
 
     async def reconcile_for(self, caller: Caller) -> ReconcileReport:
         """:meth:`reconcile`, asked for over HTTP: platform admins only."""
-        if not caller.is_admin or caller.is_api_key:
+        if not (caller.is_admin and caller.is_session):  # not an API key, not a service
             raise Forbidden("only a platform admin may reconcile the broker")
         return await self.reconcile()
 
