@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import secrets
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from hearth.testing.database import PostgresServer, fetch, run_async
 from hearth.testing.services import (
     ServiceStack,
     User,
+    ingest_settings,
     realtime_settings,
     running_stack,
     start_realtime,
@@ -93,7 +93,7 @@ def ingest(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Ingest]:
     url = postgres_server.create_database()
-    settings = ingest_settings(stack, broker, url, tmp_path_factory.mktemp("ingest-caps"))
+    settings = caps_ingest_settings(stack, broker, url, tmp_path_factory.mktemp("ingest-caps"))
     try:
         with serve_ingest(settings) as running:
             yield running
@@ -101,19 +101,14 @@ def ingest(
         postgres_server.drop_database(url)
 
 
-def ingest_settings(
+def caps_ingest_settings(
     stack: ServiceStack, broker: RunningBroker, url: str, tmp: Path, **extra: Any
 ) -> IngestSettings:
     """An ingest replica of the test's own on ``broker`` and ``url``, asking ``stack``."""
-    replica = f"test-{secrets.token_hex(4)}"
-    return IngestSettings(
-        env="test",
-        secrets_file=tmp / "no-secrets.env",
-        database_url=url,
-        replica=replica,
-        mqtt_host=broker.host,
-        mqtt_port=broker.port,
-        mqtt_password=broker.service_login("ingest", replica).password,
+    return ingest_settings(
+        broker,
+        url,
+        tmp,
         jwks_url=f"{stack.auth.url}/.well-known/jwks.json",
         registry_url=stack.registry.url,
         token_leeway=0,
@@ -363,7 +358,7 @@ def test_readings_queued_while_ingest_was_away_wait_for_the_snapshots_not_reject
         stack = cleanup.enter_context(running_stack(postgres_server, broker, tmp_path / "stack"))
         # Batches of one: the first queued reading is classified as soon as it arrives, long
         # before the snapshots that follow the queue on the wire.
-        settings = ingest_settings(stack, broker, url, tmp_path, batch_max_rows=1)
+        settings = caps_ingest_settings(stack, broker, url, tmp_path, batch_max_rows=1)
         with serve_ingest(settings):
             pass  # the persistent session and its subscriptions now exist; ingest is away
         home = make_home(stack)  # devices made while ingest is away: ingest has not heard them

@@ -38,7 +38,7 @@ def _read(topic: str) -> set[tuple[str, str]]:
 
 
 EXPECTED = {
-    "auth": {(SEND, "hearth-sys/auth/#")},
+    "auth": {(SEND, "hearth-sys/auth/#"), *_read("hearth-sys/auth/#")},  # issue 17: reads marks
     "registry": {
         (SEND, "$CONTROL/dynamic-security/#"),
         *_read("$CONTROL/dynamic-security/v1/response"),
@@ -112,6 +112,7 @@ def test_device_commands_bind_the_client_id() -> None:
         "password": "pw",
         "clientid": "dev.h1.d1",
         "textname": device_role("h1", "d1").textname,
+        "textdescription": "credentials generation 1",
         "roles": [{"rolename": "dev.h1.d1"}],
     }
     assert [c["command"] for c in delete_device_commands("h1", "d1")] == [

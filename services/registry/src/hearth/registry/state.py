@@ -15,6 +15,7 @@ from hearth.registry.config import RegistrySettings
 from hearth.registry.discovered import DiscoveredMetrics
 from hearth.registry.events import EventPublisher
 from hearth.registry.service import RegistryService
+from hearth.registry.start_reconcile import StartReconcile
 from hearth.registry.users import AuthUsers
 
 __all__ = ["RegistryState"]
@@ -30,4 +31,6 @@ class RegistryState:
     users: AuthUsers
     events: EventPublisher
     service: RegistryService
+    start_reconcile: StartReconcile | None
+    """The reconcile at start (``None`` when ``reconcile_at_start`` is off)."""
     discovered: DiscoveredMetrics
