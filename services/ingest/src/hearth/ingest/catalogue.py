@@ -34,6 +34,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from hearth.common.capability_feed import DeviceSnapshot
 from hearth.common.messages import MessageError
@@ -113,9 +114,9 @@ class DeviceCatalogue:
             log.info("device catalogue ready", extra={"devices": len(self._devices)})
             self._call(self._ready.set)
 
-    def _call(self, action: object) -> None:
+    def _call(self, action: Callable[[], object]) -> None:
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(action)  # type: ignore[arg-type]
+            self._loop.call_soon_threadsafe(action)
 
     # ------------------------------------------------------------------ snapshots
 

@@ -8,8 +8,8 @@ One task runs :meth:`BatchWriter.run`: take the next batch from the inbox (up to
    every ``barrier_wait`` seconds without it, the barrier is sent again and a warning
    logged;
 1. classify each delivery (:meth:`IngestService.classify`): retained -> skipped; topic
-   outside the grammar or payload refused -> reject (counted, kept if the rate limit
-   allows); else a reading;
+   outside the grammar, payload refused, or reading refused by the device's capabilities
+   -> reject (counted, kept if the rate limit allows); else a reading;
 2. write readings and kept rejects in one transaction (:meth:`IngestService.store`); on a
    database error nothing is acknowledged and the same batch is retried with a
    growing delay (0.1 s to 5 s) until it commits;
