@@ -56,6 +56,10 @@ from hearth.platform.database_choice import (
     write_choice,
 )
 from hearth.platform.errors import PlatformError
+from hearth.platform.front_door import FrontDoorSettings, worker_user
+from hearth.platform.front_door import write_config as write_front_door_config
+from hearth.platform.front_door_routes import routed_services
+from hearth.platform.front_door_site import write_site
 from hearth.platform.pids import (
     ProcessRecord,
     is_running,
@@ -94,11 +98,12 @@ __all__ = ["PartStatus", "Stack", "StackStatus"]
 
 SUPERVISOR = "supervisord"
 BROKER = "mosquitto"
+WEB = "web"
+"""The front door (nginx), supervised like the services, started after them."""
 POSTGRES_RECORD = "postgres"
 STATE_FILE = "stack.json"
 FAILED_LINES = 8
 """How many of a failed process's last log lines ``status`` and ``up`` show."""
-PLANNED_WEB = 'planned: "Platform: one front door on the web port, docs that work offline, TLS"'
 
 
 def _port_open(host: str, port: int, timeout: float = 0.2) -> bool:
@@ -150,7 +155,7 @@ class Stack:
 
     def _names(self) -> list[str]:
         """Every supervised process, the broker first."""
-        return [BROKER, *(spec.name for spec in self.services)]
+        return [BROKER, *(spec.name for spec in self.services), WEB]
 
     def _recorded_processes(self) -> list[ProcessRecord]:
         """Records of supervised processes, from the record files (any ever recorded)."""
@@ -215,6 +220,7 @@ class Stack:
                 self._prepare_folders()
                 self._secrets()
                 self._broker_files()
+                self._front_door_files()
                 choice, server_url, started_postgres = self._postgres()
                 db_url = database_url(server_url, self.config.database_name)
                 if ensure_database(server_url, self.config.database_name):
@@ -239,7 +245,7 @@ class Stack:
                 supervised = True
                 if self._wait_ready([BROKER]):
                     self._bootstrap_online()
-                    self._wait_ready([spec.name for spec in self.services])
+                    self._wait_ready([*(spec.name for spec in self.services), WEB])
             except BaseException:
                 if not supervised or not self._supervisor_up():
                     self._stop_processes()
@@ -309,16 +315,19 @@ class Stack:
             broker_config.find_dynsec_plugin()
         except PlatformError:
             missing.append("mosquitto_dynamic_security.so (Debian: in the mosquitto package)")
+        if _find_program("nginx") is None:
+            missing.append("nginx (the front door; Debian: nginx-light)")
         if missing:
             raise StackError(
                 "missing: "
                 + "; ".join(missing)
-                + ". Run scripts/install-tools as root (or: apt-get install mosquitto)"
+                + ". Run scripts/install-tools as root (or: apt-get install mosquitto nginx-light)"
             )
 
     def _check_ports(self) -> None:
         wanted = [("broker", self.config.port("broker"))]
         wanted += [(spec.name, self.config.port(spec.name)) for spec in self.services]
+        wanted.append((WEB, self.config.port(WEB)))
         ports = [port for _, port in wanted]
         if len(set(ports)) != len(ports):
             raise StackError(f"two parts of the stack share a port: {wanted}")
@@ -356,6 +365,24 @@ class Stack:
         )
         if result.dynsec_file_created:
             self._log(f"created the broker's dynsec file {self.config.dynsec_file}")
+
+    def _front_door_files(self) -> None:
+        """The front door's site (docs portal, CA certificate) and nginx config."""
+        options = self.config.front_door
+        tls = options.tls_files(self.config.tls_dir)
+        web = self.config.web_dir
+        write_site(web / "site", tls.ca if tls else None)
+        host = self.config.host
+        settings = FrontDoorSettings(
+            listen=f"{host}:{self.config.port(WEB)}",
+            upstreams={name: f"{host}:{self.config.port(name)}" for name in routed_services()},
+            site_dir=web / "site",
+            work_dir=web,
+            cors_origins=options.cors_origins,
+            tls=tls,
+            user=worker_user(),
+        )
+        write_front_door_config(settings, web / "nginx.conf")
 
     def _database_request(self) -> DatabaseRequest:
         return DatabaseRequest(
@@ -497,6 +524,19 @@ class Stack:
                     spec.name, self._wrapped(spec.name, argv), self.config.process_log(spec.name)
                 )
             )
+        nginx = _find_program("nginx")
+        assert nginx is not None  # _check_tools made sure
+        web = self.config.web_dir
+        web_argv = (nginx, "-p", str(web), "-e", "stderr", "-c", str(web / "nginx.conf"))
+        programs.append(
+            Program(
+                WEB,
+                self._wrapped(WEB, web_argv),
+                self.config.process_log(WEB),
+                startsecs=1,
+                priority=30,
+            )
+        )
         return programs
 
     def _write_supervisor_config(self, values: Mapping[str, str]) -> None:
@@ -630,9 +670,12 @@ class Stack:
     def _urls(self, status: StackStatus) -> list[str]:
         host = self.config.host
         lines = []
+        web = f"{self.config.front_door.scheme}://{host}:{self.config.port(WEB)}"
+        lines.append(f"{'web:':<9} {web}/  (every API on one origin; docs: {web}/docs/)")
+        if self.config.front_door.tls == "generated":
+            lines.append(f"{'CA:':<9} {web}/tls/ca.crt  (the platform's CA: trust it)")
         for spec in self.services:
             lines.append(f"{spec.name + ':':<9} http://{host}:{self.config.port(spec.name)}/docs")
-        lines.append(f"{'web:':<9} http://{host}:{self.config.port('web')}/  ({PLANNED_WEB})")
         lines.append(
             f"{'broker:':<9} mqtt://{host}:{self.config.port('broker')}  (logins only: "
             "services from the secrets file, devices from the registry)"
@@ -764,6 +807,7 @@ class Stack:
         names = state.services if state is not None else [s.name for s in self.services]
         for name in names:
             parts.append(self._process_part(name, "service", ports.get(name), infos))
+        parts.append(self._process_part(WEB, "web", ports.get(WEB), infos))
         return StackStatus(self.config.var_dir, tuple(parts), self._database_line(state))
 
     def _supervisor_part(self, record: ProcessRecord | None, answers: bool) -> PartStatus:
@@ -783,7 +827,7 @@ class Stack:
     def _process_part(
         self,
         name: str,
-        kind: Literal["broker", "service"],
+        kind: Literal["broker", "service", "web"],
         port: int | None,
         infos: Mapping[str, ProcessInfo],
     ) -> PartStatus:
