@@ -58,7 +58,7 @@ BROKEN_UNLESS_FIXED = ServiceSpec(
 
 
 def _config(var_dir: Path, server: PostgresServer, database: str, **extra: object) -> StackConfig:
-    ports = {**DEFAULT_PORTS, "broker": free_port(), "toy": free_port()}
+    ports = {**DEFAULT_PORTS, "broker": free_port(), "toy": free_port(), "web": free_port()}
     fields: dict[str, object] = {
         "var_dir": var_dir,
         "project_dir": Path.cwd(),
@@ -106,7 +106,9 @@ def test_up_status_down_with_a_service(
     try:
         status = stack.up()
         assert status.up, status.lines()
-        assert [p.name for p in status.parts] == ["supervisord", "mosquitto", "database", "toy"]
+        assert [p.name for p in status.parts] == [
+            "supervisord", "mosquitto", "database", "toy", "web",
+        ]  # fmt: skip
         toy = status.part("toy")
         toy_record = read_record(config.record_file("toy"))
         assert toy_record is not None
@@ -130,7 +132,10 @@ def test_up_status_down_with_a_service(
         assert config.process_log("mosquitto").exists()  # one log file per process
         summary = "\n".join(lines)
         assert f"toy:      http://127.0.0.1:{config.port('toy')}/docs" in summary
-        assert "planned" in summary.split("web:", 1)[1]
+        web = f"http://127.0.0.1:{config.port('web')}"
+        assert f"web:      {web}/  (every API on one origin; docs: {web}/docs/)" in summary
+        with urllib.request.urlopen(f"{web}/docs/", timeout=5) as r:  # noqa: S310
+            assert b"swagger-ui-bundle.js" in r.read()  # the front door runs, with the portal
         assert f"mqtt://127.0.0.1:{config.port('broker')}" in summary
         assert "login `admin`; its password is HEARTH_AUTH_ADMIN_PASSWORD in" in summary
         assert "remembered in" in summary
@@ -149,6 +154,7 @@ def test_up_status_down_with_a_service(
     assert wait_gone(started, 1.0) == []
     assert not port_is_open("127.0.0.1", config.port("broker"))
     assert not port_is_open("127.0.0.1", config.port("toy"))
+    assert not port_is_open("127.0.0.1", config.port("web"))
     assert list(config.run_dir.glob("*.json")) == []
     assert server_answers(postgres_server.url)  # the existing server is never stopped
     assert not stack.status().up
