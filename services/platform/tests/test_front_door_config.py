@@ -107,8 +107,8 @@ def test_options_from_the_environment(tmp_path: Path) -> None:
         {
             "HEARTH_WEB_CORS_ORIGINS": " https://a.example, http://localhost:5173 ,",
             "HEARTH_WEB_TLS": "files",
-            "HEARTH_WEB_TLS_CERT": "certs/fullchain.pem",
-            "HEARTH_WEB_TLS_KEY": "/etc/hearth/key.pem",
+            "HEARTH_WEB_TLS_CERT_FILE": "certs/fullchain.pem",
+            "HEARTH_WEB_TLS_KEY_FILE": "/etc/hearth/key.pem",
         },
         tmp_path,
     )
@@ -118,7 +118,7 @@ def test_options_from_the_environment(tmp_path: Path) -> None:
     assert options.scheme == "https"
     with pytest.raises(FrontDoorError, match="does not exist"):
         options.tls_files(tmp_path / "tls")
-    with pytest.raises(FrontDoorError, match="needs HEARTH_WEB_TLS_CERT"):
+    with pytest.raises(FrontDoorError, match="needs HEARTH_WEB_TLS_CERT_FILE"):
         FrontDoorOptions.from_env({"HEARTH_WEB_TLS": "files"}, tmp_path)
     with pytest.raises(FrontDoorError, match="is not one of"):
         FrontDoorOptions.from_env({"HEARTH_WEB_TLS": "yes"}, tmp_path)

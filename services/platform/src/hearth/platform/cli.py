@@ -5,6 +5,7 @@
     hearth secrets                    create missing values in the secrets file
     hearth broker-config --out FILE   render mosquitto/hearth.conf.template
     hearth bootstrap                  offline dynsec init (when missing) + online logins/roles
+    hearth front-door [--run]         render the front door's nginx config (and run nginx)
 
 It prints what it did, never a secret value; errors exit with status 1 and one line on
 stderr.
@@ -21,6 +22,7 @@ from typing import Any
 from hearth.platform import broker_config
 from hearth.platform.bootstrap import bootstrap
 from hearth.platform.errors import PlatformError
+from hearth.platform.front_door_cli import add_front_door_command
 from hearth.platform.secrets import ensure_secrets
 from hearth.platform.stack_cli import add_stack_commands
 
@@ -133,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mosquitto-ctrl", default="mosquitto_ctrl")
     p.set_defaults(func=_cmd_bootstrap)
 
+    add_front_door_command(sub)  # hearth.platform.front_door_cli
     add_stack_commands(sub)  # up, down, status, logs, deploy-env (hearth.platform.stack_cli)
     return parser
 

@@ -5,8 +5,8 @@
   the docs share the front door's origin and need no CORS).
 - ``HEARTH_WEB_TLS``: ``off`` (default: plain HTTP on the web port), ``generated`` (HTTPS
   with a certificate from the platform's own CA, made under ``var/tls``; the CA is served at
-  ``/tls/ca.crt``) or ``files`` (HTTPS with the operator's ``HEARTH_WEB_TLS_CERT`` (full
-  chain, PEM) and ``HEARTH_WEB_TLS_KEY``).
+  ``/tls/ca.crt``) or ``files`` (HTTPS with the operator's ``HEARTH_WEB_TLS_CERT_FILE`` (full
+  chain, PEM) and ``HEARTH_WEB_TLS_KEY_FILE``).
 - ``HEARTH_WEB_TLS_NAMES``: comma-separated extra host names or addresses for the generated
   certificate (``hearth.lan,192.168.1.20``); localhost, 127.0.0.1 and ::1 are always in it.
 """
@@ -47,11 +47,11 @@ class FrontDoorOptions:
         mode = env.get("HEARTH_WEB_TLS", "").strip().lower() or "off"
         if mode not in _TLS_MODES:
             raise FrontDoorError(f"HEARTH_WEB_TLS={mode!r} is not one of {', '.join(_TLS_MODES)}")
-        cert = env.get("HEARTH_WEB_TLS_CERT", "").strip()
-        key = env.get("HEARTH_WEB_TLS_KEY", "").strip()
+        cert = env.get("HEARTH_WEB_TLS_CERT_FILE", "").strip()
+        key = env.get("HEARTH_WEB_TLS_KEY_FILE", "").strip()
         if mode == "files" and not (cert and key):
             raise FrontDoorError(
-                "HEARTH_WEB_TLS=files needs HEARTH_WEB_TLS_CERT and HEARTH_WEB_TLS_KEY"
+                "HEARTH_WEB_TLS=files needs HEARTH_WEB_TLS_CERT_FILE and HEARTH_WEB_TLS_KEY_FILE"
             )
         return cls(
             cors_origins=_list(env.get("HEARTH_WEB_CORS_ORIGINS", "")),
