@@ -220,3 +220,80 @@ def test_https_with_the_platform_ca(
     assert again.ca.read_bytes() == tls.ca.read_bytes()
     assert again.cert.read_bytes() == tls.cert.read_bytes()
     assert (tmp_path / "tls" / "ca.key").stat().st_mode & 0o077 == 0
+
+
+# --------------------------------------------------------------------------- in a browser
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.skip("Debian's chromium is missing: scripts/install-tools installs it")
+    return found
+
+
+@pytest.mark.slow
+def test_docs_portal_in_chromium_offline_authorize_once_then_calls_work(
+    stack: ServiceStack, origin: str
+) -> None:
+    """Headless Chromium with every request off loopback refused: the portal loads, Authorize
+    (auth's password flow) once, then a call on auth's page and on the registry's works."""
+    from playwright.sync_api import Request, Route, sync_playwright
+
+    user = stack.create_user("docs")
+    home = stack.create_home(user)["slug"]
+    blocked: list[str] = []
+    failed: list[str] = []
+
+    def only_loopback(route: Route, request: Request) -> None:
+        host = httpx.URL(request.url).host
+        if host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            blocked.append(request.url)
+            route.abort("internetdisconnected")
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=_chromium(),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            context = browser.new_context()
+            context.route("**/*", only_loopback)
+            page = context.new_page()
+            page.on("requestfailed", lambda request: failed.append(request.url))
+            page.goto(f"{origin}/docs/?service=auth", wait_until="networkidle")
+            page.locator(".swagger-ui .info .title").wait_for()
+            assert "auth" in page.locator(".swagger-ui .info .title").inner_text().lower()
+
+            # Authorize once, with auth's password flow (a real POST /auth/token).
+            page.locator(".auth-wrapper button.authorize").click()
+            page.locator("#oauth_username").fill(user.username)
+            page.locator("#oauth_password").fill(USER_PASSWORD)
+            password_flow = page.locator(".auth-container", has=page.locator("#oauth_username"))
+            with page.expect_response(lambda r: r.url.endswith("/auth/token")) as login:
+                password_flow.locator("button.authorize").click()
+            assert login.value.status == 200
+            page.locator("button.btn-done").first.click()
+
+            def call(path: str) -> int:
+                block = page.locator(f'.opblock-get:has(.opblock-summary-path[data-path="{path}"])')
+                block.locator(".opblock-summary").first.click()
+                block.locator("button.try-out__btn").click()
+                with page.expect_response(lambda r: r.url.endswith(path)) as response:
+                    block.locator("button.execute").click()
+                assert response.value.request.header_value("authorization")
+                return response.value.status
+
+            assert call("/auth/users/me") == 200
+            # Another service's page: the token follows, no copying.
+            page.select_option("#service", "registry")
+            page.locator(".swagger-ui .info .title", has_text="egistry").wait_for()
+            page.wait_for_load_state("networkidle")
+            assert call("/registry/homes") == 200
+            assert home in page.locator(".live-responses-table").first.inner_text()
+        finally:
+            browser.close()
+    assert blocked == [], f"the portal asked for something off loopback: {blocked}"
+    assert failed == []
