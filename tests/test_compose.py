@@ -434,4 +434,4 @@ def test_the_front_door_is_in_compose(services: dict[str, dict[str, Any]]) -> No
     assert web["ports"] == [f"{BIND}:${{{port_env('web')}:-{port}}}:{port}"]
     assert "nginx-light" in web["build"]["args"]["APT_PACKAGES"].split()
     env = _environment(web)
-    assert {"HEARTH_WEB_TLS", "HEARTH_WEB_CORS_ORIGINS"} <= set(env)
+    assert {"HEARTH_TLS", "HEARTH_WEB_CORS_ORIGINS"} <= set(env)

@@ -106,9 +106,9 @@ def test_options_from_the_environment(tmp_path: Path) -> None:
     options = FrontDoorOptions.from_env(
         {
             "HEARTH_WEB_CORS_ORIGINS": " https://a.example, http://localhost:5173 ,",
-            "HEARTH_WEB_TLS": "files",
-            "HEARTH_WEB_TLS_CERT_FILE": "certs/fullchain.pem",
-            "HEARTH_WEB_TLS_KEY_FILE": "/etc/hearth/key.pem",
+            "HEARTH_TLS": "files",
+            "HEARTH_TLS_CERT_FILE": "certs/fullchain.pem",
+            "HEARTH_TLS_KEY_FILE": "/etc/hearth/key.pem",
         },
         tmp_path,
     )
@@ -118,15 +118,15 @@ def test_options_from_the_environment(tmp_path: Path) -> None:
     assert options.scheme == "https"
     with pytest.raises(FrontDoorError, match="does not exist"):
         options.tls_files(tmp_path / "tls")
-    with pytest.raises(FrontDoorError, match="needs HEARTH_WEB_TLS_CERT_FILE"):
-        FrontDoorOptions.from_env({"HEARTH_WEB_TLS": "files"}, tmp_path)
+    with pytest.raises(FrontDoorError, match="needs HEARTH_TLS_CERT_FILE"):
+        FrontDoorOptions.from_env({"HEARTH_TLS": "files"}, tmp_path)
     with pytest.raises(FrontDoorError, match="is not one of"):
-        FrontDoorOptions.from_env({"HEARTH_WEB_TLS": "yes"}, tmp_path)
+        FrontDoorOptions.from_env({"HEARTH_TLS": "yes"}, tmp_path)
 
 
 def test_generated_certificate_follows_the_names(tmp_path: Path) -> None:
     options = FrontDoorOptions.from_env(
-        {"HEARTH_WEB_TLS": "generated", "HEARTH_WEB_TLS_NAMES": "hearth.lan"}, tmp_path
+        {"HEARTH_TLS": "generated", "HEARTH_TLS_NAMES": "hearth.lan"}, tmp_path
     )
     first = options.tls_files(tmp_path / "tls")
     assert first is not None
@@ -136,7 +136,7 @@ def test_generated_certificate_follows_the_names(tmp_path: Path) -> None:
     assert options.tls_files(tmp_path / "tls") == first
     assert first.cert.read_bytes() == cert  # unchanged names: the same certificate
     more = FrontDoorOptions.from_env(
-        {"HEARTH_WEB_TLS": "generated", "HEARTH_WEB_TLS_NAMES": "hearth.lan,10.0.0.5"}, tmp_path
+        {"HEARTH_TLS": "generated", "HEARTH_TLS_NAMES": "hearth.lan,10.0.0.5"}, tmp_path
     )
     again = more.tls_files(tmp_path / "tls")
     assert again is not None

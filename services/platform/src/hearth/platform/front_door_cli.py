@@ -77,7 +77,7 @@ def add_front_door_command(sub: Any) -> None:
         "--upstream", action="append", default=[], help="NAME=HOST:PORT (repeatable override)"
     )
     p.add_argument("--work-dir", type=Path, default=Path("var/web"))
-    p.add_argument("--tls-dir", type=Path, default=Path("var/tls"), help="HEARTH_WEB_TLS=generated")
+    p.add_argument("--tls-dir", type=Path, default=Path("var/tls"), help="HEARTH_TLS=generated")
     p.add_argument("--user", help="the workers' user when started as root (default: root)")
     p.add_argument("--run", action="store_true", help="then become nginx")
     p.set_defaults(func=_cmd_front_door)

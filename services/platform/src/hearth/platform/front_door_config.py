@@ -3,11 +3,11 @@
 - ``HEARTH_WEB_CORS_ORIGINS``: comma-separated origins (``https://app.example:8443``) whose
   browser apps may call the APIs from another origin; none by default (the dashboard and
   the docs share the front door's origin and need no CORS).
-- ``HEARTH_WEB_TLS``: ``off`` (default: plain HTTP on the web port), ``generated`` (HTTPS
+- ``HEARTH_TLS``: ``off`` (default: plain HTTP on the web port), ``generated`` (HTTPS
   with a certificate from the platform's own CA, made under ``var/tls``; the CA is served at
-  ``/tls/ca.crt``) or ``files`` (HTTPS with the operator's ``HEARTH_WEB_TLS_CERT_FILE`` (full
-  chain, PEM) and ``HEARTH_WEB_TLS_KEY_FILE``).
-- ``HEARTH_WEB_TLS_NAMES``: comma-separated extra host names or addresses for the generated
+  ``/tls/ca.crt``) or ``files`` (HTTPS with the operator's ``HEARTH_TLS_CERT_FILE`` (full
+  chain, PEM) and ``HEARTH_TLS_KEY_FILE``).
+- ``HEARTH_TLS_NAMES``: comma-separated extra host names or addresses for the generated
   certificate (``hearth.lan,192.168.1.20``); localhost, 127.0.0.1 and ::1 are always in it.
 """
 
@@ -44,21 +44,21 @@ class FrontDoorOptions:
     @classmethod
     def from_env(cls, env: Mapping[str, str], base: Path) -> FrontDoorOptions:
         """The options ``env`` asks for; relative certificate paths are taken from ``base``."""
-        mode = env.get("HEARTH_WEB_TLS", "").strip().lower() or "off"
+        mode = env.get("HEARTH_TLS", "").strip().lower() or "off"
         if mode not in _TLS_MODES:
-            raise FrontDoorError(f"HEARTH_WEB_TLS={mode!r} is not one of {', '.join(_TLS_MODES)}")
-        cert = env.get("HEARTH_WEB_TLS_CERT_FILE", "").strip()
-        key = env.get("HEARTH_WEB_TLS_KEY_FILE", "").strip()
+            raise FrontDoorError(f"HEARTH_TLS={mode!r} is not one of {', '.join(_TLS_MODES)}")
+        cert = env.get("HEARTH_TLS_CERT_FILE", "").strip()
+        key = env.get("HEARTH_TLS_KEY_FILE", "").strip()
         if mode == "files" and not (cert and key):
             raise FrontDoorError(
-                "HEARTH_WEB_TLS=files needs HEARTH_WEB_TLS_CERT_FILE and HEARTH_WEB_TLS_KEY_FILE"
+                "HEARTH_TLS=files needs HEARTH_TLS_CERT_FILE and HEARTH_TLS_KEY_FILE"
             )
         return cls(
             cors_origins=_list(env.get("HEARTH_WEB_CORS_ORIGINS", "")),
             tls=cast(TlsMode, mode),
             tls_cert=base / cert if cert else None,
             tls_key=base / key if key else None,
-            tls_names=_list(env.get("HEARTH_WEB_TLS_NAMES", "")),
+            tls_names=_list(env.get("HEARTH_TLS_NAMES", "")),
         )
 
     @property

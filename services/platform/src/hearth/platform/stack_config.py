@@ -17,7 +17,7 @@ Everything the stack writes lives under one folder, ``var/`` in the working dire
     var/log/hearth.log         what `hearth up`/`down` did, and the migrations' output
     var/web/nginx.conf         the front door's config (hearth.platform.front_door)
     var/web/site/              what the front door serves at / and /docs
-    var/tls/                   the platform's CA and the front door's certificate (HEARTH_WEB_TLS)
+    var/tls/                   the platform's CA and the front door's certificate (HEARTH_TLS)
 
 Environment variables (docs/operations.md has the table): ``HEARTH_VAR_DIR``,
 ``HEARTH_SECRETS_FILE``, ``HEARTH_BROKER_PORT`` and ``HEARTH_<NAME>_PORT`` for each entry
