@@ -93,6 +93,7 @@ from hearth.platform.supervisor_config import (
     render_supervisord_conf,
     socket_path,
 )
+from hearth.platform.tls import TlsFiles
 
 __all__ = ["PartStatus", "Stack", "StackStatus"]
 
@@ -100,6 +101,8 @@ SUPERVISOR = "supervisord"
 BROKER = "mosquitto"
 WEB = "web"
 """The front door (nginx), supervised like the services, started after them."""
+MQTTS = "mqtts"
+"""The broker's MQTT over TLS port (with ``HEARTH_TLS``)."""
 POSTGRES_RECORD = "postgres"
 STATE_FILE = "stack.json"
 FAILED_LINES = 8
@@ -328,6 +331,8 @@ class Stack:
         wanted = [("broker", self.config.port("broker"))]
         wanted += [(spec.name, self.config.port(spec.name)) for spec in self.services]
         wanted.append((WEB, self.config.port(WEB)))
+        if self.config.front_door.tls != "off":
+            wanted.append((MQTTS, self.config.port(MQTTS)))
         ports = [port for _, port in wanted]
         if len(set(ports)) != len(ports):
             raise StackError(f"two parts of the stack share a port: {wanted}")
@@ -349,13 +354,21 @@ class Stack:
         if ensured.created:
             self._log(f"created {len(ensured.created)} secrets in {ensured.path}")
 
+    def _tls(self) -> TlsFiles | None:
+        """The certificate of the front door and the broker's TLS listener (None: TLS off)."""
+        return self.config.front_door.tls_files(self.config.tls_dir)
+
     def _broker_files(self) -> None:
+        tls = self._tls()
         settings = broker_config.preset(
             "native",
             base=self.config.var_dir.parent,
             port=self.config.port("broker"),
             persistence_location=self.config.broker_data,
             dynsec_file=self.config.dynsec_file,
+            tls_port=self.config.port(MQTTS) if tls else None,
+            tls_cert=tls.cert if tls else None,
+            tls_key=tls.key if tls else None,
         )
         broker_config.write_config(settings, self.config.broker_config)
         result = bootstrap(
@@ -369,7 +382,7 @@ class Stack:
     def _front_door_files(self) -> None:
         """The front door's site (docs portal, CA certificate) and nginx config."""
         options = self.config.front_door
-        tls = options.tls_files(self.config.tls_dir)
+        tls = self._tls()
         web = self.config.web_dir
         write_site(web / "site", tls.ca if tls else None)
         host = self.config.host
@@ -680,6 +693,11 @@ class Stack:
             f"{'broker:':<9} mqtt://{host}:{self.config.port('broker')}  (logins only: "
             "services from the secrets file, devices from the registry)"
         )
+        if self.config.front_door.tls != "off":
+            lines.append(
+                f"{'mqtts:':<9} mqtts://{host}:{self.config.port(MQTTS)}  (MQTT over TLS, the "
+                "same logins)"
+            )
         if status.database:
             lines.append(f"{'database:':<9} {status.database}")
         return lines

@@ -58,8 +58,11 @@ DEFAULT_PORTS: Final[Mapping[str, int]] = {
     "registry": 8102,
     "ingest": 8103,
     "realtime": 8104,
+    "mqtts": 8883,
 }
-"""The native default ports (design.md); ``HEARTH_<NAME>_PORT`` overrides each one."""
+"""The native default ports (design.md); ``HEARTH_<NAME>_PORT`` overrides each one.
+
+``mqtts`` (MQTT over TLS) is used only when ``HEARTH_TLS`` is not ``off``."""
 
 DEFAULT_POSTGRES_URL: Final = f"postgresql://postgres@{HOST}:5432/postgres"
 DEFAULT_DATABASE_NAME: Final = "hearth"
