@@ -196,6 +196,7 @@ def test_tls_generated_serves_https_and_mqtts_with_the_platform_ca(
         with pytest.raises(urllib.error.HTTPError) as plain:
             urllib.request.urlopen(f"http://127.0.0.1:{config.port('web')}/", timeout=5)
         assert plain.value.code == 400
+        plain.value.close()
     finally:
         stack.down()
     assert not port_is_open("127.0.0.1", config.port("mqtts"))
