@@ -4,13 +4,16 @@
 
 1. the secrets file (created or completed: :func:`hearth.platform.secrets.ensure_secrets`);
 2. the broker config, rendered with the ``native`` preset into ``var/mosquitto.conf``
-   (own port, default 1884: never the system's 1883), and the bootstrap's offline phase
-   (the dynsec file with the admin login, which must exist before mosquitto starts);
+   (own port, default 1884: never the system's 1883; with ``HEARTH_TLS`` also MQTT over TLS
+   on 8883), and the bootstrap's offline phase (the dynsec file with the admin login, which
+   must exist before mosquitto starts); then the front door's site and nginx config
+   (:mod:`hearth.platform.front_door`, certificates from :mod:`hearth.platform.tls`);
 3. PostgreSQL: the database chosen and remembered by :mod:`hearth.platform.database_choice`
    (an existing server, or a cluster of our own), and the stack's database in it;
 4. ``var/stack.env`` and every service's migrations (:data:`hearth.platform.services.SERVICES`);
-5. supervisord, detached, running ``var/supervisord.conf``: mosquitto and every service,
-   each restarted when it dies (:mod:`hearth.platform.supervisor_config`);
+5. supervisord, detached, running ``var/supervisord.conf``: mosquitto, every service and
+   the front door (``web``: nginx), each restarted when it dies
+   (:mod:`hearth.platform.supervisor_config`);
 6. the bootstrap's online phase (service roles, a bound login per replica), then it waits
    until every service listens or the supervisor gave up on it, and prints where everything
    is.

@@ -24,7 +24,7 @@ Environment variables (docs/operations.md has the table): ``HEARTH_VAR_DIR``,
 of :data:`DEFAULT_PORTS`, ``HEARTH_POSTGRES`` (``auto``, ``existing``, ``own``),
 ``HEARTH_POSTGRES_URL``, ``HEARTH_POSTGRES_SWITCH`` (``yes``: switch to the database asked
 for), ``HEARTH_DATABASE_NAME``, ``HEARTH_OWN_POSTGRES_PORT``, ``HEARTH_START_TIMEOUT`` and
-the front door's ``HEARTH_WEB_*`` (:mod:`hearth.platform.front_door_config`).
+``HEARTH_TLS*`` and ``HEARTH_WEB_CORS_ORIGINS`` (:mod:`hearth.platform.front_door_config`).
 """
 
 from __future__ import annotations
