@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 
 from hearth.common.openapi_problems import PROBLEM_SCHEMAS, document_problems
@@ -48,6 +49,10 @@ def _check(document: dict[str, Any]) -> int:
             assert ref == f"#/components/schemas/{expected}", (method, path, status)
         if "requestBody" in operation:
             assert {"400", "413"} <= set(operation["responses"]), (method, path)
+        if operation.get("security"):
+            assert {"401", "403"} <= set(operation["responses"]), (method, path)
+    metrics = document["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+    assert list(metrics) == ["text/plain"]  # Prometheus text, as sent
     return errors
 
 
@@ -57,6 +62,10 @@ def test_the_rewrite_on_a_plain_fastapi_document() -> None:
     @app.post("/things", responses={404: {"description": "no such thing"}})
     async def create(body: Body) -> dict[str, str]:
         return {"name": body.name}
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def metrics() -> str:
+        return ""
 
     raw = app.openapi()
     assert "HTTPValidationError" in raw["components"]["schemas"]  # FastAPI's own, before

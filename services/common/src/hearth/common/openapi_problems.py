@@ -9,7 +9,8 @@ the app's OpenAPI document say what is sent:
   ``application/problem+json`` with the ``Problem`` schema;
 - 422 is ``ValidationProblem``: a problem with ``errors`` of ``{loc, msg, type}``;
 - an operation that takes a body also documents 400 (FastAPI's "There was an error
-  parsing the body", e.g. a form that cannot be read) and 413 (over the body limit);
+  parsing the body", e.g. a form that cannot be read) and 413 (over the body limit); one
+  that needs a token documents 401 and 403;
 - FastAPI's ``HTTPValidationError``/``ValidationError`` schemas are dropped once unused.
 
 The docs portal on the front door shows these documents (docs/operations.md, "Front door").
@@ -58,12 +59,14 @@ PROBLEM_SCHEMAS: Final[dict[str, dict[str, Any]]] = {
     },
     "ValidationProblem": {
         "title": "ValidationProblem",
-        "description": "The 422 every refused input answers (never the rejected input).",
+        "description": (
+            "A 422: `errors` lists what failed validation (never the rejected input); a "
+            "refused value the rules check later (an unknown gateway...) has a `code` instead."
+        ),
         "allOf": [
             {"$ref": f"{_REF}Problem"},
             {
                 "type": "object",
-                "required": ["errors"],
                 "properties": {
                     "errors": {
                         "type": "array",
@@ -99,6 +102,10 @@ _BODY_ERRORS: Final = {
     "400": "The body could not be parsed (a form or JSON that cannot be read).",
     "413": "The body is larger than this service accepts.",
 }
+_TOKEN_ERRORS: Final = {
+    "401": "No token, or a token that is invalid, expired or revoked (`reason` says which).",
+    "403": "The token is valid but does not allow this.",
+}
 
 
 def _is_error(status: str) -> bool:
@@ -128,6 +135,9 @@ def document_problems(document: dict[str, Any]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             if "requestBody" in operation:
                 for status, description in _BODY_ERRORS.items():
+                    responses.setdefault(status, {"description": description})
+            if operation.get("security"):
+                for status, description in _TOKEN_ERRORS.items():
                     responses.setdefault(status, {"description": description})
             for status, response in list(responses.items()):
                 if not _is_error(status):
