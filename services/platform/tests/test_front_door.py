@@ -100,6 +100,14 @@ def test_login_and_homes_on_one_origin(stack: ServiceStack, origin: str) -> None
         jwks = http.get("/.well-known/jwks.json")
         assert jwks.status_code == 200
         assert jwks.json()["keys"]
+        # The token endpoint takes a form; JSON gets a problem that says so.
+        as_json = http.post(
+            "/auth/token", json={"username": user.username, "password": USER_PASSWORD}
+        )
+        assert as_json.status_code == 415
+        assert as_json.headers["content-type"] == "application/problem+json"
+        assert as_json.json()["code"] == "form_expected"
+        assert "application/x-www-form-urlencoded" in as_json.json()["detail"]
         # Without the token the same route is refused with the service's own problem.
         refused = http.get("/registry/homes")
         assert refused.status_code == 401

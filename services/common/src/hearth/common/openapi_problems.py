@@ -10,7 +10,7 @@ the app's OpenAPI document say what is sent:
 - 422 is ``ValidationProblem``: a problem with ``errors`` of ``{loc, msg, type}``;
 - an operation that takes a body also documents 400 (FastAPI's "There was an error
   parsing the body", e.g. a form that cannot be read) and 413 (over the body limit); one
-  that needs a token documents 401 and 403;
+  that needs a token documents 401 and 403; one that takes a form, 415 (a JSON body);
 - FastAPI's ``HTTPValidationError``/``ValidationError`` schemas are dropped once unused.
 
 The docs portal on the front door shows these documents (docs/operations.md, "Front door").
@@ -136,6 +136,11 @@ def document_problems(document: dict[str, Any]) -> dict[str, Any]:
             if "requestBody" in operation:
                 for status, description in _BODY_ERRORS.items():
                     responses.setdefault(status, {"description": description})
+            form = "application/x-www-form-urlencoded"
+            if form in operation.get("requestBody", {}).get("content", {}):
+                responses.setdefault(
+                    "415", {"description": f"A JSON body: this endpoint takes a form ({form})."}
+                )
             if operation.get("security"):
                 for status, description in _TOKEN_ERRORS.items():
                     responses.setdefault(status, {"description": description})

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Response, status
+from fastapi import APIRouter, Depends, Form, Response, status
 
 from hearth.auth.api.deps import CurrentUser, ServiceDep
 from hearth.auth.errors import InvalidGrant
 from hearth.auth.models import RefreshRequest, TokenResponse
-from hearth.common.inputs import Text
+from hearth.common.inputs import Text, require_form
 from hearth.common.problems import Problem
 from hearth.common.schemas import InputModel
 
@@ -39,6 +39,7 @@ class TokenForm(InputModel):
     "/token",
     summary="Log in (password grant) or rotate a refresh token (refresh_token grant)",
     responses=_ERRORS,
+    dependencies=[Depends(require_form)],  # a JSON body: 415 saying to send a form
 )
 async def token(
     form: Annotated[TokenForm, Form()], service: ServiceDep, response: Response
