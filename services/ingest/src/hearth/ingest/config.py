@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from hearth.common.errors import ConfigError
-from hearth.common.settings import HearthSettings
+from hearth.common.settings import HearthSettings, ServiceUrl
 
 __all__ = ["IngestSettings"]
 
@@ -57,6 +57,39 @@ class IngestSettings(HearthSettings):
     )
     cleanup_interval: float = Field(
         default=300.0, gt=0, description="Seconds between purges of expired message ids."
+    )
+
+    registry_url: ServiceUrl = Field(
+        default="http://127.0.0.1:8102",
+        description="Base URL of the registry (POST /registry/authorize, GET homes).",
+    )
+    registry_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="Seconds per registry call."
+    )
+    authorize_cache_size: int = Field(
+        default=50_000, ge=0, description="Registry answers kept at most (0: no cache)."
+    )
+
+    history_max_range_days: int = Field(
+        default=400, ge=1, le=3660, description="Widest from..to of a series, in days."
+    )
+    history_max_points: int = Field(
+        default=10_000,
+        ge=1,
+        le=100_000,
+        description="Most raw points or buckets one series answer holds.",
+    )
+    export_max_range_days: int = Field(
+        default=3660, ge=1, le=36_600, description="Widest from..to of an export, in days."
+    )
+    import_max_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1024,
+        le=256 * 1024 * 1024,
+        description="Largest CSV body POST .../import accepts (413 beyond).",
+    )
+    import_max_age_days: int = Field(
+        default=3660, ge=1, le=36_600, description="Oldest device timestamp an import accepts."
     )
 
     test_hold_dir: Path | None = Field(

@@ -19,8 +19,10 @@ The session:
 - Receive Maximum = ``settings.receive_maximum`` (10,000): the QoS 1 messages the
   broker may have unacknowledged toward us; it must cover a batch being committed
   plus the next one filling (the broker's own queue holds the rest, up to 200,000);
-- the shared subscription ``$share/ingest/hearth/+/+/telemetry/#`` at QoS 1,
-  (re)made on every connect;
+- the shared subscription ``$share/ingest/hearth/+/+/telemetry/#`` at QoS 1, and the
+  system bus filters (``system_filters``: registry events, users' marks) at QoS 0, not
+  shared, in one SUBSCRIBE (re)made on every connect; system messages go to
+  ``on_system`` (:class:`hearth.ingest.bus.SystemBus`), never to the inbox;
 - the retained will ``{"state":"offline","reason":"will"}`` and the retained birth on
   ``hearth-sys/services/ingest/<replica>``; a clean stop publishes ``disconnect``.
 
@@ -33,6 +35,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -45,7 +48,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hearth.common.messages import StatusReason, service_status_payload
-from hearth.common.topics import INGEST_SHARED_SUBSCRIPTION, service_status_topic
+from hearth.common.topics import INGEST_SHARED_SUBSCRIPTION, SYS_ROOT, service_status_topic
 from hearth.ingest.batcher import Delivery, Inbox
 from hearth.ingest.config import IngestSettings
 
@@ -68,9 +71,12 @@ class ConsumerConfig:
     session_expiry: int = 7 * 24 * 3600
     keepalive: int = 30
     subscription: str = INGEST_SHARED_SUBSCRIPTION
+    system_filters: tuple[str, ...] = ()
 
     @classmethod
-    def from_settings(cls, settings: IngestSettings) -> ConsumerConfig:
+    def from_settings(
+        cls, settings: IngestSettings, system_filters: tuple[str, ...] = ()
+    ) -> ConsumerConfig:
         """Login ``svc-ingest-<replica>``, bound client id ``ingest-<replica>``, the windows."""
         return cls(
             host=settings.mqtt_host,
@@ -82,15 +88,22 @@ class ConsumerConfig:
             receive_maximum=settings.receive_maximum,
             session_expiry=settings.session_expiry,
             keepalive=settings.mqtt_keepalive,
+            system_filters=system_filters,
         )
 
 
 class TelemetryConsumer:
     """The manual-ack MQTT 5 session of one ingest replica (see the module docstring)."""
 
-    def __init__(self, config: ConsumerConfig, inbox: Inbox) -> None:
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        inbox: Inbox,
+        on_system: Callable[[str, bytes], None] | None = None,
+    ) -> None:
         self.config = config
         self._inbox = inbox
+        self._on_system = on_system
         self._generation = 0
         # Held while an ack checks its connection and queues its PUBACK, and while paho's
         # thread marks a connection as gone (see ``ack``).
@@ -220,8 +233,13 @@ class TelemetryConsumer:
         # Those values were stored when they were live; without it every reconnect would
         # pull (and ack and skip) the last value of every metric in every home.
         client.subscribe(
-            self.config.subscription,
-            options=SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND),
+            [
+                (
+                    self.config.subscription,
+                    SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND),
+                ),
+                *((name, SubscribeOptions(qos=0)) for name in self.config.system_filters),
+            ]
         )
         client.publish(
             self.config.status_topic,
@@ -258,6 +276,12 @@ class TelemetryConsumer:
         log.warning("disconnected from the broker: %s", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        if message.topic.startswith(SYS_ROOT + "/"):
+            if message.qos > 0:  # granted QoS 0; acknowledged at once should one come as 1
+                client.ack(message.mid, message.qos)
+            if self._on_system is not None:
+                self._on_system(message.topic, bytes(message.payload))
+            return
         self._inbox.put(
             Delivery(
                 mid=message.mid,

@@ -2,11 +2,14 @@
 
 ``create_app`` builds every object (:class:`~hearth.ingest.state.IngestState`) and nothing
 connects yet. The lifespan starts them: wait for PostgreSQL and migrate schema ``ingest``
-(safe with several replicas: alembic runs under an advisory lock), start the batch writer
-and the id-purge task, then the MQTT consumer. ``/readyz`` checks the database, the
-subscription and the writer. Stopping: stop the consumer (retained ``disconnect``
-status), cancel the writer (an unacknowledged batch is redelivered at the next start),
-close the database pool.
+(safe with several replicas: alembic runs under an advisory lock), open the registry
+clients, start the batch writer and the id-purge task, then the MQTT consumer (telemetry,
+and the system bus for :class:`~hearth.ingest.bus.SystemBus`). ``/readyz`` checks the
+database, the subscription and the writer. Stopping: stop the consumer (retained
+``disconnect`` status), cancel the writer (an unacknowledged batch is redelivered at the
+next start), close the registry clients and the database pool.
+
+The history API's routes are in :mod:`hearth.ingest.api`.
 
 Run it: ``hearth-ingest serve`` or ``uvicorn --factory hearth.ingest.main:create_app``.
 """
@@ -18,18 +21,26 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import httpx
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from hearth.common.db import Transactions, create_engine, database_check, session_factory
+from hearth.common.registry_client import RegistryClient
+from hearth.common.tokens import RevocationMarks, TokenVerifier, verifier_from_settings
 from hearth.common.web import create_service_app, service_state
+from hearth.ingest.api import ROUTERS
 from hearth.ingest.batcher import Inbox
+from hearth.ingest.bus import SYSTEM_FILTERS, SystemBus
 from hearth.ingest.config import IngestSettings
 from hearth.ingest.consumer import ConsumerConfig, TelemetryConsumer
+from hearth.ingest.history import HistoryLimits, HistoryService
+from hearth.ingest.history_repository import HistoryRepository
+from hearth.ingest.homes import HomeZones
 from hearth.ingest.hooks import TestHolds
 from hearth.ingest.metrics import IngestMetrics
 from hearth.ingest.migrate import MIGRATIONS, migrate
-from hearth.ingest.rejects import RejectLimiter
+from hearth.ingest.rejects import RejectLimiter, RejectLog
 from hearth.ingest.repository import IngestRepository
 from hearth.ingest.service import IngestService
 from hearth.ingest.state import IngestState
@@ -40,22 +51,55 @@ __all__ = ["create_app", "lifespan"]
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: IngestSettings | None = None) -> FastAPI:
-    """The ingest service's app; settings from the environment unless given."""
+def create_app(
+    settings: IngestSettings | None = None,
+    *,
+    registry_transport: httpx.AsyncBaseTransport | None = None,
+    token_verifier: TokenVerifier | None = None,
+) -> FastAPI:
+    """The ingest service's app; settings from the environment unless given.
+
+    ``registry_transport`` replaces the network for registry calls and ``token_verifier``
+    the verifier built from the settings (tests).
+    """
     settings = settings if settings is not None else IngestSettings.load()
     engine = create_engine(
         settings.database, schema=MIGRATIONS.schema, application_name=settings.client_id
     )
+    sessions = session_factory(engine)
     registry = CollectorRegistry(auto_describe=True)
     metrics = IngestMetrics(registry)
+    marks = RevocationMarks()
+    verifier = token_verifier or verifier_from_settings(settings, marks=marks)
+    registry_client = RegistryClient(
+        settings.registry_url,
+        timeout=settings.registry_timeout,
+        max_entries=settings.authorize_cache_size,
+        transport=registry_transport,
+    )
+    zones = HomeZones(
+        settings.registry_url, timeout=settings.registry_timeout, transport=registry_transport
+    )
+    bus = SystemBus(registry_client, zones, marks)
     inbox = Inbox()
-    consumer = TelemetryConsumer(ConsumerConfig.from_settings(settings), inbox)
+    consumer = TelemetryConsumer(
+        ConsumerConfig.from_settings(settings, SYSTEM_FILTERS), inbox, on_system=bus.deliver
+    )
     holds = TestHolds(settings.test_hold_dir)
+    writes = Transactions(sessions, IngestRepository)
     service = IngestService(
-        Transactions(session_factory(engine), IngestRepository),
+        writes,
         limiter=RejectLimiter(settings.rejects_per_second, settings.rejects_burst),
         holds=holds,
         keep_bytes=settings.reject_payload_bytes,
+        reject_log=RejectLog(),
+    )
+    history = HistoryService(
+        Transactions(sessions, HistoryRepository),
+        writes,
+        registry_client,
+        zones,
+        HistoryLimits.from_settings(settings),
     )
     writer = BatchWriter(
         inbox=inbox,
@@ -74,6 +118,10 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         consumer=consumer,
         service=service,
         writer=writer,
+        registry=registry_client,
+        zones=zones,
+        bus=bus,
+        history=history,
     )
 
     async def broker_check() -> None:
@@ -86,19 +134,25 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         if writer.stopped:
             raise RuntimeError("the batch writer stopped")
 
-    return create_service_app(
+    app = create_service_app(
         settings,
         title="Hearth ingest",
-        description="Telemetry from MQTT into PostgreSQL, acknowledged only after commit.",
+        description="Telemetry from MQTT into PostgreSQL, acknowledged only after commit; "
+        "its history under /telemetry/homes/{home}/..., authorised by the registry.",
         lifespan=lifespan,
+        token_verifier=verifier,
         state=state,
         metrics_registry=registry,
+        max_body_bytes=settings.import_max_bytes,
         readiness_checks={
             "database": database_check(engine),
             "broker": broker_check,
             "writer": writer_check,
         },
     )
+    for router in ROUTERS:
+        app.include_router(router)
+    return app
 
 
 @contextlib.asynccontextmanager
@@ -106,9 +160,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start what ``create_app`` built (see the module docstring), stop it at the end."""
     state = service_state(app, IngestState)
     tasks: list[asyncio.Task[None]] = []
+    stack = contextlib.AsyncExitStack()
     try:
         await migrate(state.settings)
-        state.inbox.attach(asyncio.get_running_loop())
+        await stack.enter_async_context(state.registry)
+        await stack.enter_async_context(state.zones)
+        loop = asyncio.get_running_loop()
+        state.inbox.attach(loop)
+        state.bus.attach(loop)
         tasks = [
             asyncio.create_task(state.writer.run(), name="ingest-writer"),
             asyncio.create_task(_purge_loop(state), name="ingest-purge"),
@@ -122,6 +181,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await stack.aclose()
         await state.engine.dispose()
 
 

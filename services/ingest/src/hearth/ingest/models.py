@@ -7,19 +7,42 @@
   are both kept, and a redelivered one is stored again (design.md: at least once).
 - :class:`SeenMessageId`: ``(home, device, msg_id)`` of messages that came with an
   ``id`` but no ``ts``, kept :attr:`IngestSettings.seen_ids_ttl` (24 h) for dedup.
-- :class:`Reject`: a refused payload (truncated) with its topic and reason.
+- :class:`Reject`: a refused payload (truncated) with its topic and reason, and the home
+  and device its topic names (``NULL`` when the topic names none).
+
+The history API's answers: :class:`SeriesOut` (raw :class:`Point` or :class:`BucketPoint`),
+:class:`LatestOut`, :class:`RejectOut`, :class:`ImportReport`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
+from typing import Literal
 
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PydanticField
 from sqlalchemy import BigInteger, Column, Index, LargeBinary, PrimaryKeyConstraint, text
 from sqlmodel import Field, SQLModel
 
 from hearth.common.db import service_registry, timestamp_column
 
-__all__ = ["SCHEMA", "IngestModel", "Reject", "SeenMessageId", "TelemetryRow"]
+__all__ = [
+    "SCHEMA",
+    "Aggregate",
+    "BucketPoint",
+    "ImportLineError",
+    "ImportReport",
+    "IngestModel",
+    "LatestOut",
+    "LatestValue",
+    "Point",
+    "Reject",
+    "RejectOut",
+    "SeenMessageId",
+    "SeriesOut",
+    "TelemetryRow",
+]
 
 SCHEMA = "ingest"
 
@@ -76,12 +99,125 @@ class Reject(IngestModel, table=True):
     """A telemetry payload ingest refused: topic, the first bytes, the reason."""
 
     __tablename__ = "reject"
-    __table_args__ = (Index("ix_reject_received_at", "received_at"),)
+    __table_args__ = (
+        Index("ix_reject_received_at", "received_at"),
+        Index("ix_reject_home_received_at", "home", "received_at"),
+    )
 
     id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
     received_at: datetime = Field(sa_column=timestamp_column())
+    home: str | None = Field(default=None, max_length=63)
+    device: str | None = Field(default=None, max_length=63)
     topic: str
     reason: str = Field(max_length=32)
     detail: str
     payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     payload_size: int
+
+
+# --------------------------------------------------------------------------- the history API
+
+
+class Aggregate(StrEnum):
+    """How a bucket's readings become one value."""
+
+    AVG = "avg"
+    MIN = "min"
+    MAX = "max"
+    SUM = "sum"
+    COUNT = "count"
+    LAST = "last"
+
+
+class Point(BaseModel):
+    """One stored reading: its time and value (booleans as ``true``/``false``)."""
+
+    ts: datetime
+    value: float | bool
+
+
+class BucketPoint(BaseModel):
+    """One bucket: its start (in the home's time zone for day buckets) and aggregate."""
+
+    ts: datetime
+    value: float
+    count: int
+
+
+class SeriesOut(BaseModel):
+    """A metric's readings from ``from`` (inclusive) to ``to`` (exclusive).
+
+    Raw (``bucket`` null): ``points`` holds up to ``limit`` readings in time order and
+    ``truncated`` says more were there (ask again from the last ``ts``, or export).
+    Bucketed: one entry per bucket that holds readings; ``tz`` is the zone day buckets
+    are aligned to.
+    """
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    home: str
+    device: str
+    metric: str
+    from_: datetime = PydanticField(alias="from")
+    to: datetime
+    bucket: str | None
+    agg: Aggregate | None
+    tz: str | None = None
+    truncated: bool = False
+    points: list[Point] | list[BucketPoint]
+
+
+class LatestValue(BaseModel):
+    """The newest reading of one metric of one device."""
+
+    device: str
+    metric: str
+    ts: datetime
+    value: float | bool
+
+
+class LatestOut(BaseModel):
+    """The newest reading of every metric of every device of a home."""
+
+    home: str
+    values: list[LatestValue]
+
+
+class RejectOut(BaseModel):
+    """A refused payload: why, when, and what it was.
+
+    ``payload`` is the kept bytes as text when they are UTF-8 (``payload_base64`` null),
+    else null with the bytes in ``payload_base64``; ``payload_size`` is the full size.
+    """
+
+    received_at: datetime
+    topic: str
+    device: str | None
+    reason: str
+    detail: str
+    payload: str | None
+    payload_base64: str | None
+    payload_size: int
+    truncated: bool
+
+
+class ImportLineError(BaseModel):
+    """A line an import refused: its number (the header is line 1) and why."""
+
+    line: int
+    error: str
+
+
+class ImportReport(BaseModel):
+    """What an import did: lines read, readings stored, readings already stored, errors.
+
+    ``errors`` lists the first refused lines (at most ``errors_shown``);
+    ``errors_total`` counts them all. Importing the same file again stores nothing.
+    """
+
+    status: Literal["done"] = "done"
+    lines: int
+    stored: int
+    duplicates: int
+    errors_total: int
+    errors: list[ImportLineError]

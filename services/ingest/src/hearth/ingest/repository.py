@@ -54,6 +54,8 @@ class RejectRow:
     detail: str
     payload: bytes
     payload_size: int
+    home: str | None = None
+    device: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +142,16 @@ _INSERT_BARE = text(
 _PURGE_SEEN = text(
     "DELETE FROM ingest.seen_msg_id WHERE seen_at < now() - make_interval(secs => :ttl)"
 )
-_REJECT_COLUMNS = ("received_at", "topic", "reason", "detail", "payload", "payload_size")
+_REJECT_COLUMNS = (
+    "received_at",
+    "topic",
+    "reason",
+    "detail",
+    "payload",
+    "payload_size",
+    "home",
+    "device",
+)
 
 
 def _staging_record(seq: int, row: ReadingRow) -> tuple[object, ...]:
@@ -189,7 +200,16 @@ class IngestRepository(Repository):
                 conn,
                 Reject.__table__,  # type: ignore[attr-defined]
                 (
-                    (r.received_at, r.topic, r.reason, r.detail, r.payload, r.payload_size)
+                    (
+                        r.received_at,
+                        r.topic,
+                        r.reason,
+                        r.detail,
+                        r.payload,
+                        r.payload_size,
+                        r.home,
+                        r.device,
+                    )
                     for r in rejects
                 ),
                 columns=_REJECT_COLUMNS,

@@ -24,7 +24,7 @@ from hearth.common.telemetry import TelemetryRejected, parse_telemetry
 from hearth.common.topics import Kind, TopicError, parse_topic
 from hearth.ingest.batcher import Delivery
 from hearth.ingest.hooks import TestHolds
-from hearth.ingest.rejects import INVALID_TOPIC, RejectLimiter, reject_row
+from hearth.ingest.rejects import INVALID_TOPIC, RejectLimiter, RejectLog, reject_row
 from hearth.ingest.repository import IngestRepository, ReadingRow, RejectRow, WriteResult
 
 __all__ = ["Classified", "IngestService", "classify"]
@@ -65,9 +65,15 @@ def _classify_one(delivery: Delivery) -> ReadingRow | tuple[str, str]:
 
 
 def classify(
-    batch: Sequence[Delivery], limiter: RejectLimiter, keep_bytes: int = 256
+    batch: Sequence[Delivery],
+    limiter: RejectLimiter,
+    keep_bytes: int = 256,
+    reject_log: RejectLog | None = None,
 ) -> Classified:
-    """Sort a batch into readings, rejects and skipped retained deliveries."""
+    """Sort a batch into readings, rejects and skipped retained deliveries.
+
+    Each reject is also noted in ``reject_log`` (rate-limited log lines) when given.
+    """
     out = Classified()
     for delivery in batch:
         if delivery.retain:
@@ -80,6 +86,8 @@ def classify(
             continue
         reason, detail = result
         out.reasons.append(reason)
+        if reject_log is not None:
+            reject_log.record(delivery.topic, reason, detail)
         if limiter.allow():
             out.rejects.append(
                 reject_row(
@@ -104,15 +112,17 @@ class IngestService:
         limiter: RejectLimiter,
         holds: TestHolds,
         keep_bytes: int = 256,
+        reject_log: RejectLog | None = None,
     ) -> None:
         self._transactions = transactions
         self._limiter = limiter
         self._holds = holds
         self._keep_bytes = keep_bytes
+        self._reject_log = reject_log
 
     def classify(self, batch: Sequence[Delivery]) -> Classified:
         """Sort ``batch`` into readings, rejects (rate-limited) and skipped retained ones."""
-        return classify(batch, self._limiter, self._keep_bytes)
+        return classify(batch, self._limiter, self._keep_bytes, self._reject_log)
 
     async def store(self, batch: Classified, size: int) -> WriteResult:
         """Write a classified batch of ``size`` deliveries in one transaction and commit it.

@@ -10,9 +10,13 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hearth.common.registry_client import RegistryClient
 from hearth.ingest.batcher import Inbox
+from hearth.ingest.bus import SystemBus
 from hearth.ingest.config import IngestSettings
 from hearth.ingest.consumer import TelemetryConsumer
+from hearth.ingest.history import HistoryService
+from hearth.ingest.homes import HomeZones
 from hearth.ingest.metrics import IngestMetrics
 from hearth.ingest.service import IngestService
 from hearth.ingest.writer import BatchWriter
@@ -22,7 +26,8 @@ __all__ = ["IngestState"]
 
 @dataclass(frozen=True, eq=False)
 class IngestState:
-    """Ingest's parts: the consumer, the inbox, the writer, the rules, the database."""
+    """Ingest's parts: the consumer, the inbox, the writer, the rules, the database, and the
+    history API's service with its registry clients and the system bus feeding their caches."""
 
     settings: IngestSettings
     engine: AsyncEngine
@@ -31,3 +36,7 @@ class IngestState:
     consumer: TelemetryConsumer
     service: IngestService
     writer: BatchWriter
+    registry: RegistryClient
+    zones: HomeZones
+    bus: SystemBus
+    history: HistoryService

@@ -126,6 +126,7 @@ SERVICES: Final[tuple[ServiceSpec, ...]] = (
             "{port}",
         ),
         migrate=("{python}", "-m", "hearth.ingest", "migrate"),
+        env={"HEARTH_INGEST_REGISTRY_URL": "http://{host}:{registry_port}"},
     ),
     ServiceSpec(
         name="realtime",
