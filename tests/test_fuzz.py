@@ -153,7 +153,10 @@ def platform(
         ingest = serve_app(
             create_ingest_app(
                 IngestSettings(
-                    **_common(broker, tmp, "ingest"), database_url=databases[2], jwks_url=jwks
+                    **_common(broker, tmp, "ingest"),
+                    database_url=databases[2],
+                    jwks_url=jwks,
+                    registry_url=registry.url,  # the history API asks it who may read
                 )
             ),
             wait_path="/readyz",
