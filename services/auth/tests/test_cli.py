@@ -31,4 +31,4 @@ def test_migrate_command(fresh_database: Callable[[], str], tmp_path: Path) -> N
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert run_async(MIGRATIONS.current(url)) == MIGRATIONS.head() == "0001"
+    assert run_async(MIGRATIONS.current(url)) == MIGRATIONS.head() == "0002"

@@ -1,4 +1,5 @@
-"""RegistryClient: the registry's answers cached per token and target, dropped on changes.
+"""RegistryClient: the registry's answers shared per user, token claims and target, single
+flight, dropped on changes.
 
 The registry is an ``httpx.MockTransport`` answering from a table (no network); its real
 answers are the registry's own tests (services/registry/tests/test_authorize.py).
@@ -6,6 +7,7 @@ answers are the registry's own tests (services/registry/tests/test_authorize.py)
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from types import SimpleNamespace
@@ -24,12 +26,18 @@ from hearth.common.topics import parse_filter
 USER = "00000000-0000-4000-8000-000000000001"
 
 
-def caller(jti: str = "t1", user_id: str = USER) -> Caller:
+def caller(
+    jti: str = "t1",
+    user_id: str = USER,
+    *,
+    scopes: frozenset[str] = frozenset({"read", "control"}),
+    homes: frozenset[str] | None = None,
+) -> Caller:
     return Caller(
         user_id=user_id,
         roles=frozenset(),
-        scopes=frozenset({"read", "control"}),
-        homes=None,
+        scopes=scopes,
+        homes=homes,
         token_id=jti,
         issued_at=time.time(),
         expires_at=time.time() + 900,
@@ -71,7 +79,7 @@ def authorizer(registry: FakeRegistry, clock: Clock | None = None) -> RegistryCl
     )
 
 
-async def test_answers_are_cached_per_token_and_target_for_their_ttl() -> None:
+async def test_answers_are_shared_per_user_claims_and_target_for_their_ttl() -> None:
     registry, clock = FakeRegistry(), Clock()
     async with authorizer(registry, clock) as auth:
         topic = "hearth/h/d/telemetry/t"
@@ -82,13 +90,128 @@ async def test_answers_are_cached_per_token_and_target_for_their_ttl() -> None:
             "body": {"action": "read", "topic": topic},
             "auth": "Bearer token-t1",
         }
-        await auth.may_read(caller("t2"), parse_filter(topic))  # another token asks for itself
+        await auth.may_read(caller("t2"), parse_filter(topic))  # same user and claims: shared
+        assert len(registry.requests) == 1
         await auth.may_read(caller(), parse_filter("hearth/h/#"))
         assert registry.requests[-1]["body"] == {"action": "read", "filter": "hearth/h/#"}
-        assert len(registry.requests) == 3
+        assert len(registry.requests) == 2
         clock.now += 5.01
         await auth.may_read(caller(), parse_filter(topic))
-        assert len(registry.requests) == 4
+        assert len(registry.requests) == 3
+
+
+async def test_another_user_or_other_token_claims_are_asked_apart() -> None:
+    registry = FakeRegistry()
+    async with authorizer(registry) as auth:
+        topic = parse_filter("hearth/h/d/status")
+        await auth.may_read(caller(), topic)
+        await auth.may_read(caller(user_id="00000000-0000-4000-8000-000000000002"), topic)
+        await auth.may_read(caller("t2", scopes=frozenset({"read"})), topic)
+        await auth.may_read(caller("t3", homes=frozenset({"h"})), topic)
+        assert [r["auth"] for r in registry.requests] == [
+            "Bearer token-t1",
+            "Bearer token-t1",
+            "Bearer token-t2",
+            "Bearer token-t3",
+        ]
+
+
+class GatedRegistry(FakeRegistry):
+    """A FakeRegistry whose answers wait until ``gate`` is set (questions stay in flight)."""
+
+    def __init__(self, answer: dict[str, Any] | None = None, status: int = 200) -> None:
+        super().__init__(answer, status)
+        self.gate = asyncio.Event()
+        self.arrived = asyncio.Event()
+
+    async def handle(self, request: httpx.Request) -> httpx.Response:
+        self.arrived.set()
+        await self.gate.wait()
+        return self(request)
+
+
+def gated(registry: GatedRegistry) -> RegistryClient:
+    return RegistryClient("http://registry.test", transport=httpx.MockTransport(registry.handle))
+
+
+async def test_a_burst_of_identical_questions_is_one_registry_call() -> None:
+    registry = GatedRegistry()
+    async with gated(registry) as auth:
+        topic = parse_filter("hearth/h/d/status")
+        asks = [asyncio.ensure_future(auth.may_read(caller(f"t{i}"), topic)) for i in range(500)]
+        await asyncio.wait_for(registry.arrived.wait(), 10)
+        registry.gate.set()
+        decisions = await asyncio.wait_for(asyncio.gather(*asks), 10)
+        assert all(d.allowed for d in decisions)
+        assert len(registry.requests) == 1
+        assert (auth.asked, auth.shared) == (1, 499)
+        # control: a question about another target is asked
+        await auth.may_read(caller(), parse_filter("hearth/h/other/status"))
+        assert len(registry.requests) == 2
+
+
+async def test_a_waiter_survives_the_first_askers_cancellation() -> None:
+    registry = GatedRegistry()
+    async with gated(registry) as auth:
+        topic = parse_filter("hearth/h/d/status")
+        first = asyncio.ensure_future(auth.may_read(caller("t1"), topic))
+        await asyncio.wait_for(registry.arrived.wait(), 10)
+        second = asyncio.ensure_future(auth.may_read(caller("t2"), topic))
+        await asyncio.sleep(0)  # let the second join the flight
+        first.cancel()
+        registry.gate.set()
+        assert (await asyncio.wait_for(second, 10)).allowed
+        assert first.cancelled()
+        assert len(registry.requests) == 1
+
+
+async def test_an_outage_reaches_every_waiter_and_the_next_question_asks_again() -> None:
+    registry = GatedRegistry(status=503)
+    async with gated(registry) as auth:
+        topic = parse_filter("hearth/h/d/status")
+        asks = [asyncio.ensure_future(auth.may_read(caller(f"t{i}"), topic)) for i in range(3)]
+        await asyncio.wait_for(registry.arrived.wait(), 10)
+        registry.gate.set()
+        results = await asyncio.gather(*asks, return_exceptions=True)
+        assert all(isinstance(r, RegistryUnavailable) for r in results)
+        assert len(registry.requests) == 1
+        registry.status = 200
+        assert (await auth.may_read(caller(), topic)).allowed
+        assert len(registry.requests) == 2
+
+
+async def test_a_refused_token_is_not_shared_with_a_waiter_holding_another() -> None:
+    registry = GatedRegistry(status=401)
+    async with gated(registry) as auth:
+        topic = parse_filter("hearth/h/d/status")
+        first = asyncio.ensure_future(auth.may_read(caller("t1"), topic))
+        await asyncio.wait_for(registry.arrived.wait(), 10)
+        same = asyncio.ensure_future(auth.may_read(caller("t1"), topic))
+        other = asyncio.ensure_future(auth.may_read(caller("t2"), topic))
+        await asyncio.sleep(0)
+        registry.gate.set()
+        assert (await first).reason == "unauthorized"
+        assert (await same).reason == "unauthorized"  # the same token: shared
+        assert (await other).reason == "unauthorized"  # asked again, with its own token
+        assert [r["auth"] for r in registry.requests] == [
+            "Bearer token-t1",
+            "Bearer token-t2",
+        ]
+
+
+async def test_a_question_after_a_change_does_not_join_the_flight_before_it() -> None:
+    registry = GatedRegistry()
+    async with gated(registry) as auth:
+        topic = parse_filter("hearth/h/d/status")
+        before = asyncio.ensure_future(auth.may_read(caller(), topic))
+        await asyncio.wait_for(registry.arrived.wait(), 10)
+        auth.forget_home("h")
+        after = asyncio.ensure_future(auth.may_read(caller(), topic))
+        await asyncio.sleep(0)
+        registry.gate.set()
+        await asyncio.gather(before, after)
+        assert len(registry.requests) == 2
+        assert len(auth) == 1  # only the answer asked after the change is kept
 
 
 async def test_denials_are_cached_too_and_ttl_zero_is_not_cached() -> None:

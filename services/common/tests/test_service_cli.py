@@ -64,3 +64,35 @@ def test_migrate_may_be_named_and_is_imported_only_when_it_runs(
     )
     assert code == 0
     assert capsys.readouterr().out == "hearth-sample: sample schema at 0002\n"
+
+
+def test_server_options_of_the_service_go_to_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    ran: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: ran.append(options))
+    code = run_service_cli(
+        ["serve", "--port", "9"],
+        service="sample",
+        app_factory="x:y",
+        default_port=1,
+        server_options=lambda: {"ws": "wsproto", "ws_per_message_deflate": False},
+    )
+    assert code == 0
+    assert ran[0]["ws"] == "wsproto"
+    assert ran[0]["ws_per_message_deflate"] is False
+    assert ran[0]["port"] == 9
+    ran.clear()
+    run_service_cli(["serve"], service="sample", app_factory="x:y", default_port=1)
+    assert "ws" not in ran[0]  # control: without server_options, uvicorn's defaults
+
+
+def test_refused_server_options_end_with_status_2(capsys: pytest.CaptureFixture[str]) -> None:
+    def refused() -> dict[str, object]:
+        raise ConfigError("HEARTH_SAMPLE_WEBSOCKET is not one of the choices")
+
+    code = run_service_cli(
+        ["serve"], service="sample", app_factory="x:y", default_port=1, server_options=refused
+    )
+    assert code == 2
+    assert "HEARTH_SAMPLE_WEBSOCKET" in capsys.readouterr().err

@@ -38,7 +38,7 @@ def _read(topic: str) -> set[tuple[str, str]]:
 
 
 EXPECTED = {
-    "auth": {(SEND, "hearth-sys/auth/#")},
+    "auth": {(SEND, "hearth-sys/auth/#"), *_read("hearth-sys/auth/#")},  # issue 17: reads marks
     "registry": {
         (SEND, "$CONTROL/dynamic-security/#"),
         *_read("$CONTROL/dynamic-security/v1/response"),

@@ -18,6 +18,7 @@ from hearth.platform.secrets import (
     parse_dotenv,
     read_secrets,
     secrets_path,
+    set_secret,
 )
 
 EXPECTED_KEYS = {
@@ -28,8 +29,13 @@ EXPECTED_KEYS = {
     "HEARTH_REALTIME_MQTT_PASSWORD",
     "HEARTH_AUTH_KEY_ENCRYPTION_KEY",
     "HEARTH_AUTH_ADMIN_PASSWORD",
+    "HEARTH_AUTOMATION_CLIENT_SECRET",  # issue 17: the automation service identity
 }
-AUTH_KEYS = {"HEARTH_AUTH_KEY_ENCRYPTION_KEY", "HEARTH_AUTH_ADMIN_PASSWORD"}
+AUTH_KEYS = {
+    "HEARTH_AUTH_KEY_ENCRYPTION_KEY",
+    "HEARTH_AUTH_ADMIN_PASSWORD",
+    "HEARTH_AUTOMATION_CLIENT_SECRET",
+}
 
 
 def test_spec_list_has_the_admin_and_one_password_per_service() -> None:
@@ -122,3 +128,19 @@ def test_spec_refuses_weak_or_odd_definitions() -> None:
         SecretSpec("HEARTH_X", "x", nbytes=8)
     with pytest.raises(ValueError, match="unknown platform service"):
         mqtt_password_key("web")
+
+
+def test_set_secret_replaces_one_value_and_keeps_the_rest(tmp_path: Path) -> None:
+    path = tmp_path / "secrets.env"
+    ensured = ensure_secrets(path)
+    path.write_text(path.read_text(encoding="utf-8") + "# mine\nOTHER=kept\n", encoding="utf-8")
+    set_secret(path, "HEARTH_AUTH_ADMIN_PASSWORD", "new-value-123")
+    values = read_secrets(path)
+    assert values["HEARTH_AUTH_ADMIN_PASSWORD"] == "new-value-123"
+    assert values["OTHER"] == "kept"
+    assert "# mine" in path.read_text(encoding="utf-8")
+    unchanged = {k: v for k, v in ensured.values.items() if k != "HEARTH_AUTH_ADMIN_PASSWORD"}
+    assert {k: values[k] for k in unchanged} == unchanged
+    assert path.stat().st_mode & 0o777 == 0o600
+    set_secret(path, "HEARTH_NEW_KEY", "added")
+    assert read_secrets(path)["HEARTH_NEW_KEY"] == "added"

@@ -1,14 +1,16 @@
 """The python-engineio internals :mod:`hearth.realtime.backlog` reads, checked for real.
 
-The send-backlog check reads private parts of python-engineio (a socket's send queue and
-its writer's ``task_done`` calls). These tests fail loudly when an upgrade changes them,
-instead of the check silently never seeing a backlog again:
+The send queues adapter reads private parts of python-engineio (a socket's send queue,
+which its writer task takes packets from). These tests fail loudly when an upgrade changes
+them, instead of realtime silently never seeing a backlog again:
 
 - the pinned majors are the installed ones (python-socketio 5, python-engineio 4);
 - on a real server, a connected socket's send queue is found the way the adapter finds
   it, and is gone once the socket is;
-- a client that stops reading makes the queue grow and ``drained`` wait; once it reads
-  again, ``drained`` returns.
+- a client that stops reading makes the queue's depth grow; once it reads again, the
+  depth returns to 0;
+- an event written onto the queue by ``SendQueues`` arrives as the very frame
+  ``sio.emit`` sends, encoded once for all the sockets it goes to.
 
 The server runs in the test's own event loop (uvicorn's ``serve``), so the test awaits
 the queue directly; the slow client is a raw websocket that reads nothing until told.
@@ -31,7 +33,7 @@ import socketio
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
-from hearth.realtime.backlog import NAMESPACE, drained_check, send_queue
+from hearth.realtime.backlog import NAMESPACE, SendQueues, send_queue
 
 BIG = "x" * 65_536
 FIRST_BURST = 200  # 12.5 MiB: far more than the socket buffers on both sides hold
@@ -121,21 +123,23 @@ async def test_a_sockets_send_queue_is_found_as_the_adapter_finds_it() -> None:
         assert send_queue(sio, "no-such-sid") is None
 
 
-async def test_drained_waits_while_the_client_does_not_read_and_returns_when_it_does() -> None:
+async def test_the_depth_grows_while_the_client_does_not_read_and_clears_when_it_does() -> None:
     async with server_in_this_loop() as (sio, port, sids):
         ws = await socketio_connect(port)
         sid = await until(lambda: sids and sids[0])
-        drained = drained_check(sio)
-        await drained(sid)  # nothing sent yet: returns at once
+        queues = SendQueues(sio)
+        assert queues.depth(sid) == 0  # nothing sent yet
         queue = send_queue(sio, sid)
         assert queue is not None
         for _ in range(FIRST_BURST):
-            await sio.emit("big", BIG, to=sid)
+            assert queues.write(sid, "big", BIG)
+            await asyncio.sleep(0)  # the writer takes what is queued whenever it runs
         # The writer gets stuck sending to a client that reads nothing, long before the
-        # burst is through; the rest stays on the queue (the backlog) and is not drained.
-        with pytest.raises(TimeoutError):
-            await asyncio.wait_for(drained(sid), 0.5)
-        assert queue.qsize() >= 1
+        # burst is through; the rest stays on the queue (the backlog). What the writer
+        # took in its last batch is off the queue: depth does not count it.
+        with pytest.raises(AssertionError):
+            await until(lambda: queues.depth(sid) == 0, timeout=0.5)
+        assert queues.depth(sid) >= 1
 
         received = 0
         while received < FIRST_BURST:  # the client reads again
@@ -143,6 +147,28 @@ async def test_drained_waits_while_the_client_does_not_read_and_returns_when_it_
             if isinstance(frame, str) and frame.startswith("42"):
                 assert json.loads(frame[2:]) == ["big", BIG]
                 received += 1
-        await asyncio.wait_for(drained(sid), 10)
-        assert queue.qsize() == 0
+        await until(lambda: queues.depth(sid) == 0)
         await ws.close()
+
+
+async def test_the_queue_writer_delivers_an_event_encoded_once_for_every_socket() -> None:
+    async with server_in_this_loop() as (sio, port, sids):
+        clients = [await socketio_connect(port) for _ in range(2)]
+        await until(lambda: len(sids) == 2)
+        writer = SendQueues(sio)
+        item = {"room": "r", "payload": {"n": 1}}
+        assert all(writer.write(sid, "message", item) for sid in sids)
+        assert writer.packets("message", item) is writer.packets("message", item)  # reused
+        assert writer.packets("message", dict(item)) is not writer.packets("message", item)
+        for ws in clients:  # exactly what sio.emit("message", item, to=sid) sends
+            frame = await asyncio.wait_for(ws.recv(), 10)
+            assert isinstance(frame, str)
+            assert frame.startswith("42")
+            assert json.loads(frame[2:]) == ["message", item]
+        await sio.emit("message", item, to=sids[0])  # control: the library's own frame
+        assert await asyncio.wait_for(clients[0].recv(), 10) == frame
+        await clients[0].close()
+        await until(lambda: send_queue(sio, sids[0]) is None)
+        assert writer.write(sids[0], "message", item) is False  # gone: nothing written
+        assert writer.write("no-such-sid", "message", item) is False
+        await clients[1].close()

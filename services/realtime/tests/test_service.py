@@ -3,7 +3,9 @@
 The live tests show the behaviour end to end; these pin down races and routing that a
 live run cannot force: a socket leaving while its authorisation is in flight, messages
 routed by subscription identifier, the last member's leave unsubscribing, a burst sent
-while an emit is held coalescing into one ``messages`` event, a slow socket's overflow.
+while the socket is backlogged coalescing into one ``messages`` event, a socket that
+cannot keep up getting the latest value of each topic (conflation), a slow socket's
+overflow. The fake server is also the sockets' send queues, their depth set by the test.
 """
 
 from __future__ import annotations
@@ -26,23 +28,25 @@ from hearth.testing.tokens import TokenMinter
 
 
 class FakeSio:
+    """A Socket.IO server and its sockets' send queues: writes recorded, depth set by tests."""
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, Any, str | None, str | None]] = []
         self.rooms: dict[str, set[str]] = {}
         self.disconnected: list[str] = []
-        self.gate: asyncio.Event | None = None  # when set and closed, emits are held
-        self.held = 0  # emits entered and not yet returned
+        self.queued: dict[str, int] = {}  # packets "waiting" on a socket's queue (its backlog)
 
     async def emit(
         self, event: str, data: Any = None, to: str | None = None, room: str | None = None
     ) -> None:
         self.sent.append((event, data, to, room))
-        if self.gate is not None:
-            self.held += 1
-            try:
-                await self.gate.wait()
-            finally:
-                self.held -= 1
+
+    def write(self, sid: str, event: str, data: Any) -> bool:
+        self.sent.append((event, data, sid, None))
+        return sid not in self.disconnected
+
+    def depth(self, sid: str) -> int:
+        return self.queued.get(sid, 0)
 
     def to(self, sid: str) -> list[tuple[str, Any]]:
         """The ``(event, data)`` emitted to socket ``sid``, in order."""
@@ -91,7 +95,13 @@ def make_service(
     sio, broker = FakeSio(), FakeBroker()
     authorizer = RegistryClient("http://registry.test", transport=httpx.MockTransport(handler))
     service = RealtimeService(
-        sio, broker, token_verifier, authorizer, RealtimeMetrics(CollectorRegistry()), **options
+        sio,
+        sio,
+        broker,
+        token_verifier,
+        authorizer,
+        RealtimeMetrics(CollectorRegistry()),
+        **options,
     )
     return service, sio, broker
 
@@ -237,7 +247,7 @@ async def test_a_slow_suback_of_one_room_holds_up_only_that_rooms_joins(
     await service.close()
 
 
-async def test_a_burst_while_an_emit_is_held_becomes_one_messages_event_in_order(
+async def test_a_burst_while_the_socket_is_backlogged_becomes_one_messages_event_in_order(
     token_verifier: TokenVerifier, mint_token: TokenMinter
 ) -> None:
     service, sio, _broker = make_service(token_verifier, allow)
@@ -245,27 +255,24 @@ async def test_a_burst_while_an_emit_is_held_becomes_one_messages_event_in_order
     await service.connect("b", {"token": mint_token()})  # not in the room: gets nothing
     topic = "hearth/h/d/telemetry/t"
     assert (await service.subscribe("a", {"topic": topic}))["ok"]
-    sio.gate = asyncio.Event()  # the socket's send is backlogged from now on
 
     await service.handle_mqtt(message(topic, b"0", [1]))
-    await until(lambda: sio.held == 1)  # the first one went out at once, alone; still held
-    assert sio.to("a") == [("message", sio.to("a")[0][1])]
+    assert sio.to("a") == [("message", sio.to("a")[0][1])]  # nothing waited: at once, alone
+    sio.queued["a"] = 1  # that packet still waits for the socket's writer: backlogged
     for n in range(1, 6):
         await service.handle_mqtt(message(topic, str(n).encode(), [1]))
-    # Flushed within 5 ms of the oldest of the burst, while the first emit is still held
-    # (the 5 s deadline only guards against a hang; the held emit proves it did not wait).
+    assert len(sio.to("a")) == 1  # held back while backlogged...
+    # ...and written as one burst within 5 ms of the oldest of it (the 5 s deadline only
+    # guards against a hang), although the socket's queue still holds a packet.
     await until(lambda: len(sio.to("a")) == 2)
-    assert sio.held == 2
     (first, single), (second, burst) = sio.to("a")
     assert (first, single["payload"], single["room"]) == ("message", 0, topic)
     assert second == "messages"
     assert [item["payload"] for item in burst] == [1, 2, 3, 4, 5]
     assert all(item["room"] == topic and item["retained"] is False for item in burst)
 
-    sio.gate.set()  # the backlog clears: the next message goes out alone again
-    await until(lambda: sio.held == 0)
+    sio.queued["a"] = 0  # the backlog clears: the next message goes out alone again
     await service.handle_mqtt(message(topic, b"6", [1]))
-    await until(lambda: len(sio.to("a")) == 3)
     assert sio.to("a")[2][0] == "message"
     assert sio.payloads("a") == [(topic, n) for n in range(7)]
     assert sio.to("b") == []
@@ -274,30 +281,37 @@ async def test_a_burst_while_an_emit_is_held_becomes_one_messages_event_in_order
     await service.close()
 
 
-async def test_a_burst_is_flushed_as_soon_as_the_send_in_flight_completes() -> None:
-    sent: list[tuple[str, Any]] = []
-    gate = asyncio.Event()
+class FakeQueue:
+    """One socket's send queue for an Outbox: the writes, and a depth the test sets."""
 
-    async def send(event: str, data: Any) -> None:
-        sent.append((event, data))
-        await gate.wait()
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, Any]] = []
+        self.depth = 0
 
-    outbox = Outbox(send, max_delay=60.0)  # only the completed send can flush the burst
+    def write(self, event: str, data: Any) -> bool:
+        self.sent.append((event, data))
+        return True
+
+    def outbox(self, **options: Any) -> Outbox:
+        return Outbox(self.write, lambda: self.depth, **options)
+
+
+async def test_waiting_items_of_a_room_left_are_dropped_and_the_rest_sent_in_order() -> None:
+    queue = FakeQueue()
+    outbox = queue.outbox(max_delay=0.001)
     outbox.put({"room": "r", "payload": 0})
-    await until(lambda: sent)
-    assert outbox.backlogged
+    assert len(queue.sent) == 1
+    queue.depth = 1
     for n in range(1, 4):
         outbox.put({"room": "r", "payload": n})
     outbox.put({"room": "gone", "payload": "x"})
     assert outbox.discard("gone") == 1  # the socket left that room before it was sent
-    assert len(outbox) == 4  # one in flight, three waiting
-    await asyncio.sleep(0.02)
-    assert len(sent) == 1  # no timer flush within 60 s
-    gate.set()
-    await until(lambda: len(sent) == 2)
-    assert sent[1] == ("messages", [{"room": "r", "payload": n} for n in (1, 2, 3)])
-    await until(lambda: not outbox.backlogged)
+    assert len(outbox) == 4  # one on the queue, three waiting
+    await until(lambda: len(queue.sent) == 2)
+    assert queue.sent[1] == ("messages", [{"room": "r", "payload": n} for n in (1, 2, 3)])
+    queue.depth = 0
     assert len(outbox) == 0
+    assert not outbox.backlogged
     outbox.close()
 
 
@@ -310,15 +324,70 @@ async def test_a_socket_whose_backlog_overflows_is_disconnected(
     topic = "hearth/h/d/telemetry/t"
     for sid in ("a", "b"):
         assert (await service.subscribe(sid, {"topic": topic}))["ok"]
-    sio.gate = asyncio.Event()
-    for n in range(3):
+    sio.queued.update(a=1, b=1)  # one packet waits on each socket's queue
+    for n in range(2):
         await service.handle_mqtt(message(topic, str(n).encode(), [1]))
     assert service.session("a") is not None
-    await service.handle_mqtt(message(topic, b"3", [1]))  # the fourth: beyond 3 undelivered
+    await service.handle_mqtt(message(topic, b"2", [1]))  # beyond 3 undelivered
     await until(lambda: len(sio.disconnected) == 2, timeout=1)  # both are held, both overflow
     assert sorted(sio.disconnected) == ["a", "b"]
     assert service.session("a") is None
     assert total(service.metrics.slow_disconnects) == 2
     assert broker.calls[-1] == ("unsubscribe", topic, None)  # the room emptied
-    sio.gate.set()
     await service.close()
+
+
+async def test_a_socket_that_cannot_keep_up_gets_the_latest_value_of_each_topic() -> None:
+    queue = FakeQueue()
+    conflated: list[None] = []
+
+    def item(topic: str, n: int) -> dict[str, Any]:
+        return {"room": "r", "topic": topic, "payload": n}
+
+    outbox = queue.outbox(max_delay=0.001, capacity=5, on_conflated=lambda: conflated.append(None))
+    outbox.put(item("a", 0))  # written at once
+    queue.depth = 2  # two packets wait for the socket's writer: the limit
+    for n in range(1, 100):  # 99 values of a, then one of b: conflated
+        outbox.put(item("a", n))
+    outbox.put(item("b", 0))
+    assert len(outbox) == 4  # two on the queue, one waiting per topic
+    assert outbox.conflated == 98
+    assert len(conflated) == 98
+    outbox.put(item("c", 0))  # a new topic still fits
+    await asyncio.sleep(0.02)
+    assert len(queue.sent) == 1  # nothing more is written while the queue stays at the limit
+    queue.depth = 1
+    await until(lambda: len(queue.sent) == 2)
+    assert queue.sent[1] == (
+        "messages",
+        [{**item("a", 99), "conflated": 98}, item("b", 0), item("c", 0)],
+    )
+    assert item("a", 99) == {"room": "r", "topic": "a", "payload": 99}  # shared: unchanged
+    outbox.close()
+
+
+async def test_a_socket_that_keeps_up_gets_every_value() -> None:
+    queue = FakeQueue()
+    outbox = queue.outbox(max_delay=0.001)
+    outbox.put({"room": "r", "topic": "a", "payload": 0})
+    queue.depth = 1  # backlogged, below the limit
+    for n in range(1, 5):
+        outbox.put({"room": "r", "topic": "a", "payload": n})
+    assert outbox.conflated == 0
+    await until(lambda: len(queue.sent) == 2)
+    assert [i["payload"] for i in queue.sent[1][1]] == [1, 2, 3, 4]
+    outbox.close()
+
+
+async def test_distinct_topics_beyond_the_capacity_overflow_even_at_the_limit() -> None:
+    queue = FakeQueue()
+    overflows: list[int] = []
+    outbox = queue.outbox(max_delay=60.0, capacity=4, on_overflow=overflows.append)
+    outbox.put({"room": "r", "topic": "t0", "payload": 0})
+    queue.depth = 2
+    assert outbox.put({"room": "r", "topic": "t1", "payload": 0})
+    assert outbox.put({"room": "r", "topic": "t1", "payload": 1})  # conflated: still fits
+    assert outbox.put({"room": "r", "topic": "t2", "payload": 0})
+    assert not outbox.put({"room": "r", "topic": "t3", "payload": 0})
+    assert overflows == [4]
+    assert outbox.closed

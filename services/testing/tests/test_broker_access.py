@@ -177,9 +177,9 @@ def test_registry_manages_dynsec_and_reads_the_answers(broker: RunningBroker, mq
 
 SUBSCRIBE_CASES: dict[str, tuple[list[str], list[str]]] = {
     # service: (granted, refused)
-    "auth": (
-        [],
-        ["hearth-sys/auth/#", "hearth-sys/#", "hearth/#", "#", f"{CONTROL_TOPIC}/response"],
+    "auth": (  # issue 17: auth follows the marks on its own bus
+        ["hearth-sys/auth/#", "hearth-sys/auth/users/+"],
+        ["hearth-sys/#", "hearth/#", "#", f"{CONTROL_TOPIC}/response"],
     ),
     "registry": (
         [

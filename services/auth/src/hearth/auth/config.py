@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator
+from typing import Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from hearth.common.service_identities import SERVICE_SCOPES, client_secret_key
 from hearth.common.settings import HearthSettings
 from hearth.common.usernames import check_username
 
@@ -64,6 +67,44 @@ class AuthSettings(HearthSettings):
         description="Argon2id memory in KiB (pwdlib's default 64 MiB; tests use less).",
     )
     max_batch: int = Field(default=500, ge=1, le=10000, description="Users per batch create.")
+    login_address_limit: int = Field(
+        default=30, ge=1, le=100000, description="Failed logins per address per window."
+    )
+    login_address_window: float = Field(
+        default=900.0, gt=0, description="Seconds of the per-address window."
+    )
+    login_account_limit: int = Field(
+        default=100,
+        ge=1,
+        le=100000,
+        description="Failed logins per account per window from addresses it never logged in from.",
+    )
+    login_account_window: float = Field(
+        default=3600.0, gt=0, description="Seconds of the per-account window."
+    )
+    api_keys_per_user: int = Field(
+        default=50, ge=1, le=1000, description="Live API keys a user may hold."
+    )
+    automation_client_secret: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=client_secret_key("automation"),
+        description="The automation service identity's secret (HEARTH_AUTOMATION_CLIENT_SECRET; "
+        "no tokens for it while empty).",
+    )
+
+    def service_client_secrets(self) -> dict[str, str]:
+        """Each service identity's configured secret (empty: that identity gets no tokens)."""
+        configured = {"automation": self.automation_client_secret}
+        return {name: configured[name].get_secret_value() for name in SERVICE_SCOPES}
+
+    @model_validator(mode="after")
+    def _retention_outlives_tokens(self) -> Self:
+        if self.key_retention < self.access_token_ttl + self.token_leeway:
+            raise ValueError(
+                "key_retention must be at least access_token_ttl + token_leeway: a retired key "
+                "stays in the JWKS until every token it signed has expired"
+            )
+        return self
 
     @field_validator("admin_username")
     @classmethod

@@ -3,6 +3,10 @@
 Access token claims (design.md, "Identity and access"): ``iss aud sub iat exp jti
 typ roles scope``; ``iat`` is a float with millisecond precision (truncated, so
 ``floor(iat * 1000)`` is the issuing millisecond); user tokens never carry ``homes``.
+A token minted from an API key carries the key's scope, ``key`` (its id) and, when the
+key is limited to listed homes, ``homes``; its ``roles`` hold ``admin`` only when the
+user is an admin and the key has the ``admin`` scope. A service identity's token has
+``sub`` = the service's name, no roles, and only the service's scopes.
 Refresh tokens are 256 random bits, URL-safe; only their SHA-256 is stored.
 """
 
@@ -83,20 +87,50 @@ class TokenIssuer:
 
     def access_token(self, user_id: uuid.UUID, roles: Sequence[str]) -> AccessToken:
         """A signed access token for ``user_id`` with its roles and the scope they give."""
+        return self._sign(str(user_id), roles, scope_for(roles))
+
+    def api_key_token(
+        self,
+        user_id: uuid.UUID,
+        roles: Sequence[str],
+        *,
+        key_id: uuid.UUID,
+        scopes: Sequence[str],
+        homes: Sequence[str] | None,
+    ) -> AccessToken:
+        """A token minted from an API key: its scope and homes, ``admin`` only if both allow."""
+        scope = " ".join(sorted(scopes))
+        kept = [role for role in roles if role in scopes]
+        extra: dict[str, object] = {"key": str(key_id)}
+        if homes is not None:
+            extra["homes"] = sorted(homes)
+        return self._sign(str(user_id), kept, scope, extra)
+
+    def service_token(self, service: str, scopes: Sequence[str]) -> AccessToken:
+        """A service identity's token: ``sub`` is the service, no roles, its scopes only."""
+        return self._sign(service, [], " ".join(sorted(scopes)))
+
+    def _sign(
+        self,
+        subject: str,
+        roles: Sequence[str],
+        scope: str,
+        extra: dict[str, object] | None = None,
+    ) -> AccessToken:
         issued_ms = now_ms(self._clock)
         iat = issued_ms / 1000
-        scope = scope_for(roles)
         key = self._keys.signing_key()
         claims = {
             "iss": self.issuer,
             "aud": self.audience,
-            "sub": str(user_id),
+            "sub": subject,
             "iat": iat,
             "exp": iat + self.ttl,
             "jti": uuid.uuid4().hex,
             "typ": ACCESS_TYPE,
             "roles": list(roles),
             "scope": scope,
+            **(extra or {}),
         }
         token = jwt.encode(
             claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid, "typ": "JWT"}

@@ -4,8 +4,9 @@ At start :meth:`KeyStore.ensure` creates the first key when there is none (under
 advisory lock, so two replicas starting together make one) and loads them all.
 :meth:`KeyStore.rotate_if_due` adds a successor once the newest key is older than the
 rotation interval; the successor is published at once and signs only after
-``publish_delay``, so every verifier can fetch it first (docs/decisions.md). Replicas
-pick up keys made by others in :meth:`KeyStore.reload`.
+``publish_delay``, so every verifier can fetch it first (docs/decisions.md).
+:meth:`KeyStore.rotate` does the same at once (``POST /auth/keys/rotate``,
+``hearth-auth rotate-keys``). Replicas pick up keys made by others in :meth:`KeyStore.reload`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 from datetime import timedelta
 
 from hearth.auth.keys import KeyCipher, KeyRing, new_key_record
+from hearth.auth.models import RotatedKey
 from hearth.auth.repository import KEYS_LOCK, AuthRepository
 from hearth.common.clock import utc_now
 from hearth.common.db import Transactions
@@ -61,16 +63,25 @@ class KeyStore:
 
     async def rotate_if_due(self) -> bool:
         """Add a successor key when the newest is older than the interval; whether one was."""
+        return await self._rotate(due_only=True) is not None
+
+    async def rotate(self) -> RotatedKey:
+        """Add a successor key now (an admin's or an operator's rotation)."""
+        rotated = await self._rotate(due_only=False)
+        assert rotated is not None
+        return rotated
+
+    async def _rotate(self, *, due_only: bool) -> RotatedKey | None:
         async with self._transactions() as repo:
             await repo.lock(KEYS_LOCK)
             records = await repo.signing_keys()
             now = utc_now()
             newest = max((record.created_at for record in records), default=None)
-            if newest is not None and now - newest < self._rotation_interval:
-                return False
+            if due_only and newest is not None and now - newest < self._rotation_interval:
+                return None
             record = new_key_record(self._cipher, activates_at=now + self._publish_delay)
             repo.add(record)
             await repo.commit()
         log.info("created a new signing key", extra={"kid": record.kid})
         await self.reload()
-        return True
+        return RotatedKey(kid=record.kid, activates_at=record.activates_at)

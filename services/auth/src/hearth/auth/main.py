@@ -4,9 +4,10 @@
 connects yet. The lifespan starts them, in order: wait for the database and migrate
 (advisory-locked, so every replica may), create or load the signing keys, seed the first
 admin, load the users' marks, connect to the broker (not waited for: ``/readyz`` reports
-it); then background tasks reload the keys (keys made by another replica), rotate them
-when due, and retry publishing revocation marks. Stopping cancels them, disconnects and
-closes the database pool.
+it) and follow the marks on the bus (``hearth-sys/auth/users/+``: another replica's, or
+``hearth admin reset``'s); then background tasks reload the keys (keys made by another
+replica), rotate them when due, retry publishing revocation marks and prune drained
+login throttle buckets. Stopping cancels them, disconnects and closes the database pool.
 """
 
 from __future__ import annotations
@@ -17,34 +18,43 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
+import aiomqtt
 from fastapi import FastAPI
 from pwdlib.hashers.argon2 import Argon2Hasher
 
+from hearth.auth.api import api_keys as api_keys_api
 from hearth.auth.api import keys as keys_api
 from hearth.auth.api import tokens as tokens_api
 from hearth.auth.api import users as users_api
+from hearth.auth.api_keys import ApiKeyService
 from hearth.auth.config import AuthSettings
 from hearth.auth.issuer import TokenIssuer
 from hearth.auth.keys import KeyCipher, KeyRing
 from hearth.auth.keystore import KeyStore
 from hearth.auth.local_jwks import LOCAL_JWKS_URL, LocalJwksTransport
+from hearth.auth.login_guard import LoginGuard
 from hearth.auth.marks import MarkPublisher
 from hearth.auth.migrate import MIGRATIONS, migrate
 from hearth.auth.passwords import PasswordHasher
 from hearth.auth.repository import AuthRepository
 from hearth.auth.service import AuthService, Seed
+from hearth.auth.service_clients import ServiceClients
 from hearth.auth.state import AuthState
+from hearth.auth.throttle import Rate
 from hearth.common.db import Transactions, create_engine, database_check, session_factory
 from hearth.common.mqtt import MqttConfig, MqttConnection
-from hearth.common.tokens import JwksClient, TokenVerifier
+from hearth.common.routing import TopicRouter, payload_bytes
+from hearth.common.tokens import USER_MARKS_FILTER, JwksClient, TokenVerifier
 from hearth.common.web import create_service_app, service_state
 
-__all__ = ["KEY_RELOAD_INTERVAL", "create_app", "lifespan"]
+__all__ = ["KEY_RELOAD_INTERVAL", "THROTTLE_PRUNE_INTERVAL", "create_app", "lifespan"]
 
 log = logging.getLogger(__name__)
 
 KEY_RELOAD_INTERVAL = 5.0
 """Seconds between reloads of the signing keys from the database (keys of other replicas)."""
+THROTTLE_PRUNE_INTERVAL = 600.0
+"""Seconds between deletions of drained login throttle buckets."""
 
 
 def create_app(settings: AuthSettings | None = None) -> FastAPI:
@@ -59,13 +69,31 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     cipher = KeyCipher(settings.key_encryption_key.get_secret_value())
     ring = KeyRing(cipher, retention=timedelta(seconds=settings.key_retention))
     verifier = TokenVerifier(
-        JwksClient(LOCAL_JWKS_URL, transport=LocalJwksTransport(ring)),
+        # In memory: a new kid (a rotation) is picked up at once, without rate limit.
+        JwksClient(LOCAL_JWKS_URL, transport=LocalJwksTransport(ring), min_refresh_interval=0.0),
         issuer=settings.token_issuer,
         audience=settings.token_audience,
         leeway=settings.token_leeway,
     )
-    mqtt = MqttConnection(MqttConfig.from_settings(settings))
+    issuer = TokenIssuer(
+        ring,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        ttl=settings.access_token_ttl,
+    )
+
+    def on_user_mark(message: aiomqtt.Message) -> None:
+        verifier.marks.handle_message(str(message.topic), payload_bytes(message))
+
+    router = TopicRouter()
+    router.route(USER_MARKS_FILTER, on_user_mark)
+    mqtt = MqttConnection(MqttConfig.from_settings(settings), router=router)
     marks = MarkPublisher(mqtt, verifier.marks)
+    guard = LoginGuard(
+        transactions,
+        per_address=Rate(settings.login_address_limit, settings.login_address_window),
+        per_account=Rate(settings.login_account_limit, settings.login_account_window),
+    )
     state = AuthState(
         settings=settings,
         engine=engine,
@@ -80,6 +108,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         verifier=verifier,
         mqtt=mqtt,
         marks=marks,
+        guard=guard,
         service=AuthService(
             transactions,
             hasher=PasswordHasher(
@@ -88,21 +117,20 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
                     memory_cost=settings.password_memory_kib,
                 )
             ),
-            issuer=TokenIssuer(
-                ring,
-                issuer=settings.token_issuer,
-                audience=settings.token_audience,
-                ttl=settings.access_token_ttl,
-            ),
+            issuer=issuer,
             marks=marks,
+            guard=guard,
             refresh_ttl=settings.refresh_token_ttl,
             open_signup=settings.open_signup,
         ),
+        api_keys=ApiKeyService(transactions, issuer, max_per_user=settings.api_keys_per_user),
+        service_clients=ServiceClients(settings.service_client_secrets(), issuer),
     )
     app = create_service_app(
         settings,
         title="Hearth auth",
-        description="Users, access tokens (EdDSA JWTs), refresh tokens, revocation marks, JWKS.",
+        description="Users, access tokens (EdDSA JWTs), refresh tokens, API keys, service "
+        "identities, login throttling, revocation marks, JWKS.",
         lifespan=lifespan,
         token_verifier=verifier,
         state=state,
@@ -111,6 +139,7 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
     app.include_router(tokens_api.router)
     app.include_router(users_api.router)
     app.include_router(keys_api.router)
+    app.include_router(api_keys_api.router)
     return app
 
 
@@ -137,6 +166,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                 asyncio.create_task(
                     _every(3600.0, state.key_store.rotate_if_due, "rotating keys"),
                     name="auth-key-rotation",
+                ),
+                asyncio.create_task(
+                    _every(THROTTLE_PRUNE_INTERVAL, state.guard.prune, "pruning the throttle"),
+                    name="auth-throttle-prune",
                 ),
             ]
             yield

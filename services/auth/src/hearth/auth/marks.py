@@ -88,6 +88,17 @@ class MarkPublisher:
                 del self._pending[user_id]
             return True
 
+    async def flush_all(self, within: float) -> bool:
+        """Send every pending mark, retrying for up to ``within`` seconds; whether all went out."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while self._pending and loop.time() < deadline:
+            for user_id in list(self._pending):
+                await self._flush(user_id, max(0.0, deadline - loop.time()))
+            if self._pending:
+                await asyncio.sleep(self._retry_interval)
+        return not self._pending
+
     async def run(self, source: MarkSource) -> None:
         """Forever: retry pending marks, and republish every mark after each (re)connect."""
         if self._mqtt is None:

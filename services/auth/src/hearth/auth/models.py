@@ -12,26 +12,37 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import BigInteger, Column, LargeBinary
+from sqlalchemy import BigInteger, Column, Float, LargeBinary, String
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from hearth.common.clock import utc_now
 from hearth.common.db import service_registry, timestamp_column
-from hearth.common.inputs import FreeText, Text
+from hearth.common.inputs import FreeText, Slug, Text
 from hearth.common.schemas import InputModel
 from hearth.common.usernames import Username
 
 __all__ = [
     "ADMIN_ROLE",
+    "API_SCOPES",
     "SCHEMA",
+    "ApiKey",
+    "ApiKeyCreate",
+    "ApiKeyCreated",
+    "ApiKeyPublic",
     "AuthModel",
     "JsonWebKey",
     "JsonWebKeySet",
+    "KnownAddress",
+    "LoginThrottle",
     "PasswordChange",
     "RefreshRequest",
     "RefreshToken",
     "Role",
+    "RotatedKey",
+    "Scope",
+    "ServiceTokenResponse",
     "SigningKeyRecord",
     "TokenResponse",
     "User",
@@ -49,6 +60,10 @@ SCHEMA = "auth"
 Role = Literal["admin"]
 """The platform roles a user may hold (``admin`` or none)."""
 ADMIN_ROLE: Role = "admin"
+
+Scope = Literal["read", "control", "admin"]
+"""A token scope: ``read`` reads, ``control`` sends commands, ``admin`` manages homes."""
+API_SCOPES: tuple[Scope, ...] = ("read", "control", "admin")
 
 Password = Annotated[str, Text(256, min_length=8)]
 """A new password: 8 to 256 characters, no control characters, kept exactly as typed."""
@@ -120,6 +135,52 @@ class SigningKeyRecord(AuthModel, table=True):
     public_key: bytes = SQLField(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
     activates_at: datetime = SQLField(sa_column=timestamp_column())
+
+
+class LoginThrottle(AuthModel, table=True):
+    """One throttle bucket (an address, or an account tried from unknown addresses).
+
+    ``tat`` is the GCRA's theoretical arrival time in epoch seconds
+    (:mod:`hearth.auth.throttle`); a row whose ``tat`` has passed is empty and pruned.
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: str = SQLField(primary_key=True, max_length=160)
+    tat: float = SQLField(sa_column=Column(Float, nullable=False, index=True))
+
+
+class KnownAddress(AuthModel, table=True):
+    """An address (IPv4, or an IPv6 /64) that logged in to a user's account successfully."""
+
+    __tablename__ = "known_addresses"
+
+    user_id: uuid.UUID = SQLField(foreign_key="auth.users.id", primary_key=True, ondelete="CASCADE")
+    address: str = SQLField(primary_key=True, max_length=64)
+    last_login_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
+
+
+class ApiKey(AuthModel, table=True):
+    """An app developer's API key: only the SHA-256 of its secret is stored.
+
+    ``homes`` is ``None`` when the key is not limited to listed homes.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: uuid.UUID = SQLField(default_factory=uuid.uuid4, primary_key=True)
+    user_id: uuid.UUID = SQLField(foreign_key="auth.users.id", index=True, ondelete="CASCADE")
+    name: str = SQLField(max_length=100)
+    secret_hash: str = SQLField(max_length=64)
+    scopes: list[str] = SQLField(sa_column=Column(ARRAY(String(16)), nullable=False))
+    homes: list[str] | None = SQLField(
+        default=None, sa_column=Column(ARRAY(String(63)), nullable=True)
+    )
+    created_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
+    last_used_at: datetime | None = SQLField(
+        default=None, sa_column=timestamp_column(nullable=True)
+    )
+    revoked_at: datetime | None = SQLField(default=None, sa_column=timestamp_column(nullable=True))
 
 
 # ----------------------------------------------------------------------------- schemas
@@ -206,14 +267,66 @@ class UserId(BaseModel):
     id: uuid.UUID
 
 
-class TokenResponse(BaseModel):
-    """The OAuth2 token response (RFC 6749 section 5.1)."""
+class ServiceTokenResponse(BaseModel):
+    """The OAuth2 token response (RFC 6749 section 5.1) without a refresh token: API keys
+    and client credentials exchange again when the token expires."""
 
     access_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 (the OAuth2 token type)
     expires_in: int
-    refresh_token: str
     scope: str
+
+
+class TokenResponse(ServiceTokenResponse):
+    """The OAuth2 token response of a login or a refresh: with the session's refresh token."""
+
+    refresh_token: str
+
+
+class ApiKeyCreate(InputModel):
+    """A user creates an API key: a name, its scopes, optionally the homes it is limited to."""
+
+    name: Annotated[str, FreeText(100, min_length=1)]
+    scopes: list[Scope] = Field(min_length=1, max_length=3)
+    homes: list[Slug] | None = Field(default=None, min_length=1, max_length=100)
+
+
+class ApiKeyPublic(BaseModel):
+    """An API key as its owner sees it later (never the secret)."""
+
+    id: uuid.UUID
+    name: str
+    scopes: list[str]
+    homes: list[str] | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked: bool
+
+    @classmethod
+    def of(cls, key: ApiKey) -> ApiKeyPublic:
+        """The public face of ``key``."""
+        return cls(
+            id=key.id,
+            name=key.name,
+            scopes=key.scopes,
+            homes=key.homes,
+            created_at=key.created_at,
+            last_used_at=key.last_used_at,
+            revoked=key.revoked_at is not None,
+        )
+
+
+class ApiKeyCreated(ApiKeyPublic):
+    """A new API key: the only time ``key`` (the secret to exchange at auth) is shown."""
+
+    key: str
+
+
+class RotatedKey(BaseModel):
+    """The signing key a rotation added: published now, signing from ``activates_at``."""
+
+    kid: str
+    activates_at: datetime
 
 
 class JsonWebKey(BaseModel):

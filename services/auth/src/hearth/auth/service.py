@@ -14,6 +14,11 @@ Rules worth knowing:
   role set the user's ``not_before`` to the next millisecond, revoke every refresh
   token of theirs and publish their mark; access tokens issued before are refused by
   every service within a second.
+- Failed logins are throttled per address and per account (:mod:`hearth.auth.login_guard`);
+  a refused try costs no password hashing, known user or not.
+- The last enabled admin cannot be disabled or demoted (409 ``last_admin``); on the host,
+  ``hearth admin reset`` (:meth:`AuthService.reset_admin`) re-enables the seeded admin
+  with a new password.
 """
 
 from __future__ import annotations
@@ -26,8 +31,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from hearth.auth.errors import InvalidGrant, SignupClosed, UsernameTaken
+from hearth.auth.errors import InvalidGrant, LastAdmin, SignupClosed, UsernameTaken
 from hearth.auth.issuer import TokenIssuer, hash_refresh_token, new_refresh_token, now_ms
+from hearth.auth.login_guard import LoginGuard
 from hearth.auth.marks import MarkPublisher
 from hearth.auth.models import (
     ADMIN_ROLE,
@@ -41,7 +47,7 @@ from hearth.auth.models import (
     UserUpdate,
 )
 from hearth.auth.passwords import PasswordHasher
-from hearth.auth.repository import SEED_LOCK, AuthRepository
+from hearth.auth.repository import ADMINS_LOCK, SEED_LOCK, AuthRepository
 from hearth.common.clock import utc_now
 from hearth.common.db import Transactions
 from hearth.common.errors import BadRequest, Forbidden, NotFound, TokenRevoked, UserDisabled
@@ -75,10 +81,12 @@ class AuthService:
         hasher: PasswordHasher,
         issuer: TokenIssuer,
         marks: MarkPublisher,
+        guard: LoginGuard,
         refresh_ttl: float,
         open_signup: bool = False,
     ) -> None:
         self._transactions = transactions
+        self._guard = guard
         self._hasher = hasher
         self._issuer = issuer
         self._marks = marks
@@ -216,9 +224,11 @@ class AuthService:
         ):
             raise BadRequest("you cannot disable yourself or remove your own admin role")
         async with self._transactions() as repo:
+            await repo.lock(ADMINS_LOCK)
             user = await repo.get_user(user_id, for_update=True)
             if user is None:
                 raise NotFound("no such user")
+            await self._keep_an_admin(repo, user, data)
             revoke = False
             changed_mark = False
             if data.display_name is not None:
@@ -241,6 +251,40 @@ class AuthService:
             await repo.commit()
         if changed_mark:
             await self._marks.publish(str(user.id), _mark(user))
+        return user
+
+    @staticmethod
+    async def _keep_an_admin(repo: AuthRepository, user: User, data: UserAdminUpdate) -> None:
+        """Refuse to disable or demote the last enabled admin (under ``ADMINS_LOCK``)."""
+        if not user.is_admin or user.disabled:
+            return
+        demoted = data.roles is not None and ADMIN_ROLE not in data.roles
+        if (data.disabled is True or demoted) and await repo.count_enabled_admins() <= 1:
+            raise LastAdmin("the last enabled admin cannot be disabled or demoted")
+
+    async def reset_admin(self, username: str, password: str) -> User:
+        """Recovery on the host: the seeded admin exists, is enabled, an admin, with ``password``.
+
+        Every earlier token of theirs is revoked and the new mark is published.
+        """
+        password_hash = await self._hasher.hash(password)
+        async with self._transactions() as repo:
+            await repo.lock(ADMINS_LOCK)
+            user = await repo.user_by_username(username)
+            if user is None:
+                user = User(username=username, password_hash=password_hash, is_admin=True)
+            now = utc_now()
+            user.password_hash = password_hash
+            user.is_admin = True
+            user.disabled = False
+            user.not_before_ms = now_ms() + 1
+            user.updated_at = now
+            repo.add(user)
+            await repo.flush()
+            await repo.revoke_user_tokens(user.id, now)
+            await repo.commit()
+        log.warning("the seeded admin was reset on the host", extra={"username": username})
+        await self._marks.publish(str(user.id), _mark(user))
         return user
 
     async def change_password(self, user_id: uuid.UUID, data: PasswordChange) -> None:
@@ -283,13 +327,20 @@ class AuthService:
 
     # ------------------------------------------------------------------ tokens
 
-    async def login(self, username: str, password: str) -> TokenResponse:
-        """The password grant: a new token family for the user."""
+    async def login(self, username: str, password: str, address: str) -> TokenResponse:
+        """The password grant: a new token family for the user.
+
+        ``address`` is the client's throttle bucket (:func:`hearth.auth.throttle.address_key`);
+        a throttled try is refused (429) before the password is checked.
+        """
+        name = username.strip().lower()
         async with self._transactions() as repo:
-            user = await repo.user_by_username(username.strip().lower())
+            user = await repo.user_by_username(name)
+        admission = await self._guard.admit(address, name, None if user is None else user.id)
         matched = await self._hasher.verify(password, None if user is None else user.password_hash)
         if user is None or not matched:
             raise InvalidGrant("wrong username or password")
+        await self._guard.succeeded(admission, user.id)
         if user.disabled:
             raise InvalidGrant("this account is disabled")
         async with self._transactions() as repo:

@@ -10,11 +10,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hearth.auth.api_keys import ApiKeyService
 from hearth.auth.config import AuthSettings
 from hearth.auth.keys import KeyRing
 from hearth.auth.keystore import KeyStore
+from hearth.auth.login_guard import LoginGuard
 from hearth.auth.marks import MarkPublisher
 from hearth.auth.service import AuthService
+from hearth.auth.service_clients import ServiceClients
 from hearth.common.mqtt import MqttConnection
 from hearth.common.tokens import TokenVerifier
 
@@ -32,4 +35,7 @@ class AuthState:
     verifier: TokenVerifier
     mqtt: MqttConnection
     marks: MarkPublisher
+    guard: LoginGuard
     service: AuthService
+    api_keys: ApiKeyService
+    service_clients: ServiceClients

@@ -21,6 +21,7 @@ HearthError                      root of everything hearth.common raises
 │   │   └── InsufficientScope  the token lacks a scope (``WWW-Authenticate`` says which)
 │   ├── NotFound         404
 │   ├── Conflict         409
+│   ├── TooManyRequests  429 (``retry_after`` seconds become ``Retry-After``)
 │   └── Unavailable      503
 │       └── RegistryUnavailable  the registry did not answer [hearth.common.registry_client]
 ├── MessageError(ValueError)     a payload that does not parse        [hearth.common.messages]
@@ -58,6 +59,7 @@ __all__ = [
     "TokenMissing",
     "TokenNotYetValid",
     "TokenRevoked",
+    "TooManyRequests",
     "Unauthorized",
     "Unavailable",
     "UnknownKey",
@@ -215,6 +217,21 @@ class Conflict(ServiceError):
     status = 409
     code = "conflict"
     title = "Conflict"
+
+
+class TooManyRequests(ServiceError):
+    """The caller tried too often; ``retry_after`` (whole seconds) says when to try again.
+
+    Answered as 429 with a ``Retry-After`` header (RFC 9110 section 10.2.3).
+    """
+
+    status = 429
+    code = "too_many_requests"
+    title = "Too many requests"
+
+    def __init__(self, message: str = "", *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, int(retry_after))
 
 
 class Unavailable(ServiceError):

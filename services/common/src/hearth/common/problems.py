@@ -34,7 +34,13 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from hearth.common.errors import HearthError, InsufficientScope, TokenError, TokenMissing
+from hearth.common.errors import (
+    HearthError,
+    InsufficientScope,
+    TokenError,
+    TokenMissing,
+    TooManyRequests,
+)
 from hearth.common.logging import current_request_id
 
 __all__ = [
@@ -221,6 +227,9 @@ async def _hearth_error(request: Request, exc: Exception) -> ProblemResponse:
         extensions["reason"] = exc.reason
     if isinstance(exc, TokenError | InsufficientScope):
         headers["WWW-Authenticate"] = bearer_challenge(exc)
+    if isinstance(exc, TooManyRequests):
+        headers["Retry-After"] = str(exc.retry_after)
+        extensions["retry_after"] = exc.retry_after
     if exc.status == 500:
         report_bug(exc, request.scope)
     elif exc.status > 500:

@@ -7,8 +7,14 @@ side of it.
 
 - Each question is ``POST /registry/authorize`` with the caller's own bearer token
   forwarded, so the registry judges the user (and the token's scope and homes) itself.
-- Answers (allowed or not) are cached per (token id, action, target) for the ``ttl`` the
-  registry sends, in a bounded LRU (``max_entries``).
+- Answers (allowed or not) are shared per (user, the token's roles, scopes and homes,
+  action, target) for the ``ttl`` the registry sends, in a bounded LRU (``max_entries``):
+  the registry judges exactly those, so 500 sockets of one user (a classroom signed in
+  with one account) asking for one room make one registry call, not 500.
+- Concurrent identical questions wait for the first one's answer (single flight): a burst
+  of joins is one request in flight per question, never a queue of them at the registry.
+  A refused token (``unauthorized``) is the asking token's own answer: a waiter holding
+  another token asks for itself.
 - A home's answers are dropped when its registry change event arrives: route
   ``hearth-sys/registry/homes/+`` to :meth:`RegistryClient.on_registry_event` (a
   :class:`~hearth.common.routing.TopicRouter` handler), or hand parsed events to
@@ -26,6 +32,7 @@ while entered in the lifespan).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict, defaultdict
@@ -87,7 +94,26 @@ class _Entry:
     user: str
 
 
-_Key = tuple[str, Action, str | None, str | None, str | None]  # token id, action, the target
+_Key = tuple[
+    str,  # user id
+    frozenset[str],  # the token's roles
+    frozenset[str],  # the token's scopes
+    frozenset[str] | None,  # the token's homes (API-key tokens)
+    Action,
+    str | None,  # the target: topic, filter or home
+    str | None,
+    str | None,
+]
+
+
+@dataclass(slots=True)
+class _Flight:
+    """A question in flight: the task asking it, who asked first, what it is about."""
+
+    task: asyncio.Task[tuple[Decision, int]]
+    token_id: str
+    home: str | None
+    user: str
 
 
 class RegistryClient(ServiceClient):
@@ -109,10 +135,13 @@ class RegistryClient(ServiceClient):
         self._max_entries = max_entries
         self._clock = clock
         self._cache: OrderedDict[_Key, _Entry] = OrderedDict()
+        self._flights: dict[_Key, _Flight] = {}
         self._home_epoch: defaultdict[str, int] = defaultdict(int)
         self._user_epoch: defaultdict[str, int] = defaultdict(int)
         self.asked = 0
         """Questions that went to the registry (cache misses)."""
+        self.shared = 0
+        """Questions answered by a question already in flight (single flight)."""
 
     def __len__(self) -> int:
         return len(self._cache)
@@ -170,12 +199,16 @@ class RegistryClient(ServiceClient):
         self._home_epoch[home] += 1
         for key in [k for k, e in self._cache.items() if e.home == home]:
             del self._cache[key]
+        for key in [k for k, f in self._flights.items() if f.home == home]:
+            del self._flights[key]  # later questions ask again; the waiters get its answer
 
     def forget_user(self, user_id: str) -> None:
         """Drop every cached answer for ``user_id`` (and those in flight)."""
         self._user_epoch[user_id] += 1
         for key in [k for k, e in self._cache.items() if e.user == user_id]:
             del self._cache[key]
+        for key in [k for k, f in self._flights.items() if f.user == user_id]:
+            del self._flights[key]
 
     # ------------------------------------------------------------------ the cache
 
@@ -187,7 +220,10 @@ class RegistryClient(ServiceClient):
         self, caller: Caller, question: AuthorizeRequest, home: str | None
     ) -> Decision:
         key: _Key = (
-            caller.token_id,
+            caller.user_id,
+            caller.roles,
+            caller.scopes,
+            caller.homes,
             question.action,
             question.topic,
             question.filter,
@@ -199,14 +235,40 @@ class RegistryClient(ServiceClient):
                 self._cache.move_to_end(key)
                 return entry.decision
             del self._cache[key]
-        epochs = self._epochs(home, caller.user_id)
-        decision, ttl = await self._ask(caller, question)
-        unchanged = epochs == self._epochs(home, caller.user_id)
-        if ttl > 0 and unchanged and self._max_entries > 0:
-            self._cache[key] = _Entry(decision, self._clock() + ttl, home, caller.user_id)
-            while len(self._cache) > self._max_entries:
-                self._cache.popitem(last=False)
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = self._take_off(key, caller, question, home)
+        else:
+            self.shared += 1
+        # Shielded: a caller that goes away (its socket closed) never cancels the others'.
+        decision, _ = await asyncio.shield(flight.task)
+        if decision.reason == "unauthorized" and flight.token_id != caller.token_id:
+            return (await self._ask(caller, question))[0]  # that token's answer, not ours
         return decision
+
+    def _take_off(
+        self, key: _Key, caller: Caller, question: AuthorizeRequest, home: str | None
+    ) -> _Flight:
+        """Ask ``question`` in a task of its own; its answer is cached when it lands."""
+        epochs = self._epochs(home, caller.user_id)
+        task = asyncio.get_running_loop().create_task(self._ask(caller, question))
+        flight = _Flight(task, caller.token_id, home, caller.user_id)
+        self._flights[key] = flight
+
+        def landed(task: asyncio.Task[tuple[Decision, int]]) -> None:
+            if self._flights.get(key) is flight:
+                del self._flights[key]
+            if task.cancelled() or task.exception() is not None:
+                return
+            decision, ttl = task.result()
+            unchanged = epochs == self._epochs(home, caller.user_id)
+            if ttl > 0 and unchanged and self._max_entries > 0:
+                self._cache[key] = _Entry(decision, self._clock() + ttl, home, caller.user_id)
+                while len(self._cache) > self._max_entries:
+                    self._cache.popitem(last=False)
+
+        task.add_done_callback(landed)
+        return flight
 
     async def _ask(self, caller: Caller, question: AuthorizeRequest) -> tuple[Decision, int]:
         self.asked += 1

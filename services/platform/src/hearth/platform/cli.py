@@ -6,6 +6,7 @@
     hearth broker-config --out FILE   render mosquitto/hearth.conf.template
     hearth bootstrap                  offline dynsec init (when missing) + online logins/roles
     hearth front-door [--run]         render the front door's nginx config (and run nginx)
+    hearth admin reset                re-enable the seeded admin with a new password (on the host)
 
 It prints what it did, never a secret value; errors exit with status 1 and one line on
 stderr.
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hearth.platform import broker_config
+from hearth.platform.admin_reset import reset_admin
 from hearth.platform.bootstrap import bootstrap
 from hearth.platform.errors import PlatformError
 from hearth.platform.front_door_cli import add_front_door_command
@@ -91,6 +93,18 @@ def _cmd_bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_admin_reset(args: argparse.Namespace) -> int:
+    result = reset_admin(
+        secrets_file=args.secrets_file,
+        stack_env=args.stack_env,
+        host=args.host,
+        port=args.port,
+    )
+    print(f"admin reset: {result.summary}")
+    print(f"admin reset: the new password is HEARTH_AUTH_ADMIN_PASSWORD in {result.secrets_file}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``hearth`` command."""
     parser = argparse.ArgumentParser(prog="hearth", description=__doc__.split("\n\n")[0])
@@ -134,6 +148,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the broker")
     p.add_argument("--mosquitto-ctrl", default="mosquitto_ctrl")
     p.set_defaults(func=_cmd_bootstrap)
+
+    p = sub.add_parser("admin", help="recover platform administration (on the host)")
+    admin = p.add_subparsers(dest="admin_command", required=True)
+    p = admin.add_parser(
+        "reset",
+        help="re-enable the seeded admin with a new password (kept in the secrets file)",
+    )
+    p.add_argument("--secrets-file", type=Path, default=None)
+    p.add_argument(
+        "--stack-env",
+        type=Path,
+        default=Path("var/stack.env"),
+        help="the native stack's settings, when it runs (default: var/stack.env)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="the broker")
+    p.add_argument("--port", type=int, default=1884)
+    p.set_defaults(func=_cmd_admin_reset)
 
     add_front_door_command(sub)  # hearth.platform.front_door_cli
     add_stack_commands(sub)  # up, down, status, logs, deploy-env (hearth.platform.stack_cli)

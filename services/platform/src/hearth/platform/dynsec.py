@@ -74,7 +74,7 @@ def _own_service_status(service: str) -> str:
 
 def _service_rights(service: str) -> tuple[Acl, ...]:
     if service == "auth":
-        return publish(AUTH_BUS)
+        return (*publish(AUTH_BUS), *read(AUTH_BUS))
     if service == "registry":
         return (
             *publish(CONTROL_FILTER),
@@ -101,7 +101,7 @@ def _service_rights(service: str) -> tuple[Acl, ...]:
 def service_role_acls(service: str) -> frozenset[Acl]:
     """Everything a replica login ``svc-<service>-<replica>`` may do, and nothing more.
 
-    - auth: publish ``hearth-sys/auth/#``.
+    - auth: publish and read ``hearth-sys/auth/#`` (its replicas follow each other's marks).
     - registry: manage dynsec (publish ``$CONTROL/dynamic-security/#``, read its response
       topic); publish commands and devices' ``status`` (for ``silent``); read ``state``,
       ``status`` and ``ack``; publish ``hearth-sys/registry/#``; read ``hearth-sys/auth/#``.

@@ -146,7 +146,8 @@ def _proxy_headers(indent: str, *, websocket: bool = False) -> list[str]:
     lines = [
         f"{indent}proxy_set_header Host $http_host;",
         f"{indent}proxy_set_header Connection {connection};",
-        f"{indent}proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;",
+        # The edge: the peer it saw, not what the client claimed (login throttling counts it).
+        f"{indent}proxy_set_header X-Forwarded-For $remote_addr;",
         f"{indent}proxy_set_header X-Forwarded-Proto $scheme;",
     ]
     if websocket:

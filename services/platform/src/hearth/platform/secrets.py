@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from hearth.common.service_identities import SERVICE_SCOPES, client_secret_key
 from hearth.common.settings import DEFAULT_SECRETS_FILE
 from hearth.platform.errors import SecretsError
 from hearth.platform.logins import PLATFORM_SERVICES, check_service
@@ -37,6 +38,7 @@ __all__ = [
     "parse_dotenv",
     "read_secrets",
     "secrets_path",
+    "set_secret",
 ]
 
 SECRETS_FILE_ENV = "HEARTH_SECRETS_FILE"
@@ -85,6 +87,13 @@ SECRET_SPECS: tuple[SecretSpec, ...] = (
     SecretSpec(
         "HEARTH_AUTH_ADMIN_PASSWORD",
         "auth: password of the first admin (HEARTH_AUTH_ADMIN_USERNAME)",
+    ),
+    *(
+        SecretSpec(
+            client_secret_key(service),
+            f"auth: client secret of the {service} service identity (client-credentials grant)",
+        )
+        for service in SERVICE_SCOPES
     ),
 )
 """Every secret the platform generates. Later issues append here (one list, one place)."""
@@ -153,6 +162,13 @@ def _locked(path: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _text_or_empty(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return ""
+
+
 def _write_atomically(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -191,10 +207,7 @@ def ensure_secrets(
     target = secrets_path() if path is None else path
     target.parent.mkdir(parents=True, exist_ok=True)
     with _locked(target):
-        try:
-            existing = target.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            existing = ""
+        existing = _text_or_empty(target)
         values = parse_dotenv(existing)
         missing = [(spec, spec.generate()) for spec in specs if not values.get(spec.key)]
         if missing:
@@ -203,3 +216,29 @@ def ensure_secrets(
         elif target.stat().st_mode & 0o077:
             target.chmod(0o600)
     return EnsuredSecrets(target, tuple(spec.key for spec, _ in missing), values)
+
+
+def set_secret(path: Path, key: str, value: str) -> None:
+    """Replace the value of ``key`` in the secrets file (or add it); every other line stays.
+
+    For the operator's commands that change a secret on purpose (``hearth admin reset``);
+    :func:`ensure_secrets` never changes one.
+    """
+    if _KEY.fullmatch(key) is None or "\n" in value:
+        raise SecretsError(f"cannot write {key!r}: not an upper-case env name and one-line value")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _locked(path):
+        existing = _text_or_empty(path)
+        lines, found = [], False
+        for line in existing.splitlines(keepends=True):
+            match = _LINE.fullmatch(line.strip())
+            if match is not None and match.group(1) == key:
+                lines.append(f"{key}={value}\n")
+                found = True
+            else:
+                lines.append(line)
+        if not found:
+            if lines and not lines[-1].endswith("\n"):
+                lines.append("\n")
+            lines.append(f"{key}={value}\n")
+        _write_atomically(path, "".join(lines))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -18,7 +20,9 @@ class RealtimeSettings(HearthSettings):
     ``last_values_per_room`` bounds the last-value cache of a filter room (one value per
     topic); ``max_backlog`` bounds the messages waiting for one slow socket (it is
     disconnected beyond); ``cors_allowed_origins`` are the browser origins allowed to open a socket
-    (``*``: any; tokens travel in the connect payload, never in cookies).
+    (``*``: any; tokens travel in the connect payload, never in cookies). ``websocket`` is
+    the uvicorn websocket implementation and ``websocket_deflate`` whether it offers
+    permessage-deflate (:meth:`server_options`; the choice and its figures: decisions.md).
     """
 
     model_config = SettingsConfigDict(env_prefix="HEARTH_REALTIME_")
@@ -45,6 +49,17 @@ class RealtimeSettings(HearthSettings):
     authorize_cache_size: int = Field(
         default=50_000, ge=0, description="Registry answers kept at most (0: no cache)."
     )
+    websocket: Literal["websockets-sansio", "websockets", "wsproto"] = Field(
+        default="websockets-sansio", description="uvicorn's websocket implementation."
+    )
+    websocket_deflate: bool = Field(
+        default=False,
+        description="Offer permessage-deflate (costs a compressor per socket; off: decisions.md).",
+    )
     cors_allowed_origins: list[str] = Field(
         default=["*"], description="Origins allowed to connect from a browser; * for any."
     )
+
+    def server_options(self) -> dict[str, Any]:
+        """The uvicorn options these settings choose (the websocket implementation)."""
+        return {"ws": self.websocket, "ws_per_message_deflate": self.websocket_deflate}

@@ -29,7 +29,7 @@ from hearth.common.registry_client import RegistryClient
 from hearth.common.routing import TopicRouter
 from hearth.common.tokens import RevocationMarks, TokenVerifier, verifier_from_settings
 from hearth.common.web import create_service_app, service_state
-from hearth.realtime.backlog import drained_check
+from hearth.realtime.backlog import SendQueues
 from hearth.realtime.config import RealtimeSettings
 from hearth.realtime.metrics import RealtimeMetrics
 from hearth.realtime.service import RealtimeService
@@ -66,6 +66,7 @@ def create_app(
     )
     service = RealtimeService(
         sio,
+        SendQueues(sio),
         mqtt,
         verifier,
         registry,
@@ -73,7 +74,6 @@ def create_app(
         max_rooms=settings.max_rooms_per_socket,
         last_values=settings.last_values_per_room,
         max_backlog=settings.max_backlog,
-        drained=drained_check(sio),
         router=router,
     )
     bind_events(sio, service)

@@ -32,6 +32,12 @@ class RealtimeMetrics:
             "messages events sent: bursts coalesced while a socket was backlogged.",
             registry=registry,
         )
+        self.conflated = Counter(
+            "hearth_realtime_messages_conflated_total",
+            "Room messages replaced by a newer value of their topic before a socket that "
+            "could not keep up was sent them (the newer one carries conflated: n).",
+            registry=registry,
+        )
         self.slow_disconnects = Counter(
             "hearth_realtime_slow_disconnects_total",
             "Sockets disconnected because their backlog reached its limit.",

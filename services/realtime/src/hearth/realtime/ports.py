@@ -3,14 +3,15 @@
 ``socketio.AsyncServer`` is a :class:`SocketServer` and
 :class:`~hearth.common.mqtt.MqttConnection` a :class:`BrokerSubscriber`; the unit tests
 pass fakes of both, which is how they force races a live run cannot produce (a slow
-SUBACK, an emit held while a burst arrives).
+SUBACK, a socket whose queue stays full while a burst arrives). :class:`SendQueues` is
+what :class:`hearth.realtime.backlog.SendQueues` gives (the writes and the backlog).
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-__all__ = ["BrokerSubscriber", "SocketServer"]
+__all__ = ["BrokerSubscriber", "SendQueues", "SocketServer"]
 
 
 class SocketServer(Protocol):
@@ -25,6 +26,18 @@ class SocketServer(Protocol):
     async def leave_room(self, sid: str, room: str) -> None: ...
 
     async def disconnect(self, sid: str) -> None: ...
+
+
+class SendQueues(Protocol):
+    """Sockets' send queues (:class:`hearth.realtime.backlog.SendQueues` is one)."""
+
+    def write(self, sid: str, event: str, data: Any) -> bool:
+        """Put ``event`` on socket ``sid``'s queue; False if the socket is gone."""
+        ...
+
+    def depth(self, sid: str) -> int:
+        """Packets waiting on socket ``sid``'s queue (0 if it is gone)."""
+        ...
 
 
 class BrokerSubscriber(Protocol):

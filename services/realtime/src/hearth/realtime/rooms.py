@@ -280,8 +280,10 @@ class Rooms:
                 "ts": ts,
                 "retained": bool(message.retain),
             }
+            handed = 0
             for sid in list(room.members):
                 session = self._sessions.get(sid)
                 outbox = session.outbox if session is not None else None
                 if outbox is not None and outbox.put(item):
-                    self._metrics.delivered.inc()
+                    handed += 1
+            self._metrics.delivered.inc(handed)  # once per room: no per-socket metric call

@@ -21,7 +21,6 @@ registry must allow reading it (cached per its TTL), and the socket may be in at
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiomqtt
@@ -34,7 +33,7 @@ from hearth.common.topics import ROOT, TopicError, TopicFilter, parse_filter
 from hearth.realtime.background import Background
 from hearth.realtime.errors import REGISTRY_REASON_CODES, SocketError, error_ack
 from hearth.realtime.metrics import RealtimeMetrics
-from hearth.realtime.ports import BrokerSubscriber, SocketServer
+from hearth.realtime.ports import BrokerSubscriber, SendQueues, SocketServer
 from hearth.realtime.rooms import Rooms
 from hearth.realtime.sessions import OtherUser, Session, Sessions
 from hearth.realtime.withdrawal import Withdrawal
@@ -48,6 +47,7 @@ class RealtimeService:
     def __init__(
         self,
         sio: SocketServer,
+        queues: SendQueues,
         broker: BrokerSubscriber,
         verifier: TokenVerifier,
         registry: RegistryClient,
@@ -56,7 +56,6 @@ class RealtimeService:
         max_rooms: int = 50,
         last_values: int = 500,
         max_backlog: int = 10_000,
-        drained: Callable[[str], Awaitable[None]] | None = None,
         router: TopicRouter | None = None,
     ) -> None:
         self.sio = sio
@@ -66,12 +65,12 @@ class RealtimeService:
         self.background = Background()
         self.sessions = Sessions(
             sio,
+            queues,
             verifier,
             metrics,
             on_expired=lambda session: self.withdrawal.expired(session),
             on_slow=lambda session: self.background.spawn(self._drop(session)),
             max_backlog=max_backlog,
-            drained=drained,
         )
         self.rooms = Rooms(sio, broker, self.sessions, metrics, last_values=last_values)
         self.withdrawal = Withdrawal(

@@ -2,14 +2,16 @@
 
 - **connect**: the token in ``auth: {token}`` is verified (JWKS and revocation marks); a
   session is made with its own :class:`~hearth.realtime.outbox.Outbox` (every room message
-  to the socket goes through it).
+  to the socket goes through it onto the socket's send queue, ``queues``).
 - **reauth**: a newer token of the same user replaces the session's caller and moves its
   expiry; a token of another user is refused.
 - **expiry**: the session ends when its token expires (``exp`` plus the verifier's leeway)
   unless ``reauth`` came first: ``on_expired(session)`` runs (the withdrawal of every room
   and the disconnection are :mod:`hearth.realtime.withdrawal`'s business).
-- **slow sockets**: a socket whose outbox overflows (``max_backlog`` undelivered
-  messages) is handed to ``on_slow(session)`` to be disconnected.
+- **slow sockets**: a socket that cannot keep up gets the latest value of each topic
+  (conflation, see :mod:`hearth.realtime.outbox`); one whose outbox still overflows
+  (``max_backlog`` distinct undelivered messages) is handed to ``on_slow(session)`` to be
+  disconnected.
 
 A session also keeps the names of its rooms (joining and leaving are
 :mod:`hearth.realtime.rooms`'s business) and a lock that orders its own ``subscribe`` and
@@ -22,7 +24,7 @@ import asyncio
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +32,7 @@ from hearth.common.errors import KeysUnavailable, TokenError, TokenMissing
 from hearth.common.tokens import Caller, TokenVerifier
 from hearth.realtime.metrics import RealtimeMetrics
 from hearth.realtime.outbox import Outbox
-from hearth.realtime.ports import SocketServer
+from hearth.realtime.ports import SendQueues, SocketServer
 
 __all__ = ["OtherUser", "Session", "Sessions"]
 
@@ -66,13 +68,13 @@ class Sessions:
     def __init__(
         self,
         sio: SocketServer,
+        queues: SendQueues,
         verifier: TokenVerifier,
         metrics: RealtimeMetrics,
         *,
         on_expired: SessionCallback,
         on_slow: SessionCallback,
         max_backlog: int = 10_000,
-        drained: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self._sio = sio
         self._verifier = verifier
@@ -80,7 +82,7 @@ class Sessions:
         self._on_expired = on_expired
         self._on_slow = on_slow
         self._max_backlog = max_backlog
-        self._drained = drained
+        self._queues = queues
         self._by_sid: dict[str, Session] = {}
         self._by_user: defaultdict[str, set[str]] = defaultdict(set)
 
@@ -178,13 +180,13 @@ class Sessions:
 
     def _outbox(self, session: Session) -> Outbox:
         sid = session.sid
+        queues = self._queues
+        bursts = self._metrics.bursts
 
-        async def send(event: str, data: Any) -> None:
-            await self._sio.emit(event, data, to=sid)
+        def write(event: str, data: Any) -> bool:
             if event == "messages":
-                self._metrics.bursts.inc()
-            if self._drained is not None:
-                await self._drained(sid)
+                bursts.inc()
+            return queues.write(sid, event, data)
 
         def overflow(backlog: int) -> None:
             log.warning(
@@ -194,4 +196,10 @@ class Sessions:
             self._metrics.slow_disconnects.inc()
             self._on_slow(session)
 
-        return Outbox(send, capacity=self._max_backlog, on_overflow=overflow)
+        return Outbox(
+            write,
+            lambda: queues.depth(sid),
+            capacity=self._max_backlog,
+            on_overflow=overflow,
+            on_conflated=self._metrics.conflated.inc,
+        )

@@ -416,7 +416,9 @@ def realtime_settings(
 
 def start_realtime(settings: RealtimeSettings) -> RunningApp:
     """Serve a realtime app built from ``settings``."""
-    return serve_app(create_realtime_app(settings), wait_path="/readyz")
+    return serve_app(
+        create_realtime_app(settings), wait_path="/readyz", **settings.server_options()
+    )
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Form, Response, status
+from fastapi import APIRouter, Depends, Form, Request, Response, status
 
-from hearth.auth.api.deps import CurrentUser, ServiceDep
-from hearth.auth.errors import InvalidGrant
-from hearth.auth.models import RefreshRequest, TokenResponse
+from hearth.auth.api.deps import ApiKeysDep, ServiceClientsDep, ServiceDep, SessionUser
+from hearth.auth.api_keys import is_api_key
+from hearth.auth.errors import InvalidClient, InvalidGrant
+from hearth.auth.models import RefreshRequest, ServiceTokenResponse, TokenResponse
+from hearth.auth.throttle import address_key
 from hearth.common.inputs import Text, require_form
 from hearth.common.problems import Problem
 from hearth.common.schemas import InputModel
@@ -19,14 +21,22 @@ router = APIRouter(prefix="/auth", tags=["tokens"])
 
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _ERRORS: dict[int | str, dict[str, object]] = {
-    400: {"model": Problem, "description": "Wrong credentials or refresh token (invalid_grant)"}
+    400: {"model": Problem, "description": "Wrong credentials or refresh token (invalid_grant)"},
+}
+_TOKEN_ERRORS: dict[int | str, dict[str, object]] = {
+    400: {
+        "model": Problem,
+        "description": "Wrong credentials or refresh token (invalid_grant), "
+        "unknown or revoked API key or wrong client secret (invalid_client)",
+    },
+    429: {"model": Problem, "description": "Too many failed logins: see Retry-After"},
 }
 
 
 class TokenForm(InputModel):
     """The token request's form fields (RFC 6749 sections 4.3 and 6)."""
 
-    grant_type: Literal["password", "refresh_token"] = "password"
+    grant_type: Literal["password", "refresh_token", "client_credentials"] = "password"
     username: Annotated[str, Text(100)] = ""
     password: Annotated[str, Text(256)] = ""
     refresh_token: Annotated[str, Text(256)] = ""
@@ -37,27 +47,45 @@ class TokenForm(InputModel):
 
 @router.post(
     "/token",
-    summary="Log in (password grant) or rotate a refresh token (refresh_token grant)",
-    responses=_ERRORS,
+    summary="Log in, rotate a refresh token, or exchange an API key or client credentials",
+    responses=_TOKEN_ERRORS,
     dependencies=[Depends(require_form)],  # a JSON body: 415 saying to send a form
 )
 async def token(
-    form: Annotated[TokenForm, Form()], service: ServiceDep, response: Response
-) -> TokenResponse:
+    form: Annotated[TokenForm, Form()],
+    request: Request,
+    service: ServiceDep,
+    api_keys: ApiKeysDep,
+    clients: ServiceClientsDep,
+    response: Response,
+) -> TokenResponse | ServiceTokenResponse:
     """The OAuth2 token endpoint, form-encoded (Swagger UI's Authorize uses it).
 
-    ``grant_type=password`` with ``username`` and ``password`` starts a new session;
-    ``grant_type=refresh_token`` with ``refresh_token`` rotates it. ``scope`` is
-    ignored: a user's token carries everything the user may do.
+    - ``grant_type=password`` with ``username`` and ``password`` starts a new session
+      (failed tries are throttled: 429 with ``Retry-After``);
+    - ``grant_type=refresh_token`` with ``refresh_token`` rotates it;
+    - ``grant_type=client_credentials`` with an API key (``hak_...``) as ``client_secret``
+      mints a short-lived token with the key's scope and homes; with a service identity's
+      ``client_id`` and ``client_secret`` it mints that service's token. Neither has a
+      refresh token: exchange again when it expires.
+
+    ``scope`` is ignored: a token carries everything its user, key or service may do.
     """
     response.headers.update(_NO_STORE)
     if form.grant_type == "refresh_token":
         if not form.refresh_token:
             raise InvalidGrant("refresh_token is required")
         return await service.refresh(form.refresh_token)
+    if form.grant_type == "client_credentials":
+        if is_api_key(form.client_secret):
+            return await api_keys.exchange(form.client_secret)
+        if not form.client_id or not form.client_secret:
+            raise InvalidClient("client_id and client_secret (or an API key) are required")
+        return clients.token(form.client_id, form.client_secret)
     if not form.username or not form.password:
         raise InvalidGrant("username and password are required")
-    return await service.login(form.username, form.password)
+    host = request.client.host if request.client else None
+    return await service.login(form.username, form.password, address_key(host))
 
 
 @router.post("/refresh", summary="Rotate a refresh token", responses=_ERRORS)
@@ -86,6 +114,6 @@ async def logout(body: RefreshRequest, service: ServiceDep) -> None:
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Log out every session of mine",
 )
-async def logout_everywhere(user: CurrentUser, service: ServiceDep) -> None:
+async def logout_everywhere(user: SessionUser, service: ServiceDep) -> None:
     """Revoke every refresh token and every access token issued to me so far."""
     await service.logout_everywhere(user.id)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, status
 
-from hearth.auth.api.deps import AdminUser, CurrentUser, ServiceDep, SettingsDep
+from hearth.auth.api.deps import AdminUser, CurrentUser, ServiceDep, SessionUser, SettingsDep
 from hearth.auth.models import (
     PasswordChange,
     UserAdminUpdate,
@@ -54,7 +54,7 @@ async def read_me(user: CurrentUser) -> UserPublic:
 
 
 @router.patch("/users/me", summary="Update my profile", responses=_AUTH_ERRORS)
-async def update_me(body: UserUpdate, user: CurrentUser, service: ServiceDep) -> UserPublic:
+async def update_me(body: UserUpdate, user: SessionUser, service: ServiceDep) -> UserPublic:
     """Change my display name."""
     return UserPublic.of(await service.update_self(user.id, body))
 
@@ -65,7 +65,7 @@ async def update_me(body: UserUpdate, user: CurrentUser, service: ServiceDep) ->
     summary="Change my password",
     responses={**_AUTH_ERRORS, 400: {"model": Problem}},
 )
-async def change_password(body: PasswordChange, user: CurrentUser, service: ServiceDep) -> None:
+async def change_password(body: PasswordChange, user: SessionUser, service: ServiceDep) -> None:
     """Change my password; every session and token of mine ends (log in again)."""
     await service.change_password(user.id, body)
 
@@ -136,10 +136,18 @@ async def read_user(user_id: uuid.UUID, _admin: AdminUser, service: ServiceDep) 
 @router.patch(
     "/users/{user_id}",
     summary="Set a user's roles, disable or enable them (admin)",
-    responses={**_ADMIN_ERRORS, 400: {"model": Problem}, 404: {"model": Problem}},
+    responses={
+        **_ADMIN_ERRORS,
+        400: {"model": Problem},
+        404: {"model": Problem},
+        409: {"model": Problem, "description": "The last enabled admin (last_admin)"},
+    },
 )
 async def update_user(
     user_id: uuid.UUID, body: UserAdminUpdate, admin: AdminUser, service: ServiceDep
 ) -> UserPublic:
-    """Disabling a user or removing their admin role revokes their tokens at once."""
+    """Disabling a user or removing their admin role revokes their tokens at once.
+
+    The last enabled admin can be neither disabled nor demoted (409 ``last_admin``).
+    """
     return UserPublic.of(await service.admin_update(admin.id, user_id, body))

@@ -62,12 +62,17 @@ def verifier_from_settings(
     *,
     marks: RevocationMarks | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    accept_services: bool = False,
 ) -> TokenVerifier:
-    """A verifier reading keys from ``settings.jwks_url`` with the settings' issuer and audience."""
+    """A verifier reading keys from ``settings.jwks_url`` with the settings' issuer and audience.
+
+    ``accept_services`` lets service-identity tokens in (a service with rules for them).
+    """
     return TokenVerifier(
         JwksClient(settings.jwks_url, transport=transport),
         marks,
         issuer=settings.token_issuer,
         audience=settings.token_audience,
         leeway=settings.token_leeway,
+        accept_services=accept_services,
     )

@@ -14,9 +14,14 @@ class Caller:
     """The verified identity behind a request.
 
     ``homes`` is ``None`` for a user's own token (the registry decides per
-    home) and the set of home slugs an API-key token is limited to otherwise.
-    ``issued_at``/``expires_at`` are epoch seconds. ``token`` is the raw bearer
-    token, kept to forward to the registry; it never appears in ``repr``.
+    home) and for an API key limited to no homes; otherwise the set of home slugs
+    an API-key token is limited to. ``api_key`` is the id of the API key a token
+    was minted from (``None`` for a login's token). ``service`` is the platform
+    service a client-credentials token was minted for (then ``user_id`` is that
+    service's name, never a user id; only verifiers built with
+    ``accept_services=True`` let such tokens in). ``issued_at``/``expires_at`` are
+    epoch seconds. ``token`` is the raw bearer token, kept to forward to the
+    registry; it never appears in ``repr``.
     """
 
     user_id: str
@@ -27,6 +32,8 @@ class Caller:
     issued_at: float
     expires_at: float
     token: str = field(repr=False, compare=False)
+    api_key: str | None = None
+    service: str | None = None
 
     @property
     def is_admin(self) -> bool:
@@ -35,8 +42,18 @@ class Caller:
 
     @property
     def is_api_key(self) -> bool:
-        """Whether the token was minted from an API key (it carries ``homes``)."""
-        return self.homes is not None
+        """Whether the token was minted from an API key (it carries ``key`` or ``homes``)."""
+        return self.api_key is not None or self.homes is not None
+
+    @property
+    def is_service(self) -> bool:
+        """Whether the token is a platform service's own (client-credentials grant)."""
+        return self.service is not None
+
+    @property
+    def is_session(self) -> bool:
+        """Whether the token comes from a user's login (not an API key, not a service)."""
+        return not self.is_api_key and not self.is_service
 
     def has_scope(self, scope: str) -> bool:
         """Whether the token grants ``scope`` (``read``, ``control``, ``admin``)."""
