@@ -143,6 +143,8 @@ def platform(
                 RegistrySettings(
                     **_common(broker, tmp, "registry"),
                     database_url=databases[1],
+                    device_key=secrets.token_urlsafe(32),
+                    reconcile_at_start=False,  # the session broker holds others' device logins
                     jwks_url=jwks,
                     auth_url=auth.url,
                 )
@@ -156,7 +158,7 @@ def platform(
                     **_common(broker, tmp, "ingest"),
                     database_url=databases[2],
                     jwks_url=jwks,
-                    registry_url=registry.url,  # the history API asks it who may read
+                    registry_url=registry.url,
                 )
             ),
             wait_path="/readyz",
