@@ -42,6 +42,7 @@ from hearth.ingest.homes import HomeZones
 from hearth.ingest.hooks import TestHolds
 from hearth.ingest.metrics import IngestMetrics
 from hearth.ingest.migrate import MIGRATIONS, migrate
+from hearth.ingest.rate import DeviceRateLimiter
 from hearth.ingest.rejects import RejectLimiter, RejectLog
 from hearth.ingest.repository import IngestRepository
 from hearth.ingest.service import IngestService
@@ -100,6 +101,11 @@ def create_app(
         holds=holds,
         keep_bytes=settings.reject_payload_bytes,
         reject_log=RejectLog(),
+        rates=DeviceRateLimiter(
+            settings.device_rate,
+            settings.device_burst,
+            max_devices=settings.device_rate_max_devices,
+        ),
     )
     history = HistoryService(
         Transactions(sessions, HistoryRepository),
