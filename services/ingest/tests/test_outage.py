@@ -146,9 +146,10 @@ def test_database_outage_of_30_s_loses_nothing_and_memory_stays_bounded(
     wait_until(lambda: not ingest.ready(), BOUND, "/readyz not ready")
     readiness = ingest.readiness()
     assert readiness["checks"]["database"]["ok"] is False, readiness  # type: ignore[index]
-    peak, ready_during = rss_before, []
+    peak, ready_during, unacked = rss_before, [], 0.0
     while time.monotonic() - stopped_at < OUTAGE_SECONDS:
         peak = max(peak, ingest.rss_bytes())
+        unacked = max(unacked, ingest.counter("hearth_ingest_unacked_deliveries"))
         ready_during.append(ingest.ready())
         time.sleep(0.5)  # the outage lasts 30 s by definition; this samples it
     retries = ingest.counter("hearth_ingest_write_errors_total") - errors_before
@@ -158,6 +159,12 @@ def test_database_outage_of_30_s_loses_nothing_and_memory_stays_bounded(
     # Retried with back-off (0.1 s doubling to 5 s): a handful of tries, not one per 0.1 s.
     assert 1 <= retries <= 30, retries
     assert peak - rss_before <= RSS_BOUND, (peak, rss_before)
+    # What it holds is bounded by the Receive Maximum (10,000): the broker keeps the rest.
+    assert 0 < unacked <= 10_000, unacked
+    print(  # the figures for docs/broker.md (pytest -s shows them)
+        f"outage: RSS {rss_before / 2**20:.1f} MiB before, peak +{(peak - rss_before) / 2**20:.1f}"
+        f" MiB; unacknowledged peak {unacked:.0f}; {retries:.0f} retries"
+    )
 
     stream.join()
     wait_until(lambda: stored(own_ingest_db) >= n, BOUND * 2, f"{n} rows after the outage")

@@ -124,6 +124,7 @@ def create_app(
         max_rows=settings.batch_max_rows,
         max_delay=settings.batch_max_delay,
     )
+    metrics.unacked.set_function(lambda: len(inbox) + writer.in_progress)
     state = IngestState(
         settings=settings,
         engine=engine,
