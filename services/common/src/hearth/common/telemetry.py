@@ -199,9 +199,13 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
+"""Built once: ``json.loads`` with keyword arguments builds a decoder per call (a profile)."""
+
+
 def _load_json(text: str) -> Any:
     try:
-        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
+        return _DECODER.decode(text)
     except TelemetryRejected:
         raise
     except json.JSONDecodeError as exc:
