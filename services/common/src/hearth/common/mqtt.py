@@ -61,6 +61,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -70,6 +71,7 @@ from paho.mqtt.properties import Properties
 
 from hearth.common.errors import HearthError
 from hearth.common.messages import StatusReason, service_status_payload
+from hearth.common.mqtt_tls import tls_context
 from hearth.common.topics import service_status_topic
 
 if TYPE_CHECKING:
@@ -138,6 +140,8 @@ class MqttConfig:
     reconnect_max: float = 5.0
     publish_timeout: float = 5.0
     timeout: float = 10.0
+    ca_file: Path | None = None
+    """MQTT over TLS trusting this CA (PEM); None: plain MQTT."""
 
     def __post_init__(self) -> None:
         if not self.client_id:
@@ -158,6 +162,7 @@ class MqttConfig:
             username=settings.mqtt_username or None,
             password=settings.mqtt_password.get_secret_value() or None,
             client_id=settings.client_id,
+            ca_file=settings.mqtt_ca_file,
         )
         return replace(config, **overrides) if overrides else config
 
@@ -426,6 +431,7 @@ class MqttConnection:
             keepalive=config.keepalive,
             timeout=config.timeout,
             properties=properties,
+            tls_context=tls_context(config.ca_file),
         )
 
     async def _sync_subscriptions(self, client: aiomqtt.Client) -> None:

@@ -38,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -48,6 +49,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hearth.common.messages import StatusReason, service_status_payload
+from hearth.common.mqtt_tls import tls_context
 from hearth.common.topics import INGEST_SHARED_SUBSCRIPTION, SYS_ROOT, service_status_topic
 from hearth.ingest.batcher import Delivery, Inbox
 from hearth.ingest.config import IngestSettings
@@ -72,6 +74,8 @@ class ConsumerConfig:
     keepalive: int = 30
     subscription: str = INGEST_SHARED_SUBSCRIPTION
     system_filters: tuple[str, ...] = ()
+    ca_file: Path | None = None
+    """MQTT over TLS trusting this CA (``mqtt_ca_file``); None: plain MQTT."""
 
     @classmethod
     def from_settings(
@@ -89,6 +93,7 @@ class ConsumerConfig:
             session_expiry=settings.session_expiry,
             keepalive=settings.mqtt_keepalive,
             system_filters=system_filters,
+            ca_file=settings.mqtt_ca_file,
         )
 
 
@@ -119,6 +124,9 @@ class TelemetryConsumer:
         )
         if config.username is not None:
             client.username_pw_set(config.username, config.password)
+        context = tls_context(config.ca_file)
+        if context is not None:
+            client.tls_set_context(context)
         client.will_set(
             config.status_topic,
             service_status_payload(StatusReason.WILL),

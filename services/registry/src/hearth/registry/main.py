@@ -33,7 +33,6 @@ from hearth.registry.api import homes as homes_api
 from hearth.registry.api import logins as logins_api
 from hearth.registry.api import members as members_api
 from hearth.registry.config import RegistrySettings
-from hearth.registry.device_config import BrokerAddress
 from hearth.registry.device_logins import DeviceLogins
 from hearth.registry.dynsec_client import DynsecClient
 from hearth.registry.events import EventPublisher
@@ -82,11 +81,7 @@ def create_app(
         events,
         DeviceLogins(dynsec),
         passwords,
-        BrokerAddress(
-            settings.device_broker_host,
-            settings.device_broker_port,
-            settings.device_broker_tls,
-        ),
+        settings.device_broker(),
         authorize_ttl=settings.authorize_ttl,
     )
     readiness = {"database": database_check(engine), "broker": mqtt.readiness_check}
