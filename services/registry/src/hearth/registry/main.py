@@ -27,6 +27,7 @@ from hearth.common.mqtt import MqttConfig, MqttConnection
 from hearth.common.routing import TopicRouter, payload_bytes
 from hearth.common.tokens import USER_MARKS_FILTER, RevocationMarks, verifier_from_settings
 from hearth.common.web import create_service_app, service_state
+from hearth.registry import openapi_examples
 from hearth.registry.api import authorize as authorize_api
 from hearth.registry.api import devices as devices_api
 from hearth.registry.api import homes as homes_api
@@ -106,6 +107,8 @@ def create_app(
         token_verifier=verifier_from_settings(settings, marks=marks),
         state=state,
         readiness_checks=readiness,
+        openapi_tags=openapi_examples.TAGS,
+        openapi_examples=openapi_examples.EXAMPLES,
     )
     app.include_router(homes_api.router)
     app.include_router(members_api.router)
