@@ -36,6 +36,7 @@ _DEVICE: Final[dict[str, Any]] = {
     "interval": 60,
     "metrics": _METRICS,
     "properties": [],
+    "refuse_undeclared": False,
     "disabled": False,
     "created_at": _AT,
     "updated_at": _AT,
