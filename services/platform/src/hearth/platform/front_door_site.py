@@ -5,6 +5,7 @@
     index.html               the dashboard's placeholder (until the dashboard lands)
     docs/index.html          the portal: Swagger UI over every service's OpenAPI
     docs/portal.js           its service menu (reads specs.json)
+    docs/menu.js             the service menu both pages share
     docs/redoc.html          ReDoc
     docs/specs.json          [{name, url}] from hearth.platform.front_door_routes
     docs/asyncapi.html       the events (AsyncAPI) of ASYNCAPI_SERVICES, rendered by

@@ -4,16 +4,7 @@
 (async function () {
   const select = document.getElementById("service");
   const out = document.getElementById("doc");
-  const specs = await (await fetch("events.json")).json();
-  const wanted = new URLSearchParams(location.search).get("service");
-  for (const spec of specs) {
-    const option = document.createElement("option");
-    option.value = spec.name;
-    option.textContent = spec.name;
-    option.dataset.url = spec.url;
-    select.appendChild(option);
-  }
-  if (wanted && specs.some((spec) => spec.name === wanted)) select.value = wanted;
+  await hearthMenu(select, "events.json");
 
   function el(tag, text, className) {
     const node = document.createElement(tag);
