@@ -27,6 +27,9 @@ What a :class:`MqttConnection` does:
   exception from the handler is logged and counted (``handler_errors``), never
   ends the loop (aiomqtt 2.x acknowledges QoS 1 on receipt: messages received
   but not yet handled when the connection drops or closes are lost);
+- with a router, calls :meth:`TopicRouter.caught_up` after a message when no
+  other received message waits (aiomqtt's queue is empty): what a handler
+  gathered from messages that arrived together can go out then;
 - when the connection fails or drops, retries after an exponential back-off
   with jitter (``reconnect_min`` doubling up to ``reconnect_max``; each wait is
   drawn between half the step and the step), forever, until closed;
@@ -470,6 +473,13 @@ class MqttConnection:
             self.handler_errors += 1
             log.exception("mqtt %s: handler failed on %s", self.config.client_id, message.topic)
 
+    def _caught_up(self, router: TopicRouter) -> None:
+        try:
+            router.caught_up()
+        except Exception:
+            self.handler_errors += 1
+            log.exception("mqtt %s: caught-up handler failed", self.config.client_id)
+
     async def _run(self) -> None:
         config = self.config
         delays = backoff_delays(config.reconnect_min, config.reconnect_max)
@@ -486,8 +496,11 @@ class MqttConnection:
                     log.info(
                         "mqtt %s: connected to %s:%d", config.client_id, config.host, config.port
                     )
-                    async for message in client.messages:
+                    messages = client.messages
+                    async for message in messages:
                         await self._dispatch(message)
+                        if self._router is not None and not len(messages):
+                            self._caught_up(self._router)
             except aiomqtt.MqttError as exc:
                 reason = str(exc) or type(exc).__name__
             except Exception as exc:  # never let the connection task die

@@ -127,6 +127,25 @@ class Outbox:
             self._timer = asyncio.get_running_loop().call_later(self.max_delay, self._flush)
         return True
 
+    def put_batch(self, event: str, data: Any, items: list[dict[str, Any]]) -> int:
+        """Queue a room's batch (:mod:`hearth.realtime.fanout`); how many items it took.
+
+        ``(event, data)`` is the batch as one event (``message`` with its one item, or
+        ``messages`` with ``items``), shared with every member of the room and encoded once:
+        written as it is when nothing waits; while backlogged, the items go one by one
+        through :meth:`put` (coalesced, conflated, bounded).
+        """
+        if self.closed:
+            return 0
+        if not self._pending and self._depth() == 0:
+            return len(items) if self._write(event, data) else 0
+        taken = 0
+        for item in items:
+            if not self.put(item):
+                break
+            taken += 1
+        return taken
+
     def discard(self, room: str) -> int:
         """Drop the waiting items of ``room`` (the socket left it); how many."""
         kept = [slot for slot in self._pending if slot.item.get("room") != room]
