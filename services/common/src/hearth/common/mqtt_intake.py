@@ -17,7 +17,7 @@ the only one that reaches into aiomqtt (pinned ``>=2.5,<3``):
   argument), so the connection takes every message already received with
   ``get_nowait`` after the first (no task per message): :func:`take_waiting`.
 
-``tests/test_mqtt_intake.py`` checks both against a real broker: a burst published at
+``services/common/tests/test_mqtt.py`` checks both against a real broker: a burst published at
 once reaches the handler in batches, in order, and the private attribute is there.
 """
 
