@@ -30,6 +30,7 @@ from typing import Any
 
 import aiomqtt
 import paho.mqtt.client as paho
+from paho.mqtt.enums import MQTTErrorCode
 
 __all__ = ["READ_LIMIT", "IntakeQueue", "read_all_available", "take_waiting"]
 
@@ -52,10 +53,10 @@ def _readable(sock: Any) -> bool:
 
 def read_all_available(client: aiomqtt.Client, limit: int = READ_LIMIT) -> None:
     """Make ``client`` read up to ``limit`` packets each time its socket is readable."""
-    inner: paho.Client = client._client  # noqa: SLF001 (the one private aiomqtt attribute)
-    read_one: Callable[..., paho.MQTTErrorCode] = inner.loop_read
+    inner: paho.Client = client._client  # the one private aiomqtt attribute
+    read_one: Callable[..., MQTTErrorCode] = inner.loop_read
 
-    def loop_read(max_packets: int = 1) -> paho.MQTTErrorCode:
+    def loop_read(max_packets: int = 1) -> MQTTErrorCode:
         rc = read_one(max_packets)
         for _ in range(limit - 1):
             if rc != paho.MQTT_ERR_SUCCESS or not _readable(inner.socket()):
