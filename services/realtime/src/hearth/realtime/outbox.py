@@ -39,6 +39,9 @@ MAX_DELAY = 0.005
 MAX_IN_FLIGHT = 2
 """Packets waiting on a socket's queue at which the outbox stops writing and conflates."""
 
+_NOTHING: deque[Any] = deque(maxlen=0)
+"""The pending items of every outbox that has none (shared, never appended to)."""
+
 Write = Callable[[str, Any], bool]
 """Puts ``(event, data)`` on the outbox's socket's send queue; False if the socket is gone."""
 
@@ -78,7 +81,8 @@ class Outbox:
         self.max_in_flight = max_in_flight
         self._on_overflow = on_overflow
         self._on_conflated = on_conflated
-        self._pending: deque[_Slot] = deque()
+        # Made when the socket first backlogs (most never do: an idle socket holds neither).
+        self._pending: deque[_Slot] = _NOTHING
         self._latest: dict[tuple[Any, Any], _Slot] = {}  # (room, topic) -> its waiting slot
         self._timer: asyncio.TimerHandle | None = None
         self.closed = False
@@ -121,6 +125,8 @@ class Outbox:
                 self._on_overflow(backlog)
             return False
         slot = _Slot(item)
+        if self._pending is _NOTHING:
+            self._pending = deque()
         self._pending.append(slot)
         self._latest[key] = slot
         if self._timer is None:
@@ -158,8 +164,8 @@ class Outbox:
     def close(self) -> None:
         """Drop everything (the socket is gone)."""
         self.closed = True
-        self._pending.clear()
-        self._latest.clear()
+        self._pending = _NOTHING
+        self._latest = {}
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -172,8 +178,8 @@ class Outbox:
             self._timer = asyncio.get_running_loop().call_later(self.max_delay, self._flush)
             return
         items = [slot.outgoing() for slot in self._pending]
-        self._pending.clear()
-        self._latest.clear()
+        self._pending = _NOTHING  # the deque's block goes back (a socket rarely stays behind)
+        self._latest = {}
         if len(items) == 1:
             self._write("message", items[0])
         else:
