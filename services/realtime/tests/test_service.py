@@ -418,3 +418,20 @@ async def test_messages_that_arrive_together_go_to_each_member_as_one_event_per_
     assert sio.payloads("c") == [(room, 3)]  # joined after 0-2: only what came after
     assert total(service.metrics.delivered) == 3 + 3 + 1 + 1 + 1 + 1
     await service.close()
+
+
+async def test_a_socket_that_leaves_gets_nothing_of_what_its_room_gathered(
+    token_verifier: TokenVerifier, mint_token: TokenMinter
+) -> None:
+    service, sio, _broker = make_service(token_verifier, allow)
+    for sid in ("a", "b"):
+        await service.connect(sid, {"token": mint_token()})
+    room = "hearth/h/d/telemetry/t"
+    for sid in ("a", "b"):
+        assert (await service.subscribe(sid, {"topic": room}))["ok"]
+    await service.router.dispatch(message(room, b"1", [1]))
+    assert (await service.unsubscribe("a", {"topic": room})) == {"ok": True}
+    service.router.caught_up()
+    assert sio.payloads("b") == [(room, 1)]  # positive control: the member gets it
+    assert sio.payloads("a") == []
+    await service.close()

@@ -18,8 +18,9 @@ When the batch goes out (no timer on the way of an idle system):
 - when ``max_items`` messages are gathered (bounds the frame and the wait);
 - at the latest ``max_delay`` (5 ms, design.md) after the first message of the batch,
   should the intake stall inside a handler;
-- before a room's members change (:meth:`Fanout.flush_room`): a socket that joins gets
-  exactly the messages that arrive after its join, one that leaves none after it.
+- before a socket joins the room (:meth:`Fanout.flush_room`): a socket that joins gets
+  exactly the messages that arrive after its join. A socket that leaves is no longer a
+  member when the batch goes out: it gets none of it (as with what waits in its outbox).
 
 Per room the order is the broker's; a socket in several rooms gets each room's batch in
 the order the rooms first received a message of the batch.
@@ -92,7 +93,7 @@ class Fanout:
             self._send(room, items)
 
     def flush_room(self, room: Room) -> None:
-        """Send ``room``'s batch now (its members are about to change)."""
+        """Send ``room``'s batch now (a socket is about to join it)."""
         items = self._batches.pop(room, None)
         if items is not None:
             self._items -= len(items)

@@ -15,7 +15,8 @@ matches several rooms arrives once per room, tagged, and goes to each room exact
   subscription identifier(s) it carries, updates their last values, and joins the room's
   batch; :meth:`Rooms.flush` (when the broker connection has caught up) sends each batch
   to the outbox of every member socket as one event (:mod:`hearth.realtime.fanout`,
-  :mod:`hearth.realtime.outbox`). A room's batch goes out before its members change.
+  :mod:`hearth.realtime.outbox`). A room's batch goes out before a socket joins it; a
+  socket that leaves gets none of what was gathered (as with what waits in its outbox).
 
 Each room keeps the last value of every topic it received (retained deliveries at
 subscribe time included), up to a bound, for the ``last`` of later joiners' acks.
@@ -225,8 +226,7 @@ class Rooms:
             room = self.table.get(name)
             if room is None:
                 return True
-            self.fanout.flush_room(room)  # what arrived before the leave goes out first
-            room.members.discard(session.sid)
+            room.members.discard(session.sid)  # its room's gathered batch is not its anymore
             if not socket_gone:
                 with contextlib.suppress(Exception):  # the socket may be gone already
                     await self._sio.leave_room(session.sid, name)
