@@ -34,6 +34,7 @@ import pytest
 
 from hearth.common.dynsec import create_device_commands
 from hearth.common.logins import device_username, service_client_id, service_username
+from hearth.platform.bootstrap import ensure_replica_logins
 from hearth.platform.dynsec_control import DynsecControl
 from hearth.platform.logins import ADMIN_USERNAME, PLATFORM_SERVICES
 from hearth.platform.pids import ProcessRecord, read_record, wait_gone
@@ -43,6 +44,7 @@ from hearth.platform.services import SERVICES
 from hearth.platform.stack_config import DEFAULT_PORTS, port_env
 from hearth.testing.broker import ConnectRefused, Login, connect_client
 from hearth.testing.database import PostgresServer
+from hearth.testing.devices import register_device
 from hearth.testing.ports import free_port, port_is_open
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a loaded box starts slowly
@@ -179,10 +181,17 @@ def test_up_status_down_up_again(stack: NativeStack, postgres_server: PostgresSe
         assert parts[spec.name]["up"] is True
         assert parts[spec.name]["address"] == f"{HOST}:{stack.ports[spec.name]}"
     _assert_broker_works(stack)
+    # The front door: every service on the web port, and the docs portal.
+    assert parts["web"]["up"] is True
+    assert parts["web"]["address"] == f"{HOST}:{stack.ports['web']}"
+    web = f"http://{HOST}:{stack.ports['web']}"
+    assert httpx.get(f"{web}/.well-known/jwks.json").json()["keys"]
+    assert "swagger-ui-bundle.js" in httpx.get(f"{web}/docs/").text
+    assert httpx.get(f"{web}/docs/openapi/registry.json").json()["openapi"].startswith("3.")
 
     started = stack.started()
     names = {r.name for r in started}
-    assert {"supervisord", "mosquitto", *(spec.name for spec in SERVICES)} <= names
+    assert {"supervisord", "mosquitto", "web", *(spec.name for spec in SERVICES)} <= names
     assert parts["mosquitto"]["pid"] in {r.pid for r in started}
     assert all(r.running() for r in started)
 
@@ -195,6 +204,7 @@ def test_up_status_down_up_again(stack: NativeStack, postgres_server: PostgresSe
     stack.run("down")
     assert wait_gone(started, 0.5) == [], "down left processes that up started"
     assert not port_is_open(HOST, stack.broker_port)
+    assert not port_is_open(HOST, stack.ports["web"])
     code, status = stack.status()
     assert code == 3
     assert _parts(status)["mosquitto"]["up"] is False
@@ -262,6 +272,29 @@ def _stored(url: str) -> tuple[int, int]:
     return asyncio.run(count())
 
 
+def register_durably(stack: NativeStack) -> None:
+    """Tell ingest about the test device as the registry would (its retained snapshot), and
+    make the broker save it now: the test SIGKILLs the broker, which loses what it changed
+    since its last save (docs/broker.md), and readings of a device ingest does not know are
+    rejected."""
+    values = read_secrets(stack.var_dir / "secrets.env")
+    with DynsecControl(
+        HOST, stack.broker_port, ADMIN_USERNAME, values[ADMIN_PASSWORD_KEY]
+    ).connect() as dynsec:  # a registry login of the test's own (the live one stays connected)
+        ensure_replica_logins(dynsec, values, {"registry": ["registrar"]})
+    client = connect_client(HOST, stack.broker_port, stack.login("registry", "registrar"))
+    try:
+        register_device(client, HOME, DEVICE, [METRIC])
+    finally:
+        client.close()
+    saved = stack.var_dir / "mosquitto" / "mosquitto.db"
+    before = saved.stat().st_mtime_ns if saved.exists() else 0
+    pid = stack.pid("mosquitto")
+    assert pid is not None
+    os.kill(pid, signal.SIGUSR1)  # Mosquitto saves its database on SIGUSR1
+    _wait(lambda: saved.exists() and saved.stat().st_mtime_ns != before, 10, "the broker's save")
+
+
 class Streamer:
     """``mosquitto_pub -l -q 1`` fed readings from a thread, its input kept open."""
 
@@ -273,6 +306,7 @@ class Streamer:
             HOST, stack.broker_port, ADMIN_USERNAME, secrets_file[ADMIN_PASSWORD_KEY]
         ).connect() as dynsec:
             dynsec.run(create_device_commands(HOME, DEVICE, password))
+        register_durably(stack)
         self.proc = subprocess.Popen(
             [
                 "mosquitto_pub", "-h", HOST, "-p", str(stack.broker_port), "-u", username,
@@ -341,6 +375,9 @@ def test_each_process_comes_back_alone_and_every_reading_is_stored_once(
     stack.run("up")
     names = ["mosquitto", *(spec.name for spec in SERVICES)]
     _wait(lambda: _http_ok(stack.ports["ingest"], "/readyz"), 30, "ingest ready")
+    # Ready also means the registry reconciled the broker's device logins at start: the
+    # streamer's own login (not the registry's) is made after that and stays.
+    _wait(lambda: _http_ok(stack.ports["registry"], "/readyz"), 30, "registry ready")
     streamer = Streamer(stack)
     try:
         _wait(lambda: _stored(stack.database_url)[0] > 100, 30, "the first readings stored")

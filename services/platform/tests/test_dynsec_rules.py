@@ -49,12 +49,15 @@ EXPECTED = {
         *_read("hearth/+/+/ack"),
         (SEND, "hearth-sys/registry/#"),
         *_read("hearth-sys/auth/#"),
+        *_read("hearth-sys/ingest/discovered/#"),  # issue 16: metrics ingest discovered
     },
     "ingest": {
         (SUB_LITERAL, "$share/ingest/hearth/+/+/telemetry/#"),
         (RECV, "hearth/+/+/telemetry/#"),
         *_read("hearth-sys/auth/#"),
         *_read("hearth-sys/registry/#"),
+        (SEND, "hearth-sys/ingest/#"),  # issue 16: discovered metrics, its own barrier
+        *_read("hearth-sys/ingest/barrier/#"),
     },
     "realtime": {*_read("hearth/#"), *_read("hearth-sys/#")},
 }
@@ -112,6 +115,7 @@ def test_device_commands_bind_the_client_id() -> None:
         "password": "pw",
         "clientid": "dev.h1.d1",
         "textname": device_role("h1", "d1").textname,
+        "textdescription": "credentials generation 1",
         "roles": [{"rolename": "dev.h1.d1"}],
     }
     assert [c["command"] for c in delete_device_commands("h1", "d1")] == [

@@ -7,6 +7,12 @@ forbids unknown fields.
 A deleted device stays as a row with ``deleted_at`` set (its tombstone): the primary key
 ``(home, slug)`` then keeps the slug from ever being used again in that home, and every
 query for live devices filters on ``deleted_at IS NULL``.
+
+A device's broker password is kept sealed (``password_sealed``, see
+:mod:`hearth.registry.passwords`), not hashed: dynsec 2.0.11 takes plain-text passwords
+only and the broker must be rebuildable from this table. ``credentials_generation``
+counts the passwords it had (the login's dynsec description names the one the broker
+holds). A tombstone keeps neither.
 """
 
 from __future__ import annotations
@@ -23,13 +29,14 @@ from pydantic import (
     field_validator,
 )
 from pydantic import model_validator as pydantic_model_validator
-from sqlalchemy import Column
+from sqlalchemy import Column, LargeBinary
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
 
 from hearth.common.authorization import Role
 from hearth.common.capabilities import Metric, Property, check_unique_names
+from hearth.common.capability_feed import MAX_METRICS, DeviceSnapshot
 from hearth.common.clock import utc_now
 from hearth.common.db import service_registry, timestamp_column
 from hearth.common.inputs import FreeText, Slug, Text
@@ -41,8 +48,10 @@ __all__ = [
     "SCHEMA",
     "Device",
     "DeviceCreate",
+    "DeviceCredentials",
     "DevicePublic",
     "DeviceUpdate",
+    "DeviceWithCredentials",
     "Home",
     "HomeCreate",
     "HomePublic",
@@ -130,9 +139,15 @@ class Device(RegistryModel, table=True):
     properties: list[dict[str, Any]] = SQLField(
         default_factory=list, sa_column=Column(JSONB, nullable=False)
     )
+    refuse_undeclared: bool = SQLField(default=False)
     created_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
     updated_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
     deleted_at: datetime | None = SQLField(default=None, sa_column=timestamp_column(nullable=True))
+    disabled: bool = SQLField(default=False, sa_column_kwargs={"server_default": "false"})
+    password_sealed: bytes | None = SQLField(
+        default=None, sa_column=Column(LargeBinary, nullable=True), repr=False
+    )
+    credentials_generation: int = SQLField(default=0, sa_column_kwargs={"server_default": "0"})
 
     def find_metric(self, name: str) -> Metric | None:
         """The registered metric ``name``, or ``None``."""
@@ -140,6 +155,15 @@ class Device(RegistryModel, table=True):
             if item.get("name") == name:
                 return Metric.model_validate(item)
         return None
+
+    def snapshot(self) -> DeviceSnapshot:
+        """What ingest is told of this device (:mod:`hearth.common.capability_feed`)."""
+        return DeviceSnapshot(
+            home=self.home,
+            device=self.slug,
+            metrics=[Metric.model_validate(m) for m in self.metrics],
+            refuse_undeclared=self.refuse_undeclared,
+        )
 
     def find_property(self, name: str) -> Property | None:
         """The registered property ``name``, or ``None``."""
@@ -234,9 +258,19 @@ class MemberPublic(BaseModel):
         )
 
 
+RefuseUndeclared = Annotated[
+    bool,
+    Field(
+        description="Refuse readings of metrics the device does not declare (rejected "
+        "`undeclared_metric`) instead of storing them and adding them as discovered metrics."
+    ),
+]
+
+
 class _Capabilities(InputModel):
-    metrics: Annotated[list[Metric], Field(max_length=64)] | None = None
+    metrics: Annotated[list[Metric], Field(max_length=MAX_METRICS)] | None = None
     properties: Annotated[list[Property], Field(max_length=64)] | None = None
+    refuse_undeclared: RefuseUndeclared | None = None
 
     @pydantic_model_validator(mode="after")
     def _unique(self) -> Self:
@@ -258,12 +292,17 @@ class DeviceCreate(_Capabilities):
 
 
 class DeviceUpdate(_Capabilities):
-    """Change a device (owners); slug and type never change. ``gateway: null`` clears it."""
+    """Change a device (owners); slug and type never change. ``gateway: null`` clears it.
+
+    ``disabled: true`` refuses the device's broker login (and disconnects it) until
+    ``disabled: false``.
+    """
 
     name: Name | None = None
     area: Area | None = None
     gateway: Slug | None = None
     interval: Interval | None = None
+    disabled: bool | None = None
 
 
 class DevicePublic(BaseModel):
@@ -278,6 +317,8 @@ class DevicePublic(BaseModel):
     interval: int
     metrics: list[Metric]
     properties: list[Property]
+    disabled: bool
+    refuse_undeclared: RefuseUndeclared
     created_at: datetime
     updated_at: datetime
 
@@ -294,6 +335,24 @@ class DevicePublic(BaseModel):
             interval=device.interval,
             metrics=[Metric.model_validate(m) for m in device.metrics],
             properties=[Property.model_validate(p) for p in device.properties],
+            disabled=device.disabled,
+            refuse_undeclared=device.refuse_undeclared,
             created_at=device.created_at,
             updated_at=device.updated_at,
         )
+
+
+class DeviceCredentials(BaseModel):
+    """A device's broker login: shown once, when it is created or rotated."""
+
+    username: str = Field(description="The broker login, dev.<home>.<device>.")
+    password: str = Field(
+        description="Shown only in this answer; the registry keeps it sealed.", repr=False
+    )
+    client_id: str = Field(description="The only client id the login may use (the username).")
+
+
+class DeviceWithCredentials(DevicePublic):
+    """A device with its new broker login (the answer of create and of a rotation)."""
+
+    credentials: DeviceCredentials

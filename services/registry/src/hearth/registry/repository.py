@@ -17,11 +17,22 @@ from hearth.common.authorization import Role
 from hearth.common.db import Repository
 from hearth.registry.models import Device, Home, Membership
 
-__all__ = ["RegistryRepository"]
+__all__ = ["LOGINS_LOCK", "RegistryRepository"]
+
+LOGINS_LOCK = 0x4845_5254_4C47  # "HERTLG"
+"""The advisory lock between device login changes (shared) and a reconcile (exclusive)."""
 
 
 class RegistryRepository(Repository):
     """The registry's queries over one transaction (:class:`~hearth.common.db.Repository`)."""
+
+    async def lock_logins(self, *, exclusive: bool = False) -> None:
+        """Hold the device-logins lock until the transaction ends.
+
+        Every change of a device login holds it shared; a reconcile holds it exclusively,
+        so it never sees a login created (or deleted) at the broker but not yet committed.
+        """
+        await self.lock(LOGINS_LOCK, shared=not exclusive)
 
     async def get_home(self, slug: str) -> Home | None:
         """The home ``slug``, or ``None``."""
@@ -81,6 +92,20 @@ class RegistryRepository(Repository):
         device = await self.session.get(Device, (home, slug))
         return device if device is not None and device.deleted_at is None else None
 
+    async def lock_device(self, home: str, slug: str) -> Device | None:
+        """The live device ``slug`` of ``home``, locked until the transaction ends, or ``None``."""
+        device = await self.session.get(Device, (home, slug), with_for_update=True)
+        return device if device is not None and device.deleted_at is None else None
+
+    async def every_live_device(self) -> Sequence[Device]:
+        """Every live device of every home (for republishing the capability snapshots)."""
+        result = await self.session.exec(
+            select(Device)
+            .where(col(Device.deleted_at).is_(None))
+            .order_by(col(Device.home), col(Device.slug))
+        )
+        return result.all()
+
     async def slug_used(self, home: str, slug: str) -> bool:
         """Whether a device of ``home`` has, or once had, ``slug``."""
         return await self.session.get(Device, (home, slug)) is not None
@@ -100,5 +125,14 @@ class RegistryRepository(Repository):
             select(Device.slug).where(
                 Device.home == home, Device.gateway == gateway, col(Device.deleted_at).is_(None)
             )
+        )
+        return result.all()
+
+    async def list_devices_with_logins(self) -> Sequence[Device]:
+        """Every live device of every home that has a broker login (a sealed password)."""
+        result = await self.session.exec(
+            select(Device)
+            .where(col(Device.deleted_at).is_(None), col(Device.password_sealed).is_not(None))
+            .order_by(col(Device.home), col(Device.slug))
         )
         return result.all()

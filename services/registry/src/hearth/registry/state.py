@@ -12,8 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hearth.common.mqtt import MqttConnection
 from hearth.registry.config import RegistrySettings
+from hearth.registry.discovered import DiscoveredMetrics
 from hearth.registry.events import EventPublisher
 from hearth.registry.service import RegistryService
+from hearth.registry.start_reconcile import StartReconcile
 from hearth.registry.users import AuthUsers
 
 __all__ = ["RegistryState"]
@@ -29,3 +31,6 @@ class RegistryState:
     users: AuthUsers
     events: EventPublisher
     service: RegistryService
+    start_reconcile: StartReconcile | None
+    """The reconcile at start (``None`` when ``reconcile_at_start`` is off)."""
+    discovered: DiscoveredMetrics

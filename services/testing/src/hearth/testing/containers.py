@@ -82,6 +82,7 @@ present or pullable, else offline stand-ins built from Debian); ``offline`` runs
 PUBLISHED: Mapping[str, tuple[str, int]] = {
     "broker": ("mosquitto", 1883),
     **{spec.name: (spec.name, DEFAULT_PORTS[spec.name]) for spec in SERVICES},
+    "web": ("web", DEFAULT_PORTS["web"]),
 }
 """The parts docker-compose.yml publishes (each on ``HEARTH_<NAME>_PORT``): the compose
 service of each and the port it listens on inside its container."""
@@ -230,17 +231,16 @@ class HearthUrls:
     realtime: str
     broker_host: str
     broker_port: int
+    web: str = ""
+    """The front door: every API, Socket.IO and the docs on one origin."""
 
 
 @dataclass(frozen=True, slots=True)
 class Device:
     """A device the registry created: its home, slug, the API's answer, and its broker login.
 
-    ``credentials`` is the ``credentials`` object of the registry's 201 answer. The registry
-    does not issue device logins yet (planned: "Registry: device logins at the broker,
-    rotation, reconcile, and a config download"), so today it is ``None`` and the device
-    cannot log in to the broker; it becomes the device's login, with no change here, once the
-    registry issues them.
+    ``credentials`` is the ``credentials`` object of the registry's 201 answer: the device's
+    broker login (``username``, ``password``, ``client_id``; docs/devices.md).
     """
 
     home: str
@@ -417,6 +417,7 @@ class HearthPlatform:
             realtime=http("realtime"),
             broker_host=HOST,
             broker_port=ports["broker"],
+            web=http("web"),
         )
 
     @property
@@ -459,8 +460,7 @@ class HearthPlatform:
 
         ``fields`` are the rest of the request (``name``, ``type``, ``interval``,
         ``metrics``...; ``name`` defaults to the slug). The device's broker login is
-        ``Device.credentials``: ``None`` until the registry issues device logins (see
-        :class:`Device`); no other path creates one.
+        ``Device.credentials``; no other path creates one.
         """
         body = {"slug": slug, "name": fields.pop("name", slug), **fields}
         data = self._registry(f"homes/{home}/devices", body)
