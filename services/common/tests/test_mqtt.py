@@ -478,8 +478,6 @@ async def test_the_will_fires_when_the_process_is_killed(
 
 # --------------------------------------------------------------------------- intake
 BURST = 200
-INTAKE_FILTER = "hearth-sys/auth/users/+"
-INTAKE_TOPIC = "hearth-sys/auth/users/00000000-0000-4000-8000-000000000007"
 
 
 async def test_a_burst_already_received_is_dispatched_in_a_few_batches_in_order(
@@ -487,6 +485,7 @@ async def test_a_burst_already_received_is_dispatched_in_a_few_batches_in_order(
 ) -> None:
     received: list[bytes] = []
     batches: list[int] = []  # how many messages had arrived at each caught_up
+    topic = f"hearth-sys/auth/users/{uuid.uuid4()}"  # its own: no retained mark of another test
 
     def record(message: aiomqtt.Message) -> None:
         assert isinstance(message.payload, bytes)
@@ -497,16 +496,16 @@ async def test_a_burst_already_received_is_dispatched_in_a_few_batches_in_order(
             batches.append(len(received))
 
     router = TopicRouter()
-    router.route(INTAKE_FILTER, record)
+    router.route(topic, record)
     router.when_caught_up(caught_up)
     publisher = await asyncio.to_thread(mqtt_client, broker, "auth", max_inflight=BURST)
     async with MqttConnection(config_for(broker, "realtime"), router=router) as connection:
         assert await connection.wait_connected(5)
-        publisher.publish_and_wait(INTAKE_TOPIC, b"first", 1)  # positive control: one alone
+        publisher.publish_and_wait(topic, b"first", 1)  # positive control: one alone
         await eventually(lambda: received == [b"first"])
         assert batches == [1]  # caught up right after it
 
-        infos = [publisher.publish(INTAKE_TOPIC, str(n).encode(), qos=1) for n in range(BURST)]
+        infos = [publisher.publish(topic, str(n).encode(), qos=1) for n in range(BURST)]
         for info in infos:  # the loop is held: the burst waits in the connection's socket
             info.wait_for_publish(10)
         await eventually(lambda: len(received) == BURST + 1)
