@@ -7,7 +7,8 @@ makes a task or waits: the outbox writes onto the socket's send queue (``write``
 asks how many packets still wait there for the socket's writer (``depth``).
 
 - when nothing waits (depth 0, nothing pending), a delivery is written at once as
-  ``message``;
+  ``message`` (a room's batch, :meth:`Outbox.put_batch`: as the one event the room
+  encoded, ``message`` or ``messages``);
 - while the socket is backlogged (packets still queued), deliveries wait in the outbox and
   are written as ONE ``messages`` event (the same objects, in order) ``max_delay`` (5 ms)
   after the oldest of them was queued;
