@@ -22,7 +22,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, PrimaryKeyConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    func,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from hearth.common.db import service_registry, timestamp_column
@@ -38,6 +48,10 @@ __all__ = [
     "LatestValue",
     "Point",
     "Reject",
+    "Retention",
+    "RollupDirty",
+    "RollupHour",
+    "RollupMinute",
     "RejectOut",
     "SeenMessageId",
     "SeriesOut",
@@ -52,10 +66,15 @@ class IngestModel(SQLModel, registry=service_registry(SCHEMA)):
 
 
 class TelemetryRow(IngestModel, table=True):
-    """One stored telemetry reading (booleans as 1.0/0.0 with ``is_bool``)."""
+    """One stored telemetry reading (booleans as 1.0/0.0 with ``is_bool``).
+
+    Partitioned by ``RANGE (ts)``, a partition per UTC month in schema ``ingest_part``
+    (:mod:`hearth.ingest.partitions`). Every unique key holds ``ts``.
+    """
 
     __tablename__ = "telemetry"
     __table_args__ = (
+        PrimaryKeyConstraint("home", "device", "metric", "ts", "id"),
         Index(
             "uq_telemetry_device_ts",
             "home",
@@ -65,10 +84,18 @@ class TelemetryRow(IngestModel, table=True):
             unique=True,
             postgresql_where=text("device_ts"),
         ),
-        Index("ix_telemetry_home_device_metric_ts", "home", "device", "metric", "ts"),
+        {"postgresql_partition_by": "RANGE (ts)"},
     )
 
-    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger,
+            server_default=text("nextval('ingest.telemetry_id_seq')"),
+            nullable=False,
+            autoincrement=False,
+        ),
+    )
     home: str = Field(max_length=63)
     device: str = Field(max_length=63)
     metric: str = Field(max_length=63)
@@ -78,6 +105,69 @@ class TelemetryRow(IngestModel, table=True):
     is_bool: bool = False
     msg_id: str | None = Field(default=None, max_length=64)
     received_at: datetime = Field(sa_column=timestamp_column())
+
+
+class _Rollup(IngestModel):
+    """The columns of a rollup: one bucket of one series (``last`` is the value at ``last_ts``)."""
+
+    home: str = Field(max_length=63)
+    device: str = Field(max_length=63)
+    metric: str = Field(max_length=63)
+    bucket: datetime = Field(sa_type=DateTime(timezone=True))
+    count: int
+    min: float
+    max: float
+    sum: float
+    last: float
+    last_ts: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class RollupMinute(_Rollup, table=True):
+    """A series' readings of one minute, aggregated (partitioned by month like telemetry)."""
+
+    __tablename__ = "rollup_minute"
+    __table_args__ = (
+        PrimaryKeyConstraint("home", "device", "metric", "bucket"),
+        {"postgresql_partition_by": "RANGE (bucket)"},
+    )
+
+
+class RollupHour(_Rollup, table=True):
+    """A series' readings of one hour, aggregated from its minutes."""
+
+    __tablename__ = "rollup_hour"
+    __table_args__ = (PrimaryKeyConstraint("home", "device", "metric", "bucket"),)
+
+
+class RollupDirty(IngestModel, table=True):
+    """A (series, minute) with readings inserted since the rollup job last rolled it up."""
+
+    __tablename__ = "rollup_dirty"
+    __table_args__ = (PrimaryKeyConstraint("home", "device", "metric", "minute"),)
+
+    home: str = Field(max_length=63)
+    device: str = Field(max_length=63)
+    metric: str = Field(max_length=63)
+    minute: datetime = Field(sa_column=timestamp_column())
+
+
+class Retention(IngestModel, table=True):
+    """Days readings are kept: a home's (``device`` and ``metric`` empty), a device's, a
+    metric's (of one device, or of every device when ``device`` is empty)."""
+
+    __tablename__ = "retention"
+    __table_args__ = (
+        PrimaryKeyConstraint("home", "device", "metric"),
+        CheckConstraint("days > 0", name="retention_days_check"),
+    )
+
+    home: str = Field(max_length=63)
+    device: str = Field(default="", max_length=63, sa_column_kwargs={"server_default": ""})
+    metric: str = Field(default="", max_length=63, sa_column_kwargs={"server_default": ""})
+    days: int
+    updated_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    )
 
 
 class SeenMessageId(IngestModel, table=True):
