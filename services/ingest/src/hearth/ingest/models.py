@@ -36,6 +36,7 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from hearth.common.db import service_registry, timestamp_column
+from hearth.common.schemas import InputModel
 
 __all__ = [
     "SCHEMA",
@@ -48,11 +49,14 @@ __all__ = [
     "LatestValue",
     "Point",
     "Reject",
+    "RejectOut",
     "Retention",
+    "RetentionIn",
+    "RetentionOut",
+    "RetentionOverride",
     "RollupDirty",
     "RollupHour",
     "RollupMinute",
-    "RejectOut",
     "SeenMessageId",
     "SeriesOut",
     "TelemetryRow",
@@ -240,7 +244,8 @@ class SeriesOut(BaseModel):
     Raw (``bucket`` null): ``points`` holds up to ``limit`` readings in time order and
     ``truncated`` says more were there (ask again from the last ``ts``, or export).
     Bucketed: one entry per bucket that holds readings; ``tz`` is the zone day buckets
-    are aligned to.
+    are aligned to; ``source`` says what was read: ``raw`` rows, or the 1-minute or
+    1-hour rollups (exact: minutes not rolled up yet are read from raw rows).
     """
 
     model_config = ConfigDict(populate_by_name=True)
@@ -253,6 +258,7 @@ class SeriesOut(BaseModel):
     bucket: str | None
     agg: Aggregate | None
     tz: str | None = None
+    source: Literal["raw", "rollup_minute", "rollup_hour"] = "raw"
     truncated: bool = False
     points: list[Point] | list[BucketPoint]
 
@@ -311,3 +317,37 @@ class ImportReport(BaseModel):
     duplicates: int
     errors_total: int
     errors: list[ImportLineError]
+
+
+# --------------------------------------------------------------------------- retention
+
+
+class RetentionIn(InputModel):
+    """Days readings are kept (at most the 1-minute rollups' days: rollups outlive raw)."""
+
+    days: int = PydanticField(ge=1, le=36_600)
+
+
+class RetentionOverride(BaseModel):
+    """A shorter retention for one device, one metric (of every device: ``device`` null),
+    or one metric of one device."""
+
+    device: str | None
+    metric: str | None
+    days: int
+
+
+class RetentionOut(BaseModel):
+    """How long a home's readings and rollups are kept.
+
+    ``days`` is the home's (``default`` true: the service's default, none set);
+    an override only shortens it (the shorter of the two applies). Rollups are kept
+    ``rollup_minute_days`` and ``rollup_hour_days`` whatever the raw retention.
+    """
+
+    home: str
+    days: int
+    default: bool
+    overrides: list[RetentionOverride]
+    rollup_minute_days: int
+    rollup_hour_days: int
