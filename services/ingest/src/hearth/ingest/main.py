@@ -6,7 +6,8 @@ connects yet. The lifespan starts them: wait for PostgreSQL and migrate schema `
 clients, start the batch writer, the id-purge task and the storage job
 (:mod:`hearth.ingest.maintenance`: partitions, rollups, retention), then the MQTT
 consumer (telemetry, and the system bus for :class:`~hearth.ingest.bus.SystemBus`).
-``/readyz`` checks the database, the subscription and the writer. Stopping: stop the consumer (retained
+``/readyz`` checks the database, the subscription and the writer. Stopping: stop the
+consumer (retained
 ``disconnect`` status), cancel the writer (an unacknowledged batch is redelivered at the
 next start), close the registry clients and the database pool.
 
