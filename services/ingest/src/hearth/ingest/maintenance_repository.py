@@ -9,8 +9,9 @@ one replica does a step at a time and the others skip it.
   for rows no month partition takes (a reading older than the oldest partition, or a year
   ahead). :meth:`attach_month` makes a month's partition, first moving the default
   partition's rows of that month into it (PostgreSQL refuses the partition otherwise).
-- **Rollups**: :meth:`roll_up` takes up to ``limit`` marks from ``rollup_dirty`` (``FOR
-  UPDATE SKIP LOCKED``, deleted), then in later statements of the same transaction (new
+- **Rollups**: :meth:`roll_up` takes up to ``limit`` marks from ``rollup_dirty`` in key
+  order (the primary key's index: the deleted marks of earlier batches are skipped there,
+  not rescanned as a plain scan would; ``FOR UPDATE SKIP LOCKED``, deleted), then in later statements of the same transaction (new
   snapshots: every writer that marked those minutes has committed, a writer marking them
   now waits for this transaction) recomputes those minutes from raw rows and their hours
   from the minutes. A minute with no raw rows left (dropped by retention) keeps its rollup.
@@ -74,6 +75,7 @@ _TAKE_DIRTY = text(
     """
     DELETE FROM ingest.rollup_dirty AS d USING (
         SELECT home, device, metric, minute FROM ingest.rollup_dirty
+        ORDER BY home, device, metric, minute
         LIMIT :limit FOR UPDATE SKIP LOCKED
     ) AS p
     WHERE (d.home, d.device, d.metric, d.minute) = (p.home, p.device, p.metric, p.minute)
