@@ -39,12 +39,8 @@ import httpx
 import pytest
 import socketio
 
-from hearth.common.dynsec import create_device_commands
 from hearth.common.logins import device_username
 from hearth.common.topics import check_slug, telemetry_topic
-from hearth.platform.dynsec_control import DynsecControl
-from hearth.platform.logins import ADMIN_USERNAME
-from hearth.platform.secrets import ADMIN_PASSWORD_KEY
 from hearth.platform.services import SERVICES
 from hearth.testing.containers import DockerEngine, HearthPlatform, docker_volumes, images_mode
 
@@ -176,20 +172,6 @@ class Publisher:
         assert sent.returncode == 0, f"mosquitto_pub failed: {sent.stderr}"
 
 
-def device_login(platform: HearthPlatform, home: str, device: str) -> str:
-    """The device's broker login, made as the registry will make it (same dynsec commands,
-    :func:`hearth.common.dynsec.create_device_commands`) by the broker admin of this test
-    project: the registry does not issue device logins yet ("Registry: device logins at the
-    broker, rotation, reconcile, and a config download")."""
-    password = f"pw-{os.urandom(12).hex()}"
-    urls = platform.urls
-    with DynsecControl(
-        urls.broker_host, urls.broker_port, ADMIN_USERNAME, platform.secret(ADMIN_PASSWORD_KEY)
-    ).connect() as dynsec:
-        dynsec.run(create_device_commands(home, device, password))
-    return password
-
-
 class Room:
     """A python-socketio client in one room of realtime, recording what arrives.
 
@@ -298,7 +280,8 @@ def test_the_platform_in_compose_end_to_end(platform: HearthPlatform) -> None:
     home = platform.create_home()["slug"]
     device = platform.create_device(home, "sensor", type="temperature-humidity")
     assert device.data["metrics"][0]["name"] == "temperature"
-    publisher = Publisher(platform, home, "sensor", device_login(platform, home, "sensor"))
+    assert device.credentials is not None, "the registry issues the device's broker login"
+    publisher = Publisher(platform, home, "sensor", device.credentials["password"])
 
     with room(platform.urls.realtime, token, publisher.topic) as (watching, _):
         # A reading through the published broker port: in the room, and stored.

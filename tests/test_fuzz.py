@@ -139,6 +139,8 @@ def platform(
                 RegistrySettings(
                     **_common(broker, tmp, "registry"),
                     database_url=databases[1],
+                    device_key=secrets.token_urlsafe(32),
+                    reconcile_at_start=False,  # the session broker holds others' device logins
                     jwks_url=jwks,
                     auth_url=auth.url,
                 )

@@ -341,6 +341,9 @@ def test_each_process_comes_back_alone_and_every_reading_is_stored_once(
     stack.run("up")
     names = ["mosquitto", *(spec.name for spec in SERVICES)]
     _wait(lambda: _http_ok(stack.ports["ingest"], "/readyz"), 30, "ingest ready")
+    # Ready also means the registry reconciled the broker's device logins at start: the
+    # streamer's own login (not the registry's) is made after that and stays.
+    _wait(lambda: _http_ok(stack.ports["registry"], "/readyz"), 30, "registry ready")
     streamer = Streamer(stack)
     try:
         _wait(lambda: _stored(stack.database_url)[0] > 100, 30, "the first readings stored")

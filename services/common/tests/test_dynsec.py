@@ -16,6 +16,12 @@ from hearth.common.dynsec import (
     check_device_commands,
     create_device_commands,
     delete_device_commands,
+    device_credentials_commands,
+    device_role,
+    device_role_acls,
+    device_role_sync_commands,
+    disable_device_commands,
+    enable_device_commands,
 )
 
 DEVICE = "dev.flat.lamp"
@@ -129,6 +135,26 @@ REFUSED: list[tuple[dict[str, Any], str]] = [
             "command": "addRoleACL",
             "rolename": DEVICE,
             "acltype": "publishClientSend",
+            "topic": "hearth/other-home/heater/telemetry/#",
+            "allow": True,
+        },
+        "outside",
+    ),
+    (
+        {
+            "command": "addRoleACL",
+            "rolename": DEVICE,
+            "acltype": "subscribePattern",
+            "topic": "hearth/flat/+/command/#",
+            "allow": True,
+        },
+        "outside",
+    ),
+    (
+        {
+            "command": "addRoleACL",
+            "rolename": DEVICE,
+            "acltype": "publishClientSend",
             "topic": "hearth/flat/lamp",
             "allow": True,
         },
@@ -166,3 +192,52 @@ def test_anything_outside_a_device_s_own_business_is_refused(
         check_device_commands(batch)
     assert "dynsec command 2" in str(refused.value)  # the whole batch is refused, naming it
     assert check_device_commands(batch[:2]) == batch[:2]  # positive control
+
+
+def test_a_gateway_role_covers_the_devices_it_relays_for() -> None:
+    role = device_role("flat", "hub", relays=["lamp", "heater"])
+    assert role.rolename == "dev.flat.hub"
+    assert role.acls == (
+        device_role_acls("flat", "hub")
+        | device_role_acls("flat", "lamp")
+        | device_role_acls("flat", "heater")
+    )
+    commands = create_device_commands("flat", "hub", "pw", relays=["lamp", "heater"])
+    assert check_device_commands(commands) == commands
+    # growing or shrinking what a gateway relays is ACL changes on its role, nothing else
+    grow = device_role_sync_commands(device_role_acls("flat", "hub"), role)
+    assert {c["command"] for c in grow} == {"addRoleACL"}
+    assert {c["topic"].split("/")[2] for c in grow} == {"lamp", "heater"}
+    shrink = device_role_sync_commands(role.acls, device_role("flat", "hub"))
+    assert {c["command"] for c in shrink} == {"removeRoleACL"}
+    assert device_role_sync_commands(role.acls, role) == []
+
+
+def test_any_acl_may_be_removed_from_a_device_role() -> None:
+    removal = {
+        "command": "removeRoleACL",
+        "rolename": DEVICE,
+        "acltype": "publishClientSend",
+        "topic": "hearth/#",
+    }
+    assert check_device_commands([removal]) == [removal]
+    with pytest.raises(DynsecRefused, match="device login"):  # still a device role only
+        check_device_commands([{**removal, "rolename": "svc-ingest"}])
+    with pytest.raises(DynsecRefused, match="outside"):  # adding it is refused
+        check_device_commands([{**removal, "command": "addRoleACL", "allow": True}])
+
+
+def test_credentials_disable_and_enable_commands_pass_the_guard() -> None:
+    (rotate,) = device_credentials_commands("flat", "lamp", "new", 2)
+    assert rotate == {
+        "command": "modifyClient",
+        "username": DEVICE,
+        "password": "new",
+        "textdescription": "credentials generation 2",
+    }
+    assert disable_device_commands("flat", "lamp") == [
+        {"command": "disableClient", "username": DEVICE}
+    ]
+    assert enable_device_commands("flat", "lamp") == [
+        {"command": "enableClient", "username": DEVICE}
+    ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import secrets
 import socket
 import time
 import uuid
@@ -29,7 +28,7 @@ from hearth.ingest.main import create_app
 from hearth.testing.apps import RunningApp, serve_app
 from hearth.testing.broker import DeviceLoginFactory, MqttClientFactory, RunningBroker
 from hearth.testing.database import PostgresServer, execute, fetchval, run_async
-from hearth.testing.services import ServiceStack, User, running_stack
+from hearth.testing.services import ServiceStack, User, ingest_settings, running_stack
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 """Seeded readings start here: one a minute."""
@@ -77,15 +76,10 @@ def history(
     """An ingest app on a fresh database, asking ``stack``'s registry, verifying its tokens."""
     url = postgres_server.create_database()
     tmp: Path = tmp_path_factory.mktemp("ingest-history")
-    replica = f"test-{secrets.token_hex(4)}"
-    settings = IngestSettings(
-        env="test",
-        secrets_file=tmp / "no-secrets.env",
-        database_url=url,
-        replica=replica,
-        mqtt_host=broker.host,
-        mqtt_port=broker.port,
-        mqtt_password=broker.service_login("ingest", replica).password,
+    settings = ingest_settings(
+        broker,
+        url,
+        tmp,
         jwks_url=f"{stack.auth.url}/.well-known/jwks.json",
         registry_url=stack.registry.url,
         token_leeway=0,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,29 +12,12 @@ from pathlib import Path
 import httpx
 
 from hearth.common.telemetry import RejectReason
-from hearth.ingest.config import IngestSettings
 from hearth.ingest.main import create_app
 from hearth.ingest.rejects import INVALID_TOPIC
 from hearth.testing.apps import RunningApp
 from hearth.testing.broker import DeviceLoginFactory, MqttClientFactory, RunningBroker
 from hearth.testing.database import fetch, run_async
-
-
-def ingest_settings(
-    broker: RunningBroker, database_url: str, tmp_path: Path, **extra: object
-) -> IngestSettings:
-    """Settings for an ingest replica of the tests' own against ``broker`` (its own login)."""
-    replica = str(extra.pop("replica", f"test-{uuid.uuid4().hex[:8]}"))
-    return IngestSettings(
-        env="test",
-        secrets_file=tmp_path / "no-secrets.env",
-        database_url=database_url,
-        replica=replica,
-        mqtt_host=broker.host,
-        mqtt_port=broker.port,
-        mqtt_password=broker.service_login("ingest", replica).password,
-        **extra,
-    )
+from hearth.testing.services import ingest_settings
 
 
 def metric_values(url: str, name: str) -> dict[str, float]:

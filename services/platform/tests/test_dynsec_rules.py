@@ -112,6 +112,7 @@ def test_device_commands_bind_the_client_id() -> None:
         "password": "pw",
         "clientid": "dev.h1.d1",
         "textname": device_role("h1", "d1").textname,
+        "textdescription": "credentials generation 1",
         "roles": [{"rolename": "dev.h1.d1"}],
     }
     assert [c["command"] for c in delete_device_commands("h1", "d1")] == [

@@ -30,11 +30,13 @@ EXPECTED_KEYS = {
     "HEARTH_AUTH_KEY_ENCRYPTION_KEY",
     "HEARTH_AUTH_ADMIN_PASSWORD",
     "HEARTH_AUTOMATION_CLIENT_SECRET",  # issue 17: the automation service identity
+    "HEARTH_REGISTRY_DEVICE_KEY",
 }
-AUTH_KEYS = {
+SERVICE_KEYS = {
     "HEARTH_AUTH_KEY_ENCRYPTION_KEY",
     "HEARTH_AUTH_ADMIN_PASSWORD",
     "HEARTH_AUTOMATION_CLIENT_SECRET",
+    "HEARTH_REGISTRY_DEVICE_KEY",
 }
 
 
@@ -43,7 +45,7 @@ def test_spec_list_has_the_admin_and_one_password_per_service() -> None:
     assert set(keys) == EXPECTED_KEYS
     assert len(keys) == len(set(keys))
     broker_keys = {mqtt_password_key(s) for s in PLATFORM_SERVICES} | {ADMIN_PASSWORD_KEY}
-    assert broker_keys | AUTH_KEYS == set(keys)
+    assert broker_keys | SERVICE_KEYS == set(keys)
 
 
 def test_creates_a_private_file_with_strong_values(tmp_path: Path) -> None:

@@ -19,6 +19,8 @@ import pytest
 from hearth.testing.services import ServiceStack, User
 
 WRITE_METHODS = {"post", "put", "patch", "delete"}
+OWNER_ONLY_READS = {("get", "/registry/homes/{home}/devices/{device}/config")}
+"""Reads that hand out a secret (the device's password): owners only."""
 PARAM = re.compile(r"\{([a-z_]+)\}")
 
 
@@ -71,6 +73,8 @@ def bodies(attacker: User) -> dict[tuple[str, str], dict[str, Any] | None]:
         ("get", "/registry/homes/{home}/devices/{device}"): None,
         ("patch", "/registry/homes/{home}/devices/{device}"): {"name": "Pwned", "interval": 1},
         ("delete", "/registry/homes/{home}/devices/{device}"): None,
+        ("post", "/registry/homes/{home}/devices/{device}/credentials"): None,
+        ("get", "/registry/homes/{home}/devices/{device}/config"): None,
     }
 
 
@@ -148,7 +152,8 @@ def test_viewers_and_members_cannot_manage_their_own_home(
         ids = {"home": world.slug, "device": world.device, "user_id": world.owner.id}
         for user in (world.member, world.viewer):
             for (method, path), body in bodies(user).items():
-                if method not in WRITE_METHODS or (method, path) not in routes:
+                managing = method in WRITE_METHODS or (method, path) in OWNER_ONLY_READS
+                if not managing or (method, path) not in routes:
                     continue
                 response = stack.http.request(
                     method, fill(path, ids), json=body, headers=user.headers
@@ -158,8 +163,12 @@ def test_viewers_and_members_cannot_manage_their_own_home(
                 tried += 1
             # Reading is what they may do.
             for (method, path), _ in bodies(user).items():
-                if method == "get" and (method, path) in routes:
+                if method == "get" and (method, path) in routes - OWNER_ONLY_READS:
                     response = stack.http.get(fill(path, ids), headers=user.headers)
                     assert response.status_code == 200, (user.username, path)
+        for _method, path in OWNER_ONLY_READS:  # positive control: the owner may
+            response = stack.http.get(fill(path, ids), headers=world.owner.headers)
+            assert response.status_code == 200, (path, response.text)
         assert snapshot(stack, world) == before
-    assert tried == 2 * 2 * sum(1 for method, _ in routes if method in WRITE_METHODS)
+    managed = sum(1 for r in routes if r[0] in WRITE_METHODS or r in OWNER_ONLY_READS)
+    assert tried == 2 * 2 * managed

@@ -366,9 +366,13 @@ class Repository:
             raise DuplicateRow("a row with this key already exists") from None
         raise exc
 
-    async def lock(self, key: int) -> None:
-        """Hold a transaction-scoped advisory lock (released at commit or rollback)."""
-        await self.session.exec(select(func.pg_advisory_xact_lock(key)))
+    async def lock(self, key: int, *, shared: bool = False) -> None:
+        """Hold a transaction-scoped advisory lock (released at commit or rollback).
+
+        ``shared`` locks coexist with each other and wait only for an exclusive one.
+        """
+        take = func.pg_advisory_xact_lock_shared if shared else func.pg_advisory_xact_lock
+        await self.session.exec(select(take(key)))
 
 
 R = TypeVar("R", bound=Repository)

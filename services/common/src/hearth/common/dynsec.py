@@ -14,7 +14,12 @@ not a device login's or role's own business:
 - every ``username`` and ``rolename`` is a device name ``dev.<home>.<device>``; a device
   gets only its own role (named like the login);
 - a device login is always bound: ``clientid`` equals the username (never unbound);
-- every ACL topic lies under ``hearth/<home>/<device>/`` of the role's own device;
+- every ACL is one a device of the role's own home is given (:func:`device_role_acls` of
+  ``hearth/<home>/<device>/``): its own device's, or, for a gateway, those of the devices
+  of the same home it relays for; never a wildcard above the device level, never a right
+  a device does not have (publishing commands, say);
+- removing an ACL from a device's role is always allowed (it can only take a right away:
+  reconcile removes rights somebody added by hand);
 - no other member than these is passed through.
 
 :func:`create_device_commands` and :func:`delete_device_commands` build what the registry
@@ -30,7 +35,7 @@ from typing import Any, Final
 
 from hearth.common.errors import HearthError
 from hearth.common.logins import device_username, parse_device_username
-from hearth.common.topics import ROOT, Kind, ack_topic, check_slug, status_topic
+from hearth.common.topics import ROOT, Kind, ack_topic, check_slug, is_slug, status_topic
 
 __all__ = [
     "CONTROL_FILTER",
@@ -43,8 +48,12 @@ __all__ = [
     "check_device_commands",
     "create_device_commands",
     "delete_device_commands",
+    "device_credentials_commands",
     "device_role",
     "device_role_acls",
+    "device_role_sync_commands",
+    "disable_device_commands",
+    "enable_device_commands",
     "publish",
     "read",
     "subscribe_literal",
@@ -177,21 +186,45 @@ def device_role_acls(home: str, device: str) -> frozenset[Acl]:
     )
 
 
-def device_role(home: str, device: str) -> RoleSpec:
-    """A device's role, named like its login (``dev.<home>.<device>``)."""
+def device_role(home: str, device: str, relays: Iterable[str] = ()) -> RoleSpec:
+    """A device's role, named like its login (``dev.<home>.<device>``).
+
+    A gateway's role also holds :func:`device_role_acls` of every device of the same home
+    it relays for (``relays``: their slugs).
+    """
+    acls = set(device_role_acls(home, device))
+    for relayed in relays:
+        acls |= device_role_acls(home, relayed)
     return RoleSpec(
         device_username(home, device),
         f"Hearth device {device} of home {home}",
-        device_role_acls(home, device),
+        frozenset(acls),
     )
 
 
-def create_device_commands(home: str, device: str, password: str) -> list[dict[str, Any]]:
+def credentials_description(generation: int) -> str:
+    """The login's dynsec description: which generation of its password the broker holds.
+
+    The registry counts rotations; reconcile resets a login whose description names
+    another generation than the registry's record (a rotation the database never saw
+    committed). Not a secret: it says nothing about the password.
+    """
+    return f"credentials generation {generation}"
+
+
+def create_device_commands(
+    home: str,
+    device: str,
+    password: str,
+    *,
+    relays: Iterable[str] = (),
+    generation: int = 1,
+) -> list[dict[str, Any]]:
     """The dynsec commands that create a device's role and login (client id bound).
 
     The password is sent in plain text (dynsec 2.0.11 hashes it on the broker).
     """
-    role = device_role(home, device)
+    role = device_role(home, device, relays)
     username = device_username(home, device)
     return check_device_commands(
         [
@@ -202,10 +235,60 @@ def create_device_commands(home: str, device: str, password: str) -> list[dict[s
                 "password": password,
                 "clientid": username,
                 "textname": role.textname,
+                "textdescription": credentials_description(generation),
                 "roles": [{"rolename": role.rolename}],
             },
         ]
     )
+
+
+def device_credentials_commands(
+    home: str, device: str, password: str, generation: int
+) -> list[dict[str, Any]]:
+    """Set a device login's password (and its generation); the broker kicks its client."""
+    return check_device_commands(
+        [
+            {
+                "command": "modifyClient",
+                "username": device_username(home, device),
+                "password": password,
+                "textdescription": credentials_description(generation),
+            }
+        ]
+    )
+
+
+def disable_device_commands(home: str, device: str) -> list[dict[str, Any]]:
+    """Refuse a device's login from now on; the broker kicks its connected client."""
+    return check_device_commands(
+        [{"command": "disableClient", "username": device_username(home, device)}]
+    )
+
+
+def enable_device_commands(home: str, device: str) -> list[dict[str, Any]]:
+    """Accept a device's login again."""
+    return check_device_commands(
+        [{"command": "enableClient", "username": device_username(home, device)}]
+    )
+
+
+def device_role_sync_commands(have: Iterable[Acl], want: RoleSpec) -> list[dict[str, Any]]:
+    """The ACL changes that turn a device role holding ``have`` into ``want`` (none if equal)."""
+    current = frozenset(have)
+    commands: list[dict[str, Any]] = [
+        {
+            "command": "removeRoleACL",
+            "rolename": want.rolename,
+            "acltype": acl.acltype.value,
+            "topic": acl.topic,
+        }
+        for acl in sorted(current - want.acls)
+    ]
+    commands += [
+        {"command": "addRoleACL", "rolename": want.rolename, **acl.to_json()}
+        for acl in sorted(want.acls - current)
+    ]
+    return check_device_commands(commands)
 
 
 def delete_device_commands(home: str, device: str) -> list[dict[str, Any]]:
@@ -259,14 +342,36 @@ def _device_of(index: int, command: Mapping[str, Any], member: str) -> tuple[str
         raise _refuse(index, command, f"{member} {value!r} is not a device login") from None
 
 
-def _check_acl(index: int, command: Mapping[str, Any], acl: Any, space: str) -> None:
+def _check_acl(index: int, command: Mapping[str, Any], acl: Any, home: str) -> None:
+    """An ACL must be one a device of ``home`` is given (its own, or relayed by a gateway)."""
     if not isinstance(acl, Mapping):
         raise _refuse(index, command, "an ACL is not an object")
     if acl.get("acltype") not in set(AclType):
         raise _refuse(index, command, f"unknown ACL type {acl.get('acltype')!r}")
     topic = acl.get("topic")
-    if not isinstance(topic, str) or not topic.startswith(space) or "\x00" in topic:
-        raise _refuse(index, command, f"ACL topic {topic!r} is outside {space}")
+    prefix = f"{ROOT}/{home}/"
+    levels = topic[len(prefix) :].split("/") if isinstance(topic, str) else []
+    allowed = (
+        isinstance(topic, str)
+        and topic.startswith(prefix)
+        and is_slug(levels[0])
+        and acl.get("allow", True) is True
+        and _within(AclType(acl["acltype"]), topic, device_role_acls(home, levels[0]))
+    )
+    if not allowed:
+        raise _refuse(index, command, f"ACL topic {topic!r} is outside what a device may have")
+
+
+def _within(acltype: AclType, topic: str, grants: Iterable[Acl]) -> bool:
+    """Whether ``topic`` equals, or lies under a ``/#`` of, a grant of the same type."""
+    for grant in grants:
+        if grant.acltype is not acltype:
+            continue
+        if topic == grant.topic:
+            return True
+        if grant.topic.endswith("/#") and topic.startswith(grant.topic[:-1]):
+            return True
+    return False
 
 
 def _check_one(index: int, command: Mapping[str, Any]) -> None:
@@ -292,14 +397,15 @@ def _check_one(index: int, command: Mapping[str, Any]) -> None:
         not isinstance(role, Mapping) or role.get("rolename") != username for role in roles
     ):
         raise _refuse(index, command, "a device gets only its own role")
-    space = _device_space(*owner)
     acls = command.get("acls", [])
     if not isinstance(acls, list):
         raise _refuse(index, command, "acls is not a list")
     for acl in acls:
-        _check_acl(index, command, acl, space)
-    if name in ("addRoleACL", "removeRoleACL"):
-        _check_acl(index, command, command, space)
+        _check_acl(index, command, acl, owner[0])
+    if name == "addRoleACL":
+        _check_acl(index, command, command, owner[0])
+    if name == "removeRoleACL" and not isinstance(command.get("topic"), str):
+        raise _refuse(index, command, "removeRoleACL needs a topic")  # removing any is safe
 
 
 def check_device_commands(commands: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

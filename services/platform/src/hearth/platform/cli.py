@@ -5,6 +5,7 @@
     hearth secrets                    create missing values in the secrets file
     hearth broker-config --out FILE   render mosquitto/hearth.conf.template
     hearth bootstrap                  offline dynsec init (when missing) + online logins/roles
+    hearth reconcile                  the registry puts the broker's device logins right
     hearth admin reset                re-enable the seeded admin with a new password (on the host)
 
 It prints what it did, never a secret value; errors exit with status 1 and one line on
@@ -23,6 +24,7 @@ from hearth.platform import broker_config
 from hearth.platform.admin_reset import reset_admin
 from hearth.platform.bootstrap import bootstrap
 from hearth.platform.errors import PlatformError
+from hearth.platform.reconcile import reconcile
 from hearth.platform.secrets import ensure_secrets
 from hearth.platform.stack_cli import add_stack_commands
 
@@ -91,6 +93,17 @@ def _cmd_bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_reconcile(args: argparse.Namespace) -> int:
+    report = reconcile(
+        auth_url=args.auth_url, registry_url=args.registry_url, secrets_file=args.secrets_file
+    )
+    for action in ("created", "deleted", "repaired"):
+        for name in report.get(action, []):
+            print(f"reconcile: {action} {name}")
+    print(f"reconcile: {report.get('unchanged', 0)} device login(s) already right")
+    return 0
+
+
 def _cmd_admin_reset(args: argparse.Namespace) -> int:
     result = reset_admin(
         secrets_file=args.secrets_file,
@@ -146,6 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the broker")
     p.add_argument("--mosquitto-ctrl", default="mosquitto_ctrl")
     p.set_defaults(func=_cmd_bootstrap)
+
+    p = sub.add_parser(
+        "reconcile", help="have the registry make the broker's device logins match its table"
+    )
+    p.add_argument("--secrets-file", type=Path, default=None)
+    p.add_argument("--auth-url", default="http://127.0.0.1:8101")
+    p.add_argument("--registry-url", default="http://127.0.0.1:8102")
+    p.set_defaults(func=_cmd_reconcile)
 
     p = sub.add_parser("admin", help="recover platform administration (on the host)")
     admin = p.add_subparsers(dest="admin_command", required=True)

@@ -21,6 +21,7 @@ __all__ = [
     "BrokerUnavailable",
     "DynsecError",
     "PlatformError",
+    "ReconcileError",
     "SecretsError",
 ]
 
@@ -73,3 +74,10 @@ class BootstrapError(PlatformError):
 
     code = "bootstrap"
     title = "Broker bootstrap failed"
+
+
+class ReconcileError(PlatformError):
+    """``hearth reconcile`` could not log in to auth or get the registry's answer."""
+
+    code = "reconcile"
+    title = "Reconcile failed"

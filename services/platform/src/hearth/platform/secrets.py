@@ -85,6 +85,10 @@ SECRET_SPECS: tuple[SecretSpec, ...] = (
         "HEARTH_AUTH_KEY_ENCRYPTION_KEY", "auth: encrypts the token signing keys in the database"
     ),
     SecretSpec(
+        "HEARTH_REGISTRY_DEVICE_KEY",
+        "registry: seals the device passwords in the database (losing it loses every device login)",
+    ),
+    SecretSpec(
         "HEARTH_AUTH_ADMIN_PASSWORD",
         "auth: password of the first admin (HEARTH_AUTH_ADMIN_USERNAME)",
     ),

@@ -111,7 +111,12 @@ SERVICES: Final[tuple[ServiceSpec, ...]] = (
             "{port}",
         ),
         migrate=("{python}", "-m", "hearth.registry", "migrate"),
-        env={"HEARTH_REGISTRY_AUTH_URL": "http://{host}:{auth_port}"},
+        env={
+            "HEARTH_REGISTRY_AUTH_URL": "http://{host}:{auth_port}",
+            # The config download tells devices this port (and the host, 127.0.0.1 unless
+            # HEARTH_REGISTRY_DEVICE_BROKER_HOST is set for make up).
+            "HEARTH_REGISTRY_DEVICE_BROKER_PORT": "{broker_port}",
+        },
     ),
     ServiceSpec(
         name="ingest",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from hearth.common.settings import HearthSettings, ServiceUrl
@@ -15,6 +15,8 @@ class RegistrySettings(HearthSettings):
 
     ``auth_url`` is where auth answers (the user lookup when an owner adds a member);
     ``authorize_ttl`` is how long callers may cache an answer of ``/registry/authorize``.
+    ``device_key`` (a secret) seals the device passwords kept in the database;
+    ``device_broker_*`` is the broker as devices reach it (what the config download says).
     """
 
     model_config = SettingsConfigDict(env_prefix="HEARTH_REGISTRY_")
@@ -32,4 +34,32 @@ class RegistrySettings(HearthSettings):
         ge=0,
         le=30,
         description="Seconds a change waits for the broker to publish its event (then logged).",
+    )
+    device_key: SecretStr = Field(
+        default=SecretStr(""),
+        description="Seals device passwords in the database (HEARTH_REGISTRY_DEVICE_KEY; "
+        "16+ characters, from the secrets file). Losing it loses every device login.",
+    )
+    device_broker_host: str = Field(
+        default="127.0.0.1",
+        min_length=1,
+        max_length=253,
+        description="The broker's host name as devices reach it (the config download).",
+    )
+    device_broker_port: int = Field(
+        default=1884, ge=1, le=65535, description="The broker's port as devices reach it."
+    )
+    device_broker_tls: bool = Field(
+        default=False, description="Whether devices must use TLS to reach the broker."
+    )
+    dynsec_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Seconds a device login change waits for the broker's answer (then 503).",
+    )
+    reconcile_at_start: bool = Field(
+        default=True,
+        description="Reconcile the broker's device logins once connected at start. Off only "
+        "where several registries with different databases share one broker (tests).",
     )

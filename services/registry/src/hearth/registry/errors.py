@@ -13,10 +13,14 @@ ServiceError
 │   ├── SlugTaken           409 slug_taken: a home or device (even a deleted one) has the slug
 │   ├── AlreadyMember       409 already_member
 │   ├── LastOwner           409 last_owner: a home keeps at least one owner
+│   ├── NoCredentials       409 no_credentials: the device has no broker login (rotate first)
 │   └── GatewayInUse        409 gateway_in_use: other devices relay through this one
 ├── InvalidGateway          422 invalid_gateway: the gateway is not a live device of the home
+├── DynsecFailed            502 broker_refused: the broker refused a device login change
 └── Unavailable
-    └── AuthUnavailable     503 auth_unavailable: auth did not answer
+    ├── AuthUnavailable     503 auth_unavailable: auth did not answer
+    ├── BrokerUnavailable   503 broker_unavailable: the broker did not take a login change
+    └── DeviceKeyMismatch   503 device_key_mismatch: stored device passwords do not open
 ```
 """
 
@@ -27,12 +31,16 @@ from hearth.common.errors import Conflict, Forbidden, NotFound, ServiceError, Un
 __all__ = [
     "AlreadyMember",
     "AuthUnavailable",
+    "BrokerUnavailable",
+    "DeviceKeyMismatch",
     "DeviceNotFound",
+    "DynsecFailed",
     "GatewayInUse",
     "HomeNotFound",
     "InvalidGateway",
     "LastOwner",
     "MemberNotFound",
+    "NoCredentials",
     "RoleForbids",
     "SlugTaken",
     "UserNotFound",
@@ -95,6 +103,13 @@ class LastOwner(Conflict):
     title = "Last owner"
 
 
+class NoCredentials(Conflict):
+    """The device has no broker login yet (added before device logins existed)."""
+
+    code = "no_credentials"
+    title = "No broker login"
+
+
 class GatewayInUse(Conflict):
     """Other live devices name this device as their gateway."""
 
@@ -115,3 +130,26 @@ class AuthUnavailable(Unavailable):
 
     code = "auth_unavailable"
     title = "Auth unavailable"
+
+
+class BrokerUnavailable(Unavailable):
+    """The broker did not answer a device login change in time; nothing was changed."""
+
+    code = "broker_unavailable"
+    title = "Broker unavailable"
+
+
+class DynsecFailed(ServiceError):
+    """The broker refused a device login change (its dynsec state differs from the registry's)."""
+
+    status = 502
+    code = "broker_refused"
+    title = "Broker refused the change"
+
+
+class DeviceKeyMismatch(Unavailable):
+    """A stored device password does not open: ``HEARTH_REGISTRY_DEVICE_KEY`` is not the key
+    it was sealed with (an operator's fix; the password is never shown)."""
+
+    code = "device_key_mismatch"
+    title = "Device passwords do not open"

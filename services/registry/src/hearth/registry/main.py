@@ -4,12 +4,16 @@
 nothing connects yet. The lifespan starts them, in order: wait for the database and
 migrate (advisory-locked, so every replica may), open the client of auth's user lookup,
 connect to the broker (not waited for: ``/readyz`` reports it) subscribed to the users'
-revocation marks, which feed the token verifier. Change events go out on the same
-connection.
+revocation marks, which feed the token verifier, and to the dynsec response topic; once
+connected, reconcile the broker's device logins with the table in the background
+(:class:`~hearth.registry.start_reconcile.StartReconcile`: retried until it succeeds,
+``/readyz`` reports ``device_logins`` until then). Change events and device-login
+commands go out on the same connection.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 
@@ -18,6 +22,7 @@ import httpx
 from fastapi import FastAPI
 
 from hearth.common.db import Transactions, create_engine, database_check, session_factory
+from hearth.common.dynsec import RESPONSE_TOPIC
 from hearth.common.mqtt import MqttConfig, MqttConnection
 from hearth.common.routing import TopicRouter, payload_bytes
 from hearth.common.tokens import USER_MARKS_FILTER, RevocationMarks, verifier_from_settings
@@ -25,12 +30,18 @@ from hearth.common.web import create_service_app, service_state
 from hearth.registry.api import authorize as authorize_api
 from hearth.registry.api import devices as devices_api
 from hearth.registry.api import homes as homes_api
+from hearth.registry.api import logins as logins_api
 from hearth.registry.api import members as members_api
 from hearth.registry.config import RegistrySettings
+from hearth.registry.device_config import BrokerAddress
+from hearth.registry.device_logins import DeviceLogins
+from hearth.registry.dynsec_client import DynsecClient
 from hearth.registry.events import EventPublisher
 from hearth.registry.migrate import MIGRATIONS, migrate
+from hearth.registry.passwords import DevicePasswords
 from hearth.registry.repository import RegistryRepository
 from hearth.registry.service import RegistryService
+from hearth.registry.start_reconcile import StartReconcile
 from hearth.registry.state import RegistryState
 from hearth.registry.users import AuthUsers
 
@@ -57,23 +68,40 @@ def create_app(
     def on_user_mark(message: aiomqtt.Message) -> None:
         marks.handle_message(str(message.topic), payload_bytes(message))
 
+    passwords = DevicePasswords(settings.device_key.get_secret_value())
     router = TopicRouter()
     router.route(USER_MARKS_FILTER, on_user_mark)
     mqtt = MqttConnection(MqttConfig.from_settings(settings), router=router)
+    dynsec = DynsecClient(mqtt, timeout=settings.dynsec_timeout)
+    router.route(RESPONSE_TOPIC, dynsec.handle_response)
     users = AuthUsers(settings.auth_url, timeout=settings.auth_timeout, transport=auth_transport)
     events = EventPublisher(mqtt, wait=settings.event_publish_wait)
+    service = RegistryService(
+        Transactions(session_factory(engine), RegistryRepository),
+        users,
+        events,
+        DeviceLogins(dynsec),
+        passwords,
+        BrokerAddress(
+            settings.device_broker_host,
+            settings.device_broker_port,
+            settings.device_broker_tls,
+        ),
+        authorize_ttl=settings.authorize_ttl,
+    )
+    readiness = {"database": database_check(engine), "broker": mqtt.readiness_check}
+    start_reconcile = None
+    if settings.reconcile_at_start:
+        start_reconcile = StartReconcile(mqtt, service.reconcile)
+        readiness["device_logins"] = start_reconcile.readiness_check
     state = RegistryState(
         settings=settings,
         engine=engine,
         mqtt=mqtt,
         users=users,
         events=events,
-        service=RegistryService(
-            Transactions(session_factory(engine), RegistryRepository),
-            users,
-            events,
-            authorize_ttl=settings.authorize_ttl,
-        ),
+        service=service,
+        start_reconcile=start_reconcile,
     )
     app = create_service_app(
         settings,
@@ -82,12 +110,13 @@ def create_app(
         lifespan=lifespan,
         token_verifier=verifier_from_settings(settings, marks=marks),
         state=state,
-        readiness_checks={"database": database_check(engine), "broker": mqtt.readiness_check},
+        readiness_checks=readiness,
     )
     app.include_router(homes_api.router)
     app.include_router(members_api.router)
     app.include_router(devices_api.router)
     app.include_router(authorize_api.router)
+    app.include_router(logins_api.router)
     return app
 
 
@@ -98,6 +127,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         await migrate(state.settings)
         async with state.users, state.mqtt:
-            yield
+            reconcile = None
+            if state.start_reconcile is not None:
+                reconcile = asyncio.create_task(state.start_reconcile.run())
+            try:
+                yield
+            finally:
+                if reconcile is not None:
+                    reconcile.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await reconcile
     finally:
         await state.engine.dispose()

@@ -7,6 +7,12 @@ forbids unknown fields.
 A deleted device stays as a row with ``deleted_at`` set (its tombstone): the primary key
 ``(home, slug)`` then keeps the slug from ever being used again in that home, and every
 query for live devices filters on ``deleted_at IS NULL``.
+
+A device's broker password is kept sealed (``password_sealed``, see
+:mod:`hearth.registry.passwords`), not hashed: dynsec 2.0.11 takes plain-text passwords
+only and the broker must be rebuildable from this table. ``credentials_generation``
+counts the passwords it had (the login's dynsec description names the one the broker
+holds). A tombstone keeps neither.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic import model_validator as pydantic_model_validator
-from sqlalchemy import Column
+from sqlalchemy import Column, LargeBinary
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
@@ -41,8 +47,10 @@ __all__ = [
     "SCHEMA",
     "Device",
     "DeviceCreate",
+    "DeviceCredentials",
     "DevicePublic",
     "DeviceUpdate",
+    "DeviceWithCredentials",
     "Home",
     "HomeCreate",
     "HomePublic",
@@ -133,6 +141,11 @@ class Device(RegistryModel, table=True):
     created_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
     updated_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
     deleted_at: datetime | None = SQLField(default=None, sa_column=timestamp_column(nullable=True))
+    disabled: bool = SQLField(default=False, sa_column_kwargs={"server_default": "false"})
+    password_sealed: bytes | None = SQLField(
+        default=None, sa_column=Column(LargeBinary, nullable=True), repr=False
+    )
+    credentials_generation: int = SQLField(default=0, sa_column_kwargs={"server_default": "0"})
 
     def find_metric(self, name: str) -> Metric | None:
         """The registered metric ``name``, or ``None``."""
@@ -258,12 +271,17 @@ class DeviceCreate(_Capabilities):
 
 
 class DeviceUpdate(_Capabilities):
-    """Change a device (owners); slug and type never change. ``gateway: null`` clears it."""
+    """Change a device (owners); slug and type never change. ``gateway: null`` clears it.
+
+    ``disabled: true`` refuses the device's broker login (and disconnects it) until
+    ``disabled: false``.
+    """
 
     name: Name | None = None
     area: Area | None = None
     gateway: Slug | None = None
     interval: Interval | None = None
+    disabled: bool | None = None
 
 
 class DevicePublic(BaseModel):
@@ -278,6 +296,7 @@ class DevicePublic(BaseModel):
     interval: int
     metrics: list[Metric]
     properties: list[Property]
+    disabled: bool
     created_at: datetime
     updated_at: datetime
 
@@ -294,6 +313,23 @@ class DevicePublic(BaseModel):
             interval=device.interval,
             metrics=[Metric.model_validate(m) for m in device.metrics],
             properties=[Property.model_validate(p) for p in device.properties],
+            disabled=device.disabled,
             created_at=device.created_at,
             updated_at=device.updated_at,
         )
+
+
+class DeviceCredentials(BaseModel):
+    """A device's broker login: shown once, when it is created or rotated."""
+
+    username: str = Field(description="The broker login, dev.<home>.<device>.")
+    password: str = Field(
+        description="Shown only in this answer; the registry keeps it sealed.", repr=False
+    )
+    client_id: str = Field(description="The only client id the login may use (the username).")
+
+
+class DeviceWithCredentials(DevicePublic):
+    """A device with its new broker login (the answer of create and of a rotation)."""
+
+    credentials: DeviceCredentials

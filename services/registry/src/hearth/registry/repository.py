@@ -17,11 +17,22 @@ from hearth.common.authorization import Role
 from hearth.common.db import Repository
 from hearth.registry.models import Device, Home, Membership
 
-__all__ = ["RegistryRepository"]
+__all__ = ["LOGINS_LOCK", "RegistryRepository"]
+
+LOGINS_LOCK = 0x4845_5254_4C47  # "HERTLG"
+"""The advisory lock between device login changes (shared) and a reconcile (exclusive)."""
 
 
 class RegistryRepository(Repository):
     """The registry's queries over one transaction (:class:`~hearth.common.db.Repository`)."""
+
+    async def lock_logins(self, *, exclusive: bool = False) -> None:
+        """Hold the device-logins lock until the transaction ends.
+
+        Every change of a device login holds it shared; a reconcile holds it exclusively,
+        so it never sees a login created (or deleted) at the broker but not yet committed.
+        """
+        await self.lock(LOGINS_LOCK, shared=not exclusive)
 
     async def get_home(self, slug: str) -> Home | None:
         """The home ``slug``, or ``None``."""
@@ -100,5 +111,14 @@ class RegistryRepository(Repository):
             select(Device.slug).where(
                 Device.home == home, Device.gateway == gateway, col(Device.deleted_at).is_(None)
             )
+        )
+        return result.all()
+
+    async def list_devices_with_logins(self) -> Sequence[Device]:
+        """Every live device of every home that has a broker login (a sealed password)."""
+        result = await self.session.exec(
+            select(Device)
+            .where(col(Device.deleted_at).is_(None), col(Device.password_sealed).is_not(None))
+            .order_by(col(Device.home), col(Device.slug))
         )
         return result.all()

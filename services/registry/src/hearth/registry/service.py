@@ -6,6 +6,13 @@ It knows nothing of FastAPI or SQL: the routes call it with the verified
 in :mod:`hearth.registry.access`. Every change commits first, then publishes
 its event (:class:`~hearth.registry.events.EventPublisher`).
 
+Every change of a device's broker login (create, rotate, disable, delete, a gateway's
+role) is sent to the broker *inside* the device's transaction, before the commit: when the
+broker does not take it the transaction rolls back and the caller gets 503, so the table
+never claims a login the broker refused. A commit that fails after the broker took the
+change leaves a difference that :meth:`RegistryService.reconcile` removes (it runs at
+start and on demand).
+
 Anything of a home the caller may not see answers 404 (``home_not_found``), exactly as
 for a home that does not exist; a visible home where the caller's role falls short
 answers 403 (``role_forbidden``); a token lacking a scope 403 (``insufficient_scope``).
@@ -13,14 +20,18 @@ answers 403 (``role_forbidden``); a token lacking a scope 403 (``insufficient_sc
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Sequence
 
 from hearth.common.authorization import Action, AuthorizeAnswer, AuthorizeRequest, DenyReason, Role
 from hearth.common.capabilities import Property
 from hearth.common.clock import utc_now
 from hearth.common.db import DuplicateRow, Transactions
-from hearth.common.errors import InsufficientScope
+from hearth.common.errors import Forbidden, InsufficientScope
+from hearth.common.logins import device_username
 from hearth.common.messages import RegistryAction, RegistryKind
+from hearth.common.sealing import Unsealable
 from hearth.common.tokens import Caller
 from hearth.common.topics import (
     DeviceTopic,
@@ -37,14 +48,18 @@ from hearth.common.topics import (
 )
 from hearth.registry.access import SCOPE_FOR, check_access, role_allows, token_denies, visible
 from hearth.registry.catalogue import CATALOGUE
+from hearth.registry.device_config import BrokerAddress, DeviceConfig
+from hearth.registry.device_logins import DeviceLogins, ReconcileReport, WantedLogin
 from hearth.registry.errors import (
     AlreadyMember,
+    DeviceKeyMismatch,
     DeviceNotFound,
     GatewayInUse,
     HomeNotFound,
     InvalidGateway,
     LastOwner,
     MemberNotFound,
+    NoCredentials,
     RoleForbids,
     SlugTaken,
 )
@@ -52,8 +67,10 @@ from hearth.registry.events import EventPublisher
 from hearth.registry.models import (
     Device,
     DeviceCreate,
+    DeviceCredentials,
     DevicePublic,
     DeviceUpdate,
+    DeviceWithCredentials,
     Home,
     HomeCreate,
     HomePublic,
@@ -63,6 +80,7 @@ from hearth.registry.models import (
     Membership,
     MemberUpdate,
 )
+from hearth.registry.passwords import DevicePasswords
 from hearth.registry.repository import RegistryRepository
 from hearth.registry.users import AuthUsers
 
@@ -92,12 +110,18 @@ class RegistryService:
         transactions: Transactions[RegistryRepository],
         users: AuthUsers,
         events: EventPublisher,
+        logins: DeviceLogins,
+        passwords: DevicePasswords,
+        broker: BrokerAddress,
         *,
         authorize_ttl: int = 5,
     ) -> None:
         self._transactions = transactions
         self._users = users
         self._events = events
+        self._logins = logins
+        self._passwords = passwords
+        self._broker = broker
         self.authorize_ttl = authorize_ttl
 
     # ------------------------------------------------------------------ guards
@@ -120,6 +144,28 @@ class RegistryService:
         if reason is not None:
             _raise_denied(reason, slug, action)
         return home, role
+
+    async def _device(
+        self,
+        repo: RegistryRepository,
+        caller: Caller,
+        slug: str,
+        device: str,
+        action: Action,
+        *,
+        changes_login: bool = False,
+    ) -> Device:
+        """The live device when ``action`` is allowed on its home; else raise.
+
+        ``changes_login``: hold the device-logins lock shared (see ``lock_logins``) first.
+        """
+        await self._guard(repo, caller, slug, action)
+        if changes_login:
+            await repo.lock_logins()
+        found = await repo.get_device(slug, device)
+        if found is None:
+            raise DeviceNotFound(f"no device {device!r} in {slug!r}")
+        return found
 
     # ------------------------------------------------------------------ homes
 
@@ -264,13 +310,12 @@ class RegistryService:
     async def get_device(self, caller: Caller, slug: str, device: str) -> DevicePublic:
         """One live device of a home the caller may read."""
         async with self._transactions() as repo:
-            await self._guard(repo, caller, slug, Action.READ)
-            found = await repo.get_device(slug, device)
-        if found is None:
-            raise DeviceNotFound(f"no device {device!r} in {slug!r}")
+            found = await self._device(repo, caller, slug, device, Action.READ)
         return DevicePublic.of(found)
 
-    async def create_device(self, caller: Caller, slug: str, body: DeviceCreate) -> DevicePublic:
+    async def create_device(
+        self, caller: Caller, slug: str, body: DeviceCreate
+    ) -> DeviceWithCredentials:
         """Add a device (owners and admins); the type fills what the body leaves out.
 
         409 when the slug is used, or was used by a deleted device, in this home.
@@ -288,22 +333,39 @@ class RegistryService:
             interval=entry.interval if body.interval is None else body.interval,
             metrics=[m.model_dump(exclude_none=True) for m in metrics],
             properties=[p.model_dump(exclude_none=True) for p in properties],
+            credentials_generation=1,
         )
+        password = self._passwords.generate()
+        device.password_sealed = self._passwords.seal(slug, body.slug, password)
         async with self._transactions() as repo:
             await self._guard(repo, caller, slug, Action.MANAGE)
+            await repo.lock_logins()
             if await repo.slug_used(slug, body.slug):
                 raise SlugTaken(f"device slug {body.slug!r} is (or was) used in {slug!r}")
             if body.gateway is not None:
                 await self._check_gateway(repo, slug, body.slug, body.gateway)
             repo.add(device)
             try:
-                await repo.commit()
+                await repo.flush()
             except DuplicateRow:
                 raise SlugTaken(f"device slug {body.slug!r} is (or was) used in {slug!r}") from None
+            await self._logins.create(WantedLogin(slug, body.slug, password, 1))
+            if body.gateway is not None:
+                await self._sync_gateway(repo, slug, body.gateway)
+            await self._commit_or_undo(repo, slug, body.slug)
         await self._events.publish(
             RegistryKind.DEVICE, slug, RegistryAction.CREATED, device=device.slug
         )
-        return DevicePublic.of(device)
+        return _with_credentials(device, password)
+
+    async def _commit_or_undo(self, repo: RegistryRepository, home: str, device: str) -> None:
+        """Commit a new device; if that fails, take its new login away again (best effort)."""
+        try:
+            await repo.commit()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._logins.delete(home, device)
+            raise
 
     async def update_device(
         self, caller: Caller, slug: str, device_slug: str, body: DeviceUpdate
@@ -311,10 +373,11 @@ class RegistryService:
         """Change a device's name, area, gateway, interval or capabilities (owners, admins)."""
         given = body.model_fields_set
         async with self._transactions() as repo:
-            await self._guard(repo, caller, slug, Action.MANAGE)
-            device = await repo.get_device(slug, device_slug)
-            if device is None:
-                raise DeviceNotFound(f"no device {device_slug!r} in {slug!r}")
+            device = await self._device(
+                repo, caller, slug, device_slug, Action.MANAGE, changes_login=True
+            )
+            old_gateway = device.gateway
+            old_disabled = device.disabled
             if body.name is not None:
                 device.name = body.name
             if body.area is not None:
@@ -329,8 +392,17 @@ class RegistryService:
                 device.metrics = [m.model_dump(exclude_none=True) for m in body.metrics]
             if body.properties is not None:
                 device.properties = [p.model_dump(exclude_none=True) for p in body.properties]
+            if body.disabled is not None:
+                device.disabled = body.disabled
             device.updated_at = utc_now()
             repo.add(device)
+            await repo.flush()
+            if device.disabled != old_disabled:
+                await self._logins.set_disabled(slug, device_slug, device.disabled)
+            if device.gateway != old_gateway:
+                for gateway in (old_gateway, device.gateway):
+                    if gateway is not None:
+                        await self._sync_gateway(repo, slug, gateway)
             await repo.commit()
         await self._events.publish(
             RegistryKind.DEVICE, slug, RegistryAction.UPDATED, device=device_slug
@@ -340,19 +412,104 @@ class RegistryService:
     async def delete_device(self, caller: Caller, slug: str, device_slug: str) -> None:
         """Delete a device (owners, admins): it becomes a tombstone keeping its slug taken."""
         async with self._transactions() as repo:
-            await self._guard(repo, caller, slug, Action.MANAGE)
-            device = await repo.get_device(slug, device_slug)
-            if device is None:
-                raise DeviceNotFound(f"no device {device_slug!r} in {slug!r}")
+            device = await self._device(
+                repo, caller, slug, device_slug, Action.MANAGE, changes_login=True
+            )
             relayed = await repo.gateway_users(slug, device_slug)
             if relayed:
                 raise GatewayInUse(f"{device_slug!r} is the gateway of {', '.join(relayed)}")
             device.deleted_at = device.updated_at = utc_now()
+            device.password_sealed = None
             repo.add(device)
+            await repo.flush()
+            await self._logins.delete(slug, device_slug)
+            if device.gateway is not None:
+                await self._sync_gateway(repo, slug, device.gateway)
             await repo.commit()
         await self._events.publish(
             RegistryKind.DEVICE, slug, RegistryAction.DELETED, device=device_slug
         )
+
+    async def rotate_credentials(
+        self, caller: Caller, slug: str, device_slug: str
+    ) -> DeviceWithCredentials:
+        """A new broker password for a device (owners, admins), shown once; the old one stops
+        working at once (the broker disconnects the device)."""
+        password = self._passwords.generate()
+        async with self._transactions() as repo:
+            device = await self._device(
+                repo, caller, slug, device_slug, Action.MANAGE, changes_login=True
+            )
+            had_login = device.password_sealed is not None
+            device.credentials_generation += 1
+            device.password_sealed = self._passwords.seal(slug, device_slug, password)
+            device.updated_at = utc_now()
+            repo.add(device)
+            await repo.flush()
+            if had_login:
+                await self._logins.set_password(
+                    slug, device_slug, password, device.credentials_generation
+                )
+            else:  # a device from before device logins existed
+                relays = await repo.gateway_users(slug, device_slug)
+                await self._logins.create(_wanted(device, password, relays))
+            await repo.commit()
+        await self._events.publish(
+            RegistryKind.DEVICE, slug, RegistryAction.UPDATED, device=device_slug
+        )
+        return _with_credentials(device, password)
+
+    async def device_config(self, caller: Caller, slug: str, device_slug: str) -> DeviceConfig:
+        """Everything a device's firmware needs, its password included (owners, admins)."""
+        async with self._transactions() as repo:
+            device = await self._device(repo, caller, slug, device_slug, Action.MANAGE)
+        if device.password_sealed is None:
+            raise NoCredentials(
+                f"{device_slug!r} has no broker login yet: rotate its credentials first"
+            )
+        password = self._open(device)
+        return DeviceConfig.of(device, password, self._broker)
+
+    async def reconcile_for(self, caller: Caller) -> ReconcileReport:
+        """:meth:`reconcile`, asked for over HTTP: platform admins only."""
+        if not (caller.is_admin and caller.is_session):  # not an API key, not a service
+            raise Forbidden("only a platform admin may reconcile the broker")
+        return await self.reconcile()
+
+    async def reconcile(self) -> ReconcileReport:
+        """Make the broker's device logins exactly the live devices of this table.
+
+        Creates missing logins with their stored passwords, deletes device logins the
+        table does not know, repairs roles, passwords and the disabled flag; never touches
+        a login outside ``dev.``. Raises :class:`~hearth.registry.errors.DeviceKeyMismatch`
+        (and changes nothing) when the stored passwords do not open with this device key.
+        """
+        async with self._transactions() as repo:
+            await repo.lock_logins(exclusive=True)  # no login change is half done meanwhile
+            devices = await repo.list_devices_with_logins()
+            relays: dict[tuple[str, str], list[str]] = {}
+            for device in devices:
+                if device.gateway is not None:
+                    relays.setdefault((device.home, device.gateway), []).append(device.slug)
+            wanted = [
+                _wanted(device, self._open(device), relays.get((device.home, device.slug), []))
+                for device in devices
+            ]
+            return await self._logins.reconcile(wanted)
+
+    def _open(self, device: Device) -> str:
+        assert device.password_sealed is not None
+        try:
+            return self._passwords.open(device.home, device.slug, device.password_sealed)
+        except Unsealable:
+            raise DeviceKeyMismatch(
+                f"the password of {device_username(device.home, device.slug)} does not open: "
+                "is HEARTH_REGISTRY_DEVICE_KEY the key it was sealed with?"
+            ) from None
+
+    async def _sync_gateway(self, repo: RegistryRepository, home: str, gateway: str) -> None:
+        """Give a gateway's role the ACLs of exactly the devices relaying through it now."""
+        await self._logins.sync_role(home, gateway, await repo.gateway_users(home, gateway))
 
     async def _check_gateway(
         self, repo: RegistryRepository, home: str, device: str, gateway: str
@@ -482,6 +639,25 @@ class RegistryService:
         if not role_allows(caller, role, action):
             return self._answer("role", role)
         return self._answer(None, role)
+
+
+def _wanted(device: Device, password: str, relays: Sequence[str]) -> WantedLogin:
+    return WantedLogin(
+        device.home,
+        device.slug,
+        password,
+        device.credentials_generation,
+        disabled=device.disabled,
+        relays=tuple(relays),
+    )
+
+
+def _with_credentials(device: Device, password: str) -> DeviceWithCredentials:
+    username = device_username(device.home, device.slug)
+    return DeviceWithCredentials(
+        **DevicePublic.of(device).model_dump(),
+        credentials=DeviceCredentials(username=username, password=password, client_id=username),
+    )
 
 
 def _names_known(device: Device, parsed: TopicFilter) -> bool:

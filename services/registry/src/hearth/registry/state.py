@@ -14,6 +14,7 @@ from hearth.common.mqtt import MqttConnection
 from hearth.registry.config import RegistrySettings
 from hearth.registry.events import EventPublisher
 from hearth.registry.service import RegistryService
+from hearth.registry.start_reconcile import StartReconcile
 from hearth.registry.users import AuthUsers
 
 __all__ = ["RegistryState"]
@@ -29,3 +30,5 @@ class RegistryState:
     users: AuthUsers
     events: EventPublisher
     service: RegistryService
+    start_reconcile: StartReconcile | None
+    """The reconcile at start (``None`` when ``reconcile_at_start`` is off)."""

@@ -230,7 +230,8 @@ class RunningBroker:
         ).connect()
 
     def create_device_login(self, home: str, device: str) -> Login:
-        """Create (or re-create) a device's login and role as the registry will."""
+        """Create (or re-create) a device's login and role with the registry's commands (a login
+        the registry does not know: its next reconcile deletes it)."""
         username = device_username(home, device)
         password = _random.token_urlsafe(24)
         with self.control() as dynsec:

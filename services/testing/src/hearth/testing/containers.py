@@ -236,11 +236,8 @@ class HearthUrls:
 class Device:
     """A device the registry created: its home, slug, the API's answer, and its broker login.
 
-    ``credentials`` is the ``credentials`` object of the registry's 201 answer. The registry
-    does not issue device logins yet (planned: "Registry: device logins at the broker,
-    rotation, reconcile, and a config download"), so today it is ``None`` and the device
-    cannot log in to the broker; it becomes the device's login, with no change here, once the
-    registry issues them.
+    ``credentials`` is the ``credentials`` object of the registry's 201 answer: the device's
+    broker login (``username``, ``password``, ``client_id``; docs/devices.md).
     """
 
     home: str
@@ -459,8 +456,7 @@ class HearthPlatform:
 
         ``fields`` are the rest of the request (``name``, ``type``, ``interval``,
         ``metrics``...; ``name`` defaults to the slug). The device's broker login is
-        ``Device.credentials``: ``None`` until the registry issues device logins (see
-        :class:`Device`); no other path creates one.
+        ``Device.credentials``; no other path creates one.
         """
         body = {"slug": slug, "name": fields.pop("name", slug), **fields}
         data = self._registry(f"homes/{home}/devices", body)

@@ -16,6 +16,9 @@ Fixtures (the root conftest loads this plugin for every suite):
 - ``realtime`` (module): the realtime app on ``stack`` (token leeway 0, at most 4 rooms
   per socket), a :class:`~hearth.testing.apps.RunningApp`.
 
+``ingest_settings(broker, database_url, tmp, **overrides)`` builds a test ingest replica's
+settings (ingest's own tests, the registry's device tests).
+
 Tests create their own users and homes (random names), so they never depend on each
 other. Logging changed by the apps is undone after each module (:mod:`hearth.testing.logs`).
 """
@@ -38,6 +41,7 @@ from hearth.auth.config import AuthSettings
 from hearth.auth.main import create_app as create_auth_app
 from hearth.auth.state import AuthState
 from hearth.common.web import service_state
+from hearth.ingest.config import IngestSettings
 from hearth.realtime.config import RealtimeSettings
 from hearth.realtime.main import create_app as create_realtime_app
 from hearth.registry.config import RegistrySettings
@@ -57,6 +61,7 @@ __all__ = [
     "auth",
     "auth_settings",
     "bearer",
+    "ingest_settings",
     "make_auth",
     "realtime",
     "realtime_settings",
@@ -329,6 +334,12 @@ def start_stack(
             "mqtt_password": broker.service_login("registry", replica).password,
             "jwks_url": f"{auth_stack.url}/.well-known/jwks.json",
             "auth_url": auth_stack.url,
+            "device_key": secrets.token_urlsafe(32),
+            "device_broker_host": broker.host,
+            "device_broker_port": broker.port,
+            # Test modules share the session broker, each registry with its own database: a
+            # reconcile would delete the others' device logins. Tests that want it ask for it.
+            "reconcile_at_start": False,
             "log_level": "WARNING",
         }
         values.update(registry_overrides)
@@ -362,13 +373,16 @@ def stop_stack(stack: ServiceStack) -> None:
 
 @contextmanager
 def running_stack(
-    postgres_server: PostgresServer, broker: RunningBroker, folder: Path
+    postgres_server: PostgresServer,
+    broker: RunningBroker,
+    folder: Path,
+    **registry_overrides: Any,
 ) -> Iterator[ServiceStack]:
     """Auth and the registry on fresh databases (dropped after) and ``broker``."""
     auth_url = postgres_server.create_database()
     registry_url = postgres_server.create_database()
     try:
-        running = start_stack(auth_url, registry_url, broker, folder)
+        running = start_stack(auth_url, registry_url, broker, folder, **registry_overrides)
         try:
             yield running
         finally:
@@ -387,6 +401,29 @@ def stack(
     """Auth and the registry for the module: fresh databases, the session's broker."""
     with running_stack(postgres_server, broker, tmp_path_factory.mktemp("stack")) as running:
         yield running
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+def ingest_settings(
+    broker: RunningBroker, database_url: str, tmp: Path, **overrides: Any
+) -> IngestSettings:
+    """Settings of a test ingest replica: its database, ``broker`` with its own replica's
+    login (``replica`` in ``overrides``, else a random one), no secrets file; ``overrides``
+    add the rest (``jwks_url``, ``registry_url``...)."""
+    replica = str(overrides.pop("replica", f"test-{secrets.token_hex(4)}"))
+    values: dict[str, Any] = {
+        "env": "test",
+        "secrets_file": tmp / "no-secrets.env",
+        "database_url": database_url,
+        "replica": replica,
+        "mqtt_host": broker.host,
+        "mqtt_port": broker.port,
+        "mqtt_password": broker.service_login("ingest", replica).password,
+    }
+    values.update(overrides)
+    return IngestSettings(**values)
 
 
 # --------------------------------------------------------------------------- realtime

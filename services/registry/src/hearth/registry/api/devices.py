@@ -1,22 +1,38 @@
-"""Device routes: list, read, add (the type fills capabilities), update, delete (tombstone)."""
+"""Device routes: list, read, add (with its broker login), update (disable), delete
+(tombstone), rotate the credentials, the config download."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
 
 from hearth.common.auth import CurrentCaller
 from hearth.registry.api.deps import READ_ERRORS, WRITE_ERRORS, ServiceDep
 from hearth.registry.api.params import DeviceSlug, HomeSlug
-from hearth.registry.models import DeviceCreate, DevicePublic, DeviceUpdate
+from hearth.registry.device_config import ConfigFormat, render
+from hearth.registry.models import (
+    DeviceCreate,
+    DevicePublic,
+    DeviceUpdate,
+    DeviceWithCredentials,
+)
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/registry/homes/{home}/devices", tags=["devices"])
 
+_BROKER_ERRORS: dict[int | str, dict[str, object]] = {
+    502: {"description": "The broker refused the login change (run a reconcile)"},
+    503: {"description": "The broker did not take the login change in time; nothing changed"},
+}
 _CREATE_ERRORS: dict[int | str, dict[str, object]] = {
     **WRITE_ERRORS,
     409: {"description": "The slug is used, or was used by a deleted device, in this home"},
+    **_BROKER_ERRORS,
 }
+_NO_STORE = "no-store"
+"""Answers holding a device password are never cached."""
 
 
 @router.get("", summary="The devices of a home", responses=READ_ERRORS)
@@ -39,10 +55,15 @@ async def create_device(
     caller: CurrentCaller,
     service: ServiceDep,
     response: Response,
-) -> DevicePublic:
-    """Owners add a device; its type's catalogue entry fills the capabilities not given."""
+) -> DeviceWithCredentials:
+    """Owners add a device; its type's catalogue entry fills the capabilities not given.
+
+    The device's broker login is created at once; its password is in ``credentials`` of
+    this answer only (rotate it to see a new one).
+    """
     device = await service.create_device(caller, home, body)
     response.headers["Location"] = f"/registry/homes/{home}/devices/{device.slug}"
+    response.headers["Cache-Control"] = _NO_STORE
     return device
 
 
@@ -54,7 +75,7 @@ async def read_device(
     return await service.get_device(caller, home, device)
 
 
-@router.patch("/{device}", summary="Change a device", responses=WRITE_ERRORS)
+@router.patch("/{device}", summary="Change a device", responses={**WRITE_ERRORS, **_BROKER_ERRORS})
 async def update_device(
     home: HomeSlug,
     device: DeviceSlug,
@@ -62,7 +83,8 @@ async def update_device(
     caller: CurrentCaller,
     service: ServiceDep,
 ) -> DevicePublic:
-    """Owners change the name, area, gateway (``null`` clears it), interval or capabilities."""
+    """Owners change the name, area, gateway (``null`` clears it), interval or capabilities;
+    ``disabled: true`` refuses the broker login and disconnects the device at once."""
     return await service.update_device(caller, home, device, body)
 
 
@@ -70,10 +92,69 @@ async def update_device(
     "/{device}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a device",
-    responses=WRITE_ERRORS,
+    responses={**WRITE_ERRORS, **_BROKER_ERRORS},
 )
 async def delete_device(
     home: HomeSlug, device: DeviceSlug, caller: CurrentCaller, service: ServiceDep
 ) -> None:
-    """Owners delete a device; its slug stays taken in this home forever (a tombstone)."""
+    """Owners delete a device and its broker login (disconnecting it); its slug stays taken
+    in this home forever (a tombstone)."""
     await service.delete_device(caller, home, device)
+
+
+@router.post(
+    "/{device}/credentials",
+    summary="Rotate the device's broker password",
+    responses={**WRITE_ERRORS, **_BROKER_ERRORS},
+)
+async def rotate_credentials(
+    home: HomeSlug,
+    device: DeviceSlug,
+    caller: CurrentCaller,
+    service: ServiceDep,
+    response: Response,
+) -> DeviceWithCredentials:
+    """Owners get a new password, shown in this answer only; the old one stops working and
+    the broker disconnects the device at once."""
+    rotated = await service.rotate_credentials(caller, home, device)
+    response.headers["Cache-Control"] = _NO_STORE
+    return rotated
+
+
+@router.get(
+    "/{device}/config",
+    summary="The config download for the device's firmware",
+    responses={
+        **WRITE_ERRORS,
+        200: {
+            "description": "The config file (docs/devices.md defines each format)",
+            "content": {
+                "application/json": {},
+                "text/plain": {},
+                "text/x-python": {},
+                "text/x-c": {},
+            },
+        },
+    },
+    response_class=Response,
+)
+async def device_config(
+    home: HomeSlug,
+    device: DeviceSlug,
+    caller: CurrentCaller,
+    service: ServiceDep,
+    format: Annotated[
+        ConfigFormat, Query(description="json, env, micropython or arduino")
+    ] = ConfigFormat.JSON,
+) -> Response:
+    """Owners download everything the firmware needs, the password included (never cached)."""
+    config = await service.device_config(caller, home, device)
+    rendered = render(config, format)
+    return Response(
+        rendered.body,
+        media_type=rendered.media_type,
+        headers={
+            "Cache-Control": _NO_STORE,
+            "Content-Disposition": f'attachment; filename="{rendered.filename}"',
+        },
+    )
