@@ -11,7 +11,8 @@ one replica does a step at a time and the others skip it.
   partition's rows of that month into it (PostgreSQL refuses the partition otherwise).
 - **Rollups**: :meth:`roll_up` takes up to ``limit`` marks from ``rollup_dirty`` in key
   order (the primary key's index: the deleted marks of earlier batches are skipped there,
-  not rescanned as a plain scan would; ``FOR UPDATE SKIP LOCKED``, deleted), then in later statements of the same transaction (new
+  not rescanned as a plain scan would; ``FOR UPDATE SKIP LOCKED``, deleted), then in
+  later statements of the same transaction (new
   snapshots: every writer that marked those minutes has committed, a writer marking them
   now waits for this transaction) recomputes those minutes from raw rows and their hours
   from the minutes. A minute with no raw rows left (dropped by retention) keeps its rollup.
