@@ -174,13 +174,14 @@ _PENDING_MINUTES = f"""
         WHERE {_SERIES} AND minute >= :start AND minute < :end
     ),
     pending_raw AS (
-        SELECT date_trunc('minute', ts) AS bucket, count(*) AS count, min(value) AS min,
-               max(value) AS max, sum(value) AS sum,
-               (array_agg(value ORDER BY ts DESC, id DESC))[1] AS last, max(ts) AS last_ts
-        FROM ingest.telemetry
-        WHERE {_SERIES} AND ts >= :start AND ts < :end
-          AND date_trunc('minute', ts) IN (SELECT minute FROM pending)
-        GROUP BY 1
+        SELECT p.minute AS bucket, a.count, a.min, a.max, a.sum, a.last, a.last_ts
+        FROM pending AS p CROSS JOIN LATERAL (
+            SELECT count(*) AS count, min(value) AS min, max(value) AS max, sum(value) AS sum,
+                   (array_agg(value ORDER BY ts DESC, id DESC))[1] AS last, max(ts) AS last_ts
+            FROM ingest.telemetry
+            WHERE {_SERIES} AND ts >= p.minute AND ts < p.minute + interval '1 minute'
+        ) AS a
+        WHERE a.count > 0
     )"""  # noqa: S608 (constants only)
 _ROLLUP_COLUMNS = "bucket, count, min, max, sum, last, last_ts"
 _MINUTE_PARTS = f"""
@@ -196,10 +197,12 @@ _HOUR_PARTS = f"""
         SELECT {_ROLLUP_COLUMNS} FROM ingest.rollup_hour
         WHERE {_SERIES} AND bucket >= :start AND bucket < :end
           AND bucket NOT IN (SELECT hour FROM stale)
-        UNION ALL SELECT {_ROLLUP_COLUMNS} FROM ingest.rollup_minute
-        WHERE {_SERIES} AND bucket >= :start AND bucket < :end
-          AND date_trunc('hour', bucket) IN (SELECT hour FROM stale)
-          AND bucket NOT IN (SELECT minute FROM pending)
+        UNION ALL SELECT m.bucket, m.count, m.min, m.max, m.sum, m.last, m.last_ts
+        FROM stale AS s CROSS JOIN LATERAL (
+            SELECT {_ROLLUP_COLUMNS} FROM ingest.rollup_minute
+            WHERE {_SERIES} AND bucket >= s.hour AND bucket < s.hour + interval '1 hour'
+              AND bucket NOT IN (SELECT minute FROM pending)
+        ) AS m
         UNION ALL SELECT {_ROLLUP_COLUMNS} FROM pending_raw
     )"""  # noqa: S608
 
