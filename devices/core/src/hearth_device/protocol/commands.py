@@ -79,7 +79,9 @@ class CommandHandler:
             return Outcome(ack, messages.REJECTED, prop, None, reason)
         earlier = self._seen(command.id)
         if earlier is not None:
-            return Outcome(earlier.ack, earlier.outcome, prop, earlier.value, "duplicate")
+            again = Outcome(earlier.ack, earlier.outcome, prop, earlier.value, "duplicate")
+            again.changed = False  # acked again, not carried out again
+            return again
         return self._keep(command.id, self._decide(prop, command, now_ms))
 
     def _reject(self, command: messages.Command, prop: str, reason: str) -> Outcome:

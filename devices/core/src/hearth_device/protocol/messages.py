@@ -27,7 +27,7 @@ BOOT_MAX = 32
 _ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 _DIGITS = "0123456789"
 _HEX = "0123456789abcdef"
-_COMMAND_KEYS = ("id", "value", "issued_at", "expires_at", "by")
+_COMMAND_KEYS = ("id", "value", "issued_at", "by")  # expires_at: missing is null
 
 
 def dumps(value: object) -> bytes:
@@ -317,6 +317,6 @@ def parse_command(payload: bytes) -> Command:
         raise ValueError("command by is not a user id")
     _check_finite(body["value"])
     issued_at = parse_timestamp(body["issued_at"])
-    expires = body["expires_at"]
+    expires = body.get("expires_at")
     expires_at = None if expires is None else parse_timestamp(expires)
     return Command(body["id"], body["value"], issued_at, expires_at, body["by"])
