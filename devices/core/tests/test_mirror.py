@@ -64,8 +64,8 @@ def test_topics_are_the_platforms() -> None:
 
 
 MOMENTS = st.datetimes(
-    min_value=datetime(1971, 1, 1),  # noqa: DTZ001 (hypothesis wants naive bounds)
-    max_value=datetime(9998, 12, 31),  # noqa: DTZ001
+    min_value=datetime(1971, 1, 1),  # hypothesis wants naive bounds
+    max_value=datetime(9998, 12, 31),
     timezones=st.just(UTC),
 )
 
@@ -97,9 +97,9 @@ def test_timestamps_are_read_as_the_platform_reads_them(
      "2026-11-21T10:00:00+24:00", "2026-11-21T10:00:00.Z", "x", "2026-11-21T10:00:00ZZ"],
 )  # fmt: skip
 def test_timestamps_the_platform_refuses_are_refused(text: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"RFC 3339|offset|outside|day|month|second"):
         parse_timestamp(text)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"not a|no UTC offset|bad"):
         messages.parse_timestamp(text)
 
 
@@ -109,7 +109,7 @@ def test_epoch_seconds_and_a_good_control() -> None:
     assert messages.parse_timestamp("2026-11-21T10:00:00Z") == round(
         parse_timestamp("2026-11-21T10:00:00Z").timestamp() * 1000
     )
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="boolean"):
         messages.parse_timestamp(True)
 
 
@@ -129,9 +129,9 @@ def test_message_ids_fit_the_platforms_pattern() -> None:
     ids = messages.MessageIds(messages.boot_id(bytes(range(16))))
     assert re.fullmatch(MSG_ID_PATTERN, ids.next())
     assert re.fullmatch(MSG_ID_PATTERN, messages.MessageIds("Zz9", 10**19).next())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="boot id"):
         messages.MessageIds("a-b")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="NaN"):
         messages.telemetry(float("nan"))
 
 
@@ -156,7 +156,7 @@ def test_status_state_and_ack_read_back_on_the_platform() -> None:
     rejected = Ack.from_bytes(messages.ack(command_id, messages.REJECTED, "x" * 500))
     assert rejected.reason == "x" * 200
     assert Ack.from_bytes(messages.ack(command_id, messages.EXPIRED)).outcome == "expired"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="done, rejected or expired"):
         messages.ack(command_id, "timeout")  # the platform's word, never a device's
 
 
@@ -181,9 +181,9 @@ def test_the_platforms_command_is_read(expires: datetime | None) -> None:
      b' "expires_at": null, "by": "' + USER.encode() + b'"}'],
 )  # fmt: skip
 def test_what_the_platform_refuses_as_a_command_is_refused(payload: bytes) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="invalid Command"):
         Command.from_bytes(payload)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"command|NaN"):
         messages.parse_command(payload)
 
 
