@@ -286,9 +286,7 @@ def test_a_command_switches_the_relay_and_the_log_says_done(
         ack_at = topics.index(ack_topic(platform.home, DEVICE))
         last_state = max(i for i, t in enumerate(topics[:ack_at]) if t == light_state)
         assert parse_state(monitor.received()[last_state].payload).value is True
-        assert any(
-            "command light=True: done" in record.getMessage() for record in caplog.records
-        )
+        assert any("command light=True: done" in record.getMessage() for record in caplog.records)
     finally:
         running.stop()
         monitor.close()

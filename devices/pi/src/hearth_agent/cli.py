@@ -103,3 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, OSError, ValueError) as exc:
         log.error("%s", exc)
         return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
