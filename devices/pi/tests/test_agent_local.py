@@ -23,7 +23,7 @@ import pytest
 from hearth.testing.ports import free_port
 from hearth_agent.cli import build
 from hearth_agent.cli import main as agent_cli
-from hearth_agent.config import AgentConfig, Safety, generate
+from hearth_agent.config import AgentConfig, generate
 from hearth_agent.sensors import Ds18b20, IioDht
 from hearth_agent.simulate import DS18B20_ID, SimulatedWorld
 
