@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from hearth.testing.ports import free_port
+from hearth.testing.waiting import wait_until
 from hearth_agent.cli import build
 from hearth_agent.cli import main as agent_cli
 from hearth_agent.config import AgentConfig, generate
@@ -46,14 +46,6 @@ DOWNLOAD: dict[str, Any] = {
     "metrics": [{"name": "gas", "unit": "ppm"}, {"name": "alarm", "kind": "boolean"}],
     "properties": [{"name": "heater", "kind": "boolean"}, {"name": "pump", "kind": "boolean"}],
 }
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def offline_config(tmp_path: Path, **safety: Any) -> AgentConfig:

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,9 +32,10 @@ from hearth.common.topics import ack_topic, command_topic, state_topic
 from hearth.ingest.main import create_app as create_ingest_app
 from hearth.ingest.migrate import MIGRATIONS as INGEST_MIGRATIONS
 from hearth.testing.apps import RunningApp, serve_app
-from hearth.testing.broker import MqttTestClient, RunningBroker, connect_client
+from hearth.testing.broker import MqttTestClient, RunningBroker
 from hearth.testing.database import PostgresServer, fetch, run_async
 from hearth.testing.services import ServiceStack, User, ingest_settings, running_stack
+from hearth.testing.waiting import wait_until
 from hearth_agent.agent import Agent
 from hearth_agent.cli import build
 from hearth_agent.config import AgentConfig, generate
@@ -57,14 +58,6 @@ PROPERTIES = [
     {"name": "pump", "kind": "boolean"},
     {"name": "gas-threshold", "kind": "number", "unit": "ppm", "min": 100, "max": 5000},
 ]
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @dataclass
@@ -114,19 +107,7 @@ class Platform:
         return download
 
     def monitor(self, device: str) -> MqttTestClient:
-        client = connect_client(
-            self.broker.host,
-            self.broker.port,
-            self.broker.admin,
-            client_id=f"monitor-{uuid.uuid4().hex[:8]}",
-        )
-        client.subscribe_and_wait(f"hearth/{self.home}/{device}/#")
-        return client
-
-    def commander(self) -> MqttTestClient:
-        """A registry replica's login: the platform side that sends commands."""
-        login = self.broker.service_login("registry", f"cmd-{uuid.uuid4().hex[:8]}")
-        return connect_client(self.broker.host, self.broker.port, login)
+        return self.broker.monitor(f"hearth/{self.home}/{device}/#")
 
 
 @pytest.fixture(scope="module")
@@ -172,9 +153,10 @@ class RunningAgent:
             daemon=True,
         )
         self.thread.start()
-        wait_until(lambda: self.agent.device.connected, "the agent connected")
+        wait_until(lambda: self.agent.device.connected, "the agent connected", WAIT)
 
     def stop(self) -> None:
+        """Stop and wait (again is a no-op)."""
         self.stop_event.set()
         self.thread.join(10)
         assert not self.thread.is_alive()
@@ -236,14 +218,55 @@ def world(tmp_path: Path) -> SimulatedWorld:
     return simulated
 
 
+@dataclass
+class Live:
+    """The agent running, the home's device topics watched, a registry replica to command."""
+
+    running: RunningAgent
+    agent: Agent
+    world: SimulatedWorld
+    broker: RunningBroker
+    monitor: MqttTestClient
+    commander: MqttTestClient
+    home: str
+
+    def command(self, prop: str, value: object, **options: Any) -> Command:
+        return send_command(self.commander, self.home, prop, value, **options)
+
+    def acks(self) -> dict[str, Ack]:
+        return acks(self.monitor, self.home)
+
+
+@pytest.fixture
+def live(
+    platform: Platform,
+    download: dict[str, Any],
+    world: SimulatedWorld,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> Iterator[Live]:
+    caplog.set_level(logging.INFO, logger="hearth_device")
+    running = RunningAgent(agent_config(download, tmp_path), world)
+    monitor = platform.monitor(DEVICE)
+    commander = platform.broker.service_client("registry")
+    try:
+        yield Live(
+            running, running.agent, world, platform.broker, monitor, commander, platform.home
+        )
+    finally:
+        running.stop()
+        monitor.close()
+        commander.close()
+
+
 def test_readings_of_a_provisioned_device_come_back_from_the_history_api(
     platform: Platform, download: dict[str, Any], world: SimulatedWorld, tmp_path: Path
 ) -> None:
     running = RunningAgent(agent_config(download, tmp_path), world)
     try:
-        wait_until(lambda: len(platform.history("temperature")) >= 2, "temperature history")
-        wait_until(lambda: bool(platform.history("humidity")), "humidity history")
-        wait_until(lambda: bool(platform.history("motion")), "motion history")
+        wait_until(lambda: len(platform.history("temperature")) >= 2, "history", WAIT)
+        wait_until(lambda: bool(platform.history("humidity")), "humidity", WAIT)
+        wait_until(lambda: bool(platform.history("motion")), "motion", WAIT)
         assert {p["value"] for p in platform.history("temperature")} == {21.5}
         assert {p["value"] for p in platform.history("air-temperature")} == {22.25}
         assert {p["value"] for p in platform.history("humidity")} == {48.5}
@@ -252,6 +275,7 @@ def test_readings_of_a_provisioned_device_come_back_from_the_history_api(
         wait_until(
             lambda: 23.0 in {p["value"] for p in platform.history("temperature")},
             "the new temperature",
+            WAIT,
         )
         boot = running.agent.device.ids.boot
         assert all(msg_id.startswith(f"{boot}-") for msg_id in platform.stored_ids(DEVICE))
@@ -260,68 +284,51 @@ def test_readings_of_a_provisioned_device_come_back_from_the_history_api(
 
 
 def test_a_command_switches_the_relay_and_the_log_says_done(
-    platform: Platform,
-    download: dict[str, Any],
-    world: SimulatedWorld,
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
+    live: Live, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="hearth_device")
-    running = RunningAgent(agent_config(download, tmp_path), world)
-    monitor = platform.monitor(DEVICE)
-    commander = platform.commander()
-    light_pin = running.agent.config.hardware.relays["light"].pin
+    relays, world = live.agent.board.relays, live.world
+    light_pin = live.agent.config.hardware.relays["light"].pin
+    assert not relays.is_on("light")
+    assert world.relay_pin_high(light_pin)  # active low board: high is off
+    command = live.command("light", True)
+    wait_until(lambda: str(command.id) in live.acks(), "the ack", WAIT)
+    ack = live.acks()[str(command.id)]
+    assert (ack.outcome, ack.value) == ("done", True)
+    assert relays.is_on("light")
+    assert not world.relay_pin_high(light_pin)  # the mock pin really switched
+    # the state, retained, was published before the ack
+    received = live.monitor.received()
+    topics = [m.topic for m in received]
+    light_state = state_topic(live.home, DEVICE, "light")
+    ack_at = topics.index(ack_topic(live.home, DEVICE))
+    last_state = max(i for i, t in enumerate(topics[:ack_at]) if t == light_state)
+    assert parse_state(received[last_state].payload).value is True
+    late = live.broker.monitor(light_state)  # a newcomer finds it retained
     try:
-        assert not running.agent.board.relays.is_on("light")
-        assert world.relay_pin_high(light_pin)  # active low board: high is off
-        command = send_command(commander, platform.home, "light", True)
-        monitor.wait_for_messages(1, ack_topic(platform.home, DEVICE), timeout=WAIT)
-        ack = acks(monitor, platform.home)[str(command.id)]
-        assert (ack.outcome, ack.value) == ("done", True)
-        assert running.agent.board.relays.is_on("light")
-        assert not world.relay_pin_high(light_pin)  # the mock pin really switched
-        # the state, retained, was published before the ack
-        topics = [m.topic for m in monitor.received()]
-        light_state = state_topic(platform.home, DEVICE, "light")
-        ack_at = topics.index(ack_topic(platform.home, DEVICE))
-        last_state = max(i for i, t in enumerate(topics[:ack_at]) if t == light_state)
-        assert parse_state(monitor.received()[last_state].payload).value is True
-        assert any("command light=True: done" in record.getMessage() for record in caplog.records)
+        late.wait_for_messages(1, light_state)
+        (retained,) = late.received(light_state)
+        assert retained.retain
+        assert parse_state(retained.payload).value is True
     finally:
-        running.stop()
-        monitor.close()
-        commander.close()
+        late.close()
+    assert any("command light=True: done" in r.getMessage() for r in caplog.records)
+    live.running.stop()
     assert world.relay_pin_high(light_pin)  # off on shutdown (active low)
 
 
-def test_an_out_of_range_command_is_rejected(
-    platform: Platform,
-    download: dict[str, Any],
-    world: SimulatedWorld,
-    tmp_path: Path,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    caplog.set_level(logging.INFO, logger="hearth_device")
-    running = RunningAgent(agent_config(download, tmp_path), world)
-    monitor = platform.monitor(DEVICE)
-    commander = platform.commander()
-    try:
-        too_high = send_command(commander, platform.home, "gas-threshold", 50_000)
-        not_bool = send_command(commander, platform.home, "pump", 1)
-        control = send_command(commander, platform.home, "gas-threshold", 2000)
-        wait_until(lambda: len(acks(monitor, platform.home)) == 3, "three acks")
-        answers = acks(monitor, platform.home)
-        assert answers[str(too_high.id)].outcome == "rejected"
-        assert answers[str(too_high.id)].reason == "value out of range"
-        assert answers[str(not_bool.id)].outcome == "rejected"
-        assert not running.agent.board.relays.is_on("pump")
-        assert answers[str(control.id)].outcome == "done"
-        assert running.agent.alarm.threshold_ppm == 2000
-        assert any("rejected (value out of range)" in r.getMessage() for r in caplog.records)
-    finally:
-        running.stop()
-        monitor.close()
-        commander.close()
+def test_an_out_of_range_command_is_rejected(live: Live, caplog: pytest.LogCaptureFixture) -> None:
+    too_high = live.command("gas-threshold", 50_000)
+    not_bool = live.command("pump", 1)
+    control = live.command("gas-threshold", 2000)
+    wait_until(lambda: str(control.id) in live.acks(), "the control's ack", WAIT)
+    answers = live.acks()
+    assert answers[str(too_high.id)].outcome == "rejected"
+    assert answers[str(too_high.id)].reason == "value out of range"
+    assert answers[str(not_bool.id)].outcome == "rejected"
+    assert not live.agent.board.relays.is_on("pump")
+    assert answers[str(control.id)].outcome == "done"
+    assert live.agent.alarm.threshold_ppm == 2000
+    assert any("rejected (value out of range)" in r.getMessage() for r in caplog.records)
 
 
 def test_a_command_that_expired_while_the_agent_was_offline_is_never_acted_on(
@@ -331,7 +338,7 @@ def test_a_command_that_expired_while_the_agent_was_offline_is_never_acted_on(
     first = RunningAgent(config, world)
     first.stop()  # a clean disconnect: the persistent session stays at the broker
     monitor = platform.monitor(DEVICE)
-    commander = platform.commander()
+    commander = platform.broker.service_client("registry")
     try:
         # one the broker drops itself (message expiry), one only the device can catch
         dropped = send_command(commander, platform.home, "light", True, expires_in=1.0)
@@ -344,7 +351,7 @@ def test_a_command_that_expired_while_the_agent_was_offline_is_never_acted_on(
         control = send_command(commander, platform.home, "heater", True, expires_in=None)
         second = RunningAgent(config, world)
         try:
-            wait_until(lambda: str(control.id) in acks(monitor, platform.home), "the control")
+            wait_until(lambda: str(control.id) in acks(monitor, platform.home), "the control", WAIT)
             answers = acks(monitor, platform.home)
             assert answers[str(control.id)].outcome == "done"  # queued, delivered, acted on
             assert second.agent.board.relays.is_on("heater")
@@ -368,10 +375,10 @@ def test_the_outbox_stores_every_reading_once_after_the_broker_was_down_for_20_s
     running = RunningAgent(agent_config(download, tmp_path, sample_s=1.0), world, drift=True)
     ids = running.agent.device.ids
     try:
-        wait_until(lambda: len(platform.stored_ids(device)) >= 7, "live readings stored")
+        wait_until(lambda: len(platform.stored_ids(device)) >= 7, "live readings stored", WAIT)
         platform.broker.stop()
         down_at = time.monotonic()
-        wait_until(lambda: not running.agent.device.connected, "the agent saw the broker go")
+        wait_until(lambda: not running.agent.device.connected, "the agent saw the broker go", WAIT)
         # measuring goes on: 20 samples of 7 metrics is 20 s at one sample a second
         outbox = running.agent.device.outbox
         wait_until(lambda: len(outbox) >= 20 * 7, "20 s of readings in the outbox", timeout=40)

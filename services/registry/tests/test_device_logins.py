@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,19 +85,11 @@ class World:
 
     def monitor(self) -> MqttTestClient:
         """The broker admin (reads ``#``) subscribed to the whole home."""
-        client = connect_client(
-            self.broker.host,
-            self.broker.port,
-            self.broker.admin,
-            client_id=f"monitor-{uuid.uuid4().hex[:8]}",
-        )
-        client.subscribe_and_wait(f"hearth/{self.home}/#")
-        return client
+        return self.broker.monitor(f"hearth/{self.home}/#")
 
     def commander(self) -> MqttTestClient:
         """A registry replica's login: the platform side that sends commands."""
-        login = self.broker.service_login("registry", f"test-{uuid.uuid4().hex[:8]}")
-        return self.connect(login)
+        return self.broker.service_client("registry")
 
 
 def login_of(answer: dict[str, Any]) -> Login:

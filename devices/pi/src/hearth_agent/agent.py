@@ -56,6 +56,7 @@ class Agent:
     def __init__(self, config: AgentConfig, board: Board, clock: Clock | None = None) -> None:
         self.config = config
         self.board = board
+        self._closed = False
         declared = {str(p["name"]): p for p in config.device.properties}
         self.setpoints: dict[str, object] = {
             name: None for name, prop in declared.items() if name not in board.relays
@@ -151,6 +152,9 @@ class Agent:
             self.close()
 
     def close(self) -> None:
-        """Relays off, goodbye, disconnect."""
+        """Relays off, goodbye, disconnect (once; again is a no-op)."""
+        if self._closed:
+            return
+        self._closed = True
         self.board.close()
         self.device.stop()
