@@ -29,12 +29,10 @@ from paho.mqtt.properties import Properties
 
 from hearth.common.messages import Ack, Command, parse_state
 from hearth.common.topics import ack_topic, command_topic, state_topic
-from hearth.ingest.main import create_app as create_ingest_app
-from hearth.ingest.migrate import MIGRATIONS as INGEST_MIGRATIONS
-from hearth.testing.apps import RunningApp, serve_app
+from hearth.testing.apps import RunningApp
 from hearth.testing.broker import MqttTestClient, RunningBroker
 from hearth.testing.database import PostgresServer, fetch, run_async
-from hearth.testing.services import ServiceStack, User, ingest_settings, running_stack
+from hearth.testing.services import ServiceStack, User, running_ingest, running_stack
 from hearth.testing.waiting import wait_until
 from hearth_agent.agent import Agent
 from hearth_agent.cli import build
@@ -117,25 +115,13 @@ def platform(
     broker = RunningBroker.launch(tmp_path_factory.mktemp("agent-broker"))
     folder = tmp_path_factory.mktemp("agent-stack")
     try:
-        with running_stack(postgres_server, broker, folder) as stack:
-            ingest_db = postgres_server.create_database()
-            run_async(INGEST_MIGRATIONS.upgrade(ingest_db))
-            settings = ingest_settings(
-                broker,
-                ingest_db,
-                folder,
-                jwks_url=f"{stack.auth.url}/.well-known/jwks.json",
-                registry_url=stack.registry.url,
-                log_level="WARNING",
-            )
-            ingest = serve_app(create_ingest_app(settings), wait_path="/readyz")
-            try:
-                owner = stack.create_user("owner")
-                home = stack.create_home(owner)["slug"]
-                yield Platform(broker, stack, ingest, ingest_db, owner, home)
-            finally:
-                ingest.stop()
-                postgres_server.drop_database(ingest_db)
+        with (
+            running_stack(postgres_server, broker, folder) as stack,
+            running_ingest(postgres_server, broker, stack, folder) as ingest,
+        ):
+            owner = stack.create_user("owner")
+            home = stack.create_home(owner)["slug"]
+            yield Platform(broker, stack, ingest.app, ingest.database_url, owner, home)
     finally:
         broker.kill()
 
