@@ -13,6 +13,7 @@ and expiry, device shadow, presence") is not on main yet.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 import uuid
@@ -27,7 +28,7 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from hearth.common.messages import Ack, Command, parse_state
+from hearth.common.messages import Ack, Command, parse_state, parse_status
 from hearth.common.topics import ack_topic, command_topic, state_topic
 from hearth.testing.apps import RunningApp
 from hearth.testing.broker import MqttTestClient, RunningBroker
@@ -391,3 +392,30 @@ def test_the_outbox_stores_every_reading_once_after_the_broker_was_down_for_20_s
         )
     )
     assert len(platform.history("temperature", device)) == rows[0]["n"] >= 25
+
+
+def test_birth_will_reconnect_and_goodbye(platform: Platform, live: Live) -> None:
+    status = f"hearth/{live.home}/{DEVICE}/status"
+
+    def presences() -> list[tuple[str, str | None]]:
+        found = [parse_status(p) for p in live.monitor.payloads(status)]
+        return [(s.state.value, s.reason.value if s.reason else None) for s in found]
+
+    birth = platform.broker.monitor(status)  # a newcomer: the retained birth
+    try:
+        birth.wait_for_messages(1, status)
+        first = parse_status(birth.payloads(status)[0])
+        assert (first.state, first.reason) == ("online", "connected")
+        assert first.ts is not None  # the clock counts as synchronised here
+    finally:
+        birth.close()
+    # The network drops under the agent (no DISCONNECT): the broker sends the will, and
+    # the agent reconnects by itself and is born again.
+    sock = live.agent.device.session.client.socket()
+    assert isinstance(sock, socket.socket)
+    sock.shutdown(socket.SHUT_RDWR)
+    wait_until(lambda: ("offline", "will") in presences(), "the will", WAIT)
+    wait_until(lambda: presences()[-1:] == [("online", "connected")], "a new birth", WAIT)
+    assert live.agent.device.connected
+    live.running.stop()
+    wait_until(lambda: presences()[-1:] == [("offline", "disconnect")], "the goodbye", WAIT)

@@ -102,10 +102,10 @@ class Device:
 
     def report(self, metric: str, value: bool | float) -> str:
         """Send one reading now, or keep it in the outbox; returns its message id."""
-        msg_id = self.ids.next()
         topic = self.topics.telemetry(metric)
-        payload = messages.telemetry(value, msg_id, self.clock.synced_ms())
-        with self._lock:
+        with self._lock:  # the measuring loop and sensor callbacks (PIR) report at once
+            msg_id = self.ids.next()
+            payload = messages.telemetry(value, msg_id, self.clock.synced_ms())
             if self.connected and len(self.outbox) == 0:
                 info = self.session.publish(topic, payload, retain=True)
                 if info.rc == mqtt.MQTT_ERR_SUCCESS:
