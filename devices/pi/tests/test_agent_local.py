@@ -158,7 +158,15 @@ def test_init_writes_the_config_from_the_download_and_run_simulates(tmp_path: Pa
     assert DOWNLOAD["password"] not in output
 
 
-def test_a_bad_config_is_a_clear_error_not_a_crash(tmp_path: Path) -> None:
+@pytest.mark.filterwarnings("ignore::gpiozero.exc.PinFactoryFallback")
+def test_a_bad_config_or_a_machine_without_gpio_is_a_clear_error_not_a_crash(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(generate({**DOWNLOAD, "broker_port": free_port("127.0.0.1")})))
+    outbox = str(tmp_path / "outbox.jsonl")
+    assert agent_cli(["run", "-c", str(good), "--outbox", outbox]) == 2  # no Pi here
+    assert "run on a Raspberry Pi, or with --simulate" in caplog.text
     bad = tmp_path / "agent.json"
     bad.write_text(json.dumps({"device": {**DOWNLOAD, "home": "Not A Slug"}}))
     assert agent_cli(["run", "-c", str(bad), "--simulate"]) == 2

@@ -18,6 +18,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from gpiozero.exc import GPIOZeroError
+
 from hearth_agent.agent import Agent
 from hearth_agent.board import Board
 from hearth_agent.config import AgentConfig, generate
@@ -59,6 +61,8 @@ def _run(args: argparse.Namespace) -> int:
         world = SimulatedWorld(root)
         if args.outbox is None and config.outbox.startswith("/var/lib/"):
             config = dataclasses.replace(config, outbox=str(root / "outbox.jsonl"))
+        if config.clock == "timesyncd":  # a workstation: trust its clock
+            config = dataclasses.replace(config, clock="system")
         log.info("simulating: mock pins, fake sysfs under %s", root)
     if args.outbox is not None:
         config = dataclasses.replace(config, outbox=args.outbox)
@@ -102,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         return _init(args) if args.command == "init" else _run(args)
     except (ConfigError, OSError, ValueError) as exc:
         log.error("%s", exc)
+        return 2
+    except GPIOZeroError as exc:
+        log.error("no GPIO here (%s): run on a Raspberry Pi, or with --simulate", exc)
         return 2
 
 
