@@ -64,6 +64,7 @@ class Device:
         outbox: Outbox,
         clock: Clock | None = None,
         boot: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.config = config
         self.topics = config.topics
@@ -72,7 +73,7 @@ class Device:
         self.ids = messages.MessageIds(boot or messages.boot_id(os.urandom(6)))
         self._states = states
         self.commands = CommandHandler(config.properties, act)
-        self.session = Session(config, self._on_connect, self._on_message)
+        self.session = Session(config, self._on_connect, self._on_message, ca_file=ca_file)
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stopping = threading.Event()

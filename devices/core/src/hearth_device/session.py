@@ -45,6 +45,7 @@ class Session:
         on_message: Callable[[str, bytes], None],
         *,
         backoff: Backoff | None = None,
+        ca_file: str | None = None,
     ) -> None:
         self.config = config
         self._on_connect = on_connect
@@ -59,8 +60,8 @@ class Session:
             protocol=MQTTProtocolVersion.MQTTv5,
         )
         client.username_pw_set(config.username, config.password)
-        if config.broker_tls:
-            client.tls_set()
+        if config.broker_tls:  # the system's CAs, or the platform's own CA (its /tls/ca.crt)
+            client.tls_set(ca_certs=ca_file)
         client.will_set(config.topics.status, messages.will(), qos=1, retain=True)
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected

@@ -72,6 +72,7 @@ class Agent:
             states=self.states,
             outbox=Outbox(Path(config.outbox), config.outbox_max_bytes),
             clock=clock or clock_for(config.clock),
+            ca_file=config.broker_ca_file,
         )
         board.relays.on_auto_off = lambda name: self.device.publish_state(name, False)
         if board.pir is not None and "motion" in self.metrics:

@@ -65,6 +65,9 @@ class AgentConfig:
     sample_s: float = 10.0
     outbox: str = "/var/lib/hearth-agent/outbox.jsonl"
     outbox_max_bytes: int = 1_000_000
+    broker_ca_file: str | None = None
+    """With ``broker_tls``: the CA that signed the broker's certificate (the platform's own
+    CA, downloaded from ``/tls/ca.crt``); ``null``: the system's CAs."""
     clock: str = "timesyncd"
     """``timesyncd`` (synchronised when systemd-timesyncd says so), ``system`` (trust the
     clock) or ``unsynced`` (never send ``ts``; commands that can expire are rejected)."""
@@ -114,5 +117,6 @@ def generate(download: dict[str, Any]) -> dict[str, Any]:
         "sample_s": defaults["sample_s"].default,
         "outbox": defaults["outbox"].default,
         "outbox_max_bytes": defaults["outbox_max_bytes"].default,
+        "broker_ca_file": defaults["broker_ca_file"].default,
         "clock": defaults["clock"].default,
     }
