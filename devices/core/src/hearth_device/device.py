@@ -129,11 +129,16 @@ class Device:
                 log.info("replayed %d readings from the outbox", len(entries))
 
     def _publish_all(self, entries: list[tuple[str, bytes]]) -> bool:
+        """Publish a batch; whether the broker acknowledged all of it within one bound."""
         infos = [self.session.publish(topic, payload, retain=True) for topic, payload in entries]
+        deadline = time.monotonic() + PUBACK_WAIT_S
         try:
             for info in infos:
-                info.wait_for_publish(PUBACK_WAIT_S)
-        except (RuntimeError, ValueError):
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.connected:
+                    return False
+                info.wait_for_publish(left)
+        except (RuntimeError, ValueError):  # not queued: the connection is gone
             return False
         return all(info.is_published() for info in infos)
 
@@ -163,15 +168,9 @@ class Device:
         if outcome.ack is None:
             log.warning("command on %s dropped: %s", topic, outcome.reason)
             return
-        if outcome.reason == "duplicate":
-            log.info("command %s again: %s (not repeated)", prop, outcome.outcome)
-        elif outcome.changed:
-            self.publish_state(prop, outcome.value)
-        log.info(
-            "command %s=%r: %s%s",
-            prop,
-            outcome.value,
-            outcome.outcome,
-            f" ({outcome.reason})" if outcome.reason else "",
-        )
+        if outcome.changed:
+            self.publish_state(prop, outcome.value)  # the state first, then the ack
+            log.info("command %s=%r: %s", prop, outcome.value, outcome.outcome)
+        else:
+            log.info("command %s: %s (%s)", prop, outcome.outcome, outcome.reason)
         self.session.publish(self.topics.ack, outcome.ack, retain=False)
