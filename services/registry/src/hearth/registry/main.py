@@ -4,17 +4,20 @@
 nothing connects yet. The lifespan starts them, in order: wait for the database and
 migrate (advisory-locked, so every replica may), open the client of auth's user lookup,
 connect to the broker (not waited for: ``/readyz`` reports it) subscribed to the users'
-revocation marks, which feed the token verifier, and to the dynsec response topic; once
-connected, reconcile the broker's device logins with the table in the background
+revocation marks, which feed the token verifier, to the dynsec response topic, and to
+the metrics ingest discovered (:mod:`hearth.registry.discovered`); once connected,
+reconcile the broker's device logins with the table in the background
 (:class:`~hearth.registry.start_reconcile.StartReconcile`: retried until it succeeds,
-``/readyz`` reports ``device_logins`` until then). Change events and device-login
-commands go out on the same connection.
+``/readyz`` reports ``device_logins`` until then). Change events, device-login commands
+and the devices' capability snapshots go out on the same connection; after every
+(re)connect, every live device's snapshot is republished (:mod:`hearth.registry.snapshots`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import aiomqtt
@@ -26,6 +29,7 @@ from hearth.common.dynsec import RESPONSE_TOPIC
 from hearth.common.mqtt import MqttConfig, MqttConnection
 from hearth.common.routing import TopicRouter, payload_bytes
 from hearth.common.tokens import USER_MARKS_FILTER, RevocationMarks, verifier_from_settings
+from hearth.common.topics import DISCOVERED_FILTER
 from hearth.common.web import create_service_app, service_state
 from hearth.registry.api import authorize as authorize_api
 from hearth.registry.api import devices as devices_api
@@ -35,17 +39,21 @@ from hearth.registry.api import members as members_api
 from hearth.registry.config import RegistrySettings
 from hearth.registry.device_config import BrokerAddress
 from hearth.registry.device_logins import DeviceLogins
+from hearth.registry.discovered import DiscoveredMetrics
 from hearth.registry.dynsec_client import DynsecClient
 from hearth.registry.events import EventPublisher
 from hearth.registry.migrate import MIGRATIONS, migrate
 from hearth.registry.passwords import DevicePasswords
 from hearth.registry.repository import RegistryRepository
 from hearth.registry.service import RegistryService
+from hearth.registry.snapshots import SnapshotPublisher
 from hearth.registry.start_reconcile import StartReconcile
 from hearth.registry.state import RegistryState
 from hearth.registry.users import AuthUsers
 
 __all__ = ["create_app", "lifespan"]
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -87,8 +95,11 @@ def create_app(
             settings.device_broker_port,
             settings.device_broker_tls,
         ),
+        SnapshotPublisher(mqtt, wait=settings.event_publish_wait),
         authorize_ttl=settings.authorize_ttl,
     )
+    discovered = DiscoveredMetrics(service)
+    router.route(DISCOVERED_FILTER, discovered.handle)
     readiness = {"database": database_check(engine), "broker": mqtt.readiness_check}
     start_reconcile = None
     if settings.reconcile_at_start:
@@ -102,6 +113,7 @@ def create_app(
         events=events,
         service=service,
         start_reconcile=start_reconcile,
+        discovered=discovered,
     )
     app = create_service_app(
         settings,
@@ -120,6 +132,29 @@ def create_app(
     return app
 
 
+async def _republish_snapshots(state: RegistryState) -> None:
+    """After every (re)connect, publish every live device's snapshot again.
+
+    The broker may have lost retained snapshots in its crash window (docs/broker.md);
+    a connection is noticed within ``_RECONNECT_CHECK`` seconds.
+    """
+    seen = 0
+    while True:
+        await state.mqtt.wait_connected()
+        if state.mqtt.connects != seen:
+            seen = state.mqtt.connects
+            try:
+                count = await state.service.republish_snapshots()
+            except Exception:
+                log.exception("device snapshots not republished")
+            else:
+                log.info("device snapshots republished", extra={"devices": count})
+        await asyncio.sleep(_RECONNECT_CHECK)
+
+
+_RECONNECT_CHECK = 1.0
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start what ``create_app`` built (see the module docstring), stop it at the end."""
@@ -127,15 +162,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         await migrate(state.settings)
         async with state.users, state.mqtt:
-            reconcile = None
+            background = [asyncio.create_task(_republish_snapshots(state))]
             if state.start_reconcile is not None:
-                reconcile = asyncio.create_task(state.start_reconcile.run())
+                background.append(asyncio.create_task(state.start_reconcile.run()))
             try:
                 yield
             finally:
-                if reconcile is not None:
-                    reconcile.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await reconcile
+                for task in background:
+                    task.cancel()
+                await asyncio.gather(*background, return_exceptions=True)
     finally:
         await state.engine.dispose()

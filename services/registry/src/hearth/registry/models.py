@@ -36,6 +36,7 @@ from sqlmodel import SQLModel
 
 from hearth.common.authorization import Role
 from hearth.common.capabilities import Metric, Property, check_unique_names
+from hearth.common.capability_feed import MAX_METRICS, DeviceSnapshot
 from hearth.common.clock import utc_now
 from hearth.common.db import service_registry, timestamp_column
 from hearth.common.inputs import FreeText, Slug, Text
@@ -138,6 +139,7 @@ class Device(RegistryModel, table=True):
     properties: list[dict[str, Any]] = SQLField(
         default_factory=list, sa_column=Column(JSONB, nullable=False)
     )
+    refuse_undeclared: bool = SQLField(default=False)
     created_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
     updated_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
     deleted_at: datetime | None = SQLField(default=None, sa_column=timestamp_column(nullable=True))
@@ -153,6 +155,15 @@ class Device(RegistryModel, table=True):
             if item.get("name") == name:
                 return Metric.model_validate(item)
         return None
+
+    def snapshot(self) -> DeviceSnapshot:
+        """What ingest is told of this device (:mod:`hearth.common.capability_feed`)."""
+        return DeviceSnapshot(
+            home=self.home,
+            device=self.slug,
+            metrics=[Metric.model_validate(m) for m in self.metrics],
+            refuse_undeclared=self.refuse_undeclared,
+        )
 
     def find_property(self, name: str) -> Property | None:
         """The registered property ``name``, or ``None``."""
@@ -247,9 +258,19 @@ class MemberPublic(BaseModel):
         )
 
 
+RefuseUndeclared = Annotated[
+    bool,
+    Field(
+        description="Refuse readings of metrics the device does not declare (rejected "
+        "`undeclared_metric`) instead of storing them and adding them as discovered metrics."
+    ),
+]
+
+
 class _Capabilities(InputModel):
-    metrics: Annotated[list[Metric], Field(max_length=64)] | None = None
+    metrics: Annotated[list[Metric], Field(max_length=MAX_METRICS)] | None = None
     properties: Annotated[list[Property], Field(max_length=64)] | None = None
+    refuse_undeclared: RefuseUndeclared | None = None
 
     @pydantic_model_validator(mode="after")
     def _unique(self) -> Self:
@@ -297,6 +318,7 @@ class DevicePublic(BaseModel):
     metrics: list[Metric]
     properties: list[Property]
     disabled: bool
+    refuse_undeclared: RefuseUndeclared
     created_at: datetime
     updated_at: datetime
 
@@ -314,6 +336,7 @@ class DevicePublic(BaseModel):
             metrics=[Metric.model_validate(m) for m in device.metrics],
             properties=[Property.model_validate(p) for p in device.properties],
             disabled=device.disabled,
+            refuse_undeclared=device.refuse_undeclared,
             created_at=device.created_at,
             updated_at=device.updated_at,
         )

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hearth.common.mqtt import MqttConnection
 from hearth.registry.config import RegistrySettings
+from hearth.registry.discovered import DiscoveredMetrics
 from hearth.registry.events import EventPublisher
 from hearth.registry.service import RegistryService
 from hearth.registry.start_reconcile import StartReconcile
@@ -32,3 +33,4 @@ class RegistryState:
     service: RegistryService
     start_reconcile: StartReconcile | None
     """The reconcile at start (``None`` when ``reconcile_at_start`` is off)."""
+    discovered: DiscoveredMetrics
