@@ -218,3 +218,43 @@ def test_the_agent_connects_over_tls_trusting_the_platforms_ca(
         monitor.close()
     finally:
         broker.kill()
+
+
+def test_replayed_readings_nobody_subscribed_to_stay_in_the_outbox(
+    tmp_path_factory: pytest.TempPathFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After a broker restart the agent may be back before ingest subscribed again: the
+    broker acks those readings with "no matching subscribers" (0x10) and drops them, so the
+    agent keeps them in the outbox until somebody listens."""
+    root = tmp_path_factory.mktemp("agent-unheard")
+    broker = RunningBroker.launch(root / "broker")
+    try:
+        login = broker.create_device_login("flat", "pi-1")
+        download = {**DOWNLOAD, "broker_port": broker.port, "password": login.password}
+        body = generate(download)
+        body.update(outbox=str(root / "outbox.jsonl"), sample_s=0.2, clock="system")
+        broker.stop()
+        agent = build(AgentConfig.from_dict(body), SimulatedWorld(root / "sim"))
+        stop = threading.Event()
+        thread = threading.Thread(target=agent.run, args=(stop,), daemon=True)
+        thread.start()
+        try:
+            outbox = agent.device.outbox
+            wait_until(lambda: len(outbox) >= 10, "readings in the outbox")
+            broker.start()
+            wait_until(lambda: agent.device.connected, "the agent back", timeout=30)
+            wait_until(lambda: "had no subscriber" in caplog.text, "an unheard replay")
+            assert len(outbox) >= 10  # kept: nobody heard them
+            ingest = broker.service_client("ingest")
+            try:
+                ingest.subscribe_and_wait("$share/ingest/hearth/+/+/telemetry/#")
+                wait_until(lambda: len(outbox) == 0, "the outbox drained", timeout=30)
+                ids = {json.loads(p)["id"] for p in ingest.payloads()}
+                assert {f"{agent.device.ids.boot}-{n}" for n in range(1, 11)} <= ids
+            finally:
+                ingest.close()
+        finally:
+            stop.set()
+            thread.join(10)
+    finally:
+        broker.kill()

@@ -379,7 +379,21 @@ def test_the_outbox_stores_every_reading_once_after_the_broker_was_down_for_20_s
     def all_stored() -> bool:
         return set(platform.stored_ids(device)) >= sent
 
-    wait_until(all_stored, "every reading stored", timeout=60)
+    try:
+        wait_until(all_stored, "every reading stored", timeout=60)
+    except AssertionError:
+        missing = sorted(sent - set(platform.stored_ids(device)), key=lambda i: int(i[13:]))
+        rejects = run_async(
+            fetch(
+                platform.ingest_db,
+                "SELECT reason, count(*) AS n FROM ingest.reject WHERE device = $1 GROUP BY 1",
+                device,
+            )
+        )
+        reasons = {row["reason"]: row["n"] for row in rejects}
+        raise AssertionError(
+            f"{len(missing)} not stored: {missing[:20]}; rejects {reasons}"
+        ) from None
     stored = platform.stored_ids(device)
     assert len(stored) == len(set(stored)) == len(sent)  # exactly once
     assert len(sent) >= 25 * 7

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 REPLAY_BATCH = 20
 """Outbox entries in flight at once during a replay (below Mosquitto's in-flight window)."""
 PUBACK_WAIT_S = 10.0
+RETRY_S = 1.0
 
 
 class Clock:
@@ -124,6 +125,7 @@ class Device:
                 if not entries:
                     break
                 if not self._publish_all(entries):
+                    self._stopping.wait(RETRY_S)  # the next attempt sends them again
                     break
                 self.outbox.remove_first(len(entries))
                 log.info("replayed %d readings from the outbox", len(entries))
@@ -140,7 +142,13 @@ class Device:
                 info.wait_for_publish(left)
         except (RuntimeError, ValueError):  # not queued: the connection is gone
             return False
-        return all(info.is_published() for info in infos)
+        if not all(info.is_published() for info in infos):
+            return False
+        unheard = [info.mid for info in infos if self.session.unheard(info.mid)]
+        if unheard:  # after a broker restart ingest may subscribe again after us: keep them
+            log.warning("%d replayed readings had no subscriber (ingest away?)", len(unheard))
+            return False
+        return True
 
     # -- state and commands ----------------------------------------------------------------
 

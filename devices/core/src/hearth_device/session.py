@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 SESSION_EXPIRY_S = 86_400
 """How long the broker keeps the session (and queued commands) of a device that is away."""
 KEEPALIVE_S = 30
+NO_MATCHING_SUBSCRIBERS = 0x10
+UNHEARD_MAX = 1000
+"""The MQTT 5 PUBACK reason of a message the broker took and dropped: nobody subscribed."""
 
 
 class Session:
@@ -66,6 +69,9 @@ class Session:
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
         client.on_message = self._message
+        client.on_publish = self._published
+        self._unheard: set[int] = set()  # mids the broker acked with "no matching subscribers"
+        self._unheard_lock = threading.Lock()
         self.client = client
 
     # -- life cycle ------------------------------------------------------------------------
@@ -139,7 +145,25 @@ class Session:
         except Exception:  # one bad message never ends the session
             log.exception("handling a message on %s failed", message.topic)
 
+    def _published(
+        self, client: mqtt.Client, userdata: Any, mid: int, reason: Any, props: Any
+    ) -> None:
+        if getattr(reason, "value", 0) == NO_MATCHING_SUBSCRIBERS:
+            with self._unheard_lock:
+                if len(self._unheard) >= UNHEARD_MAX:  # live publishes nobody asks about
+                    self._unheard.clear()
+                self._unheard.add(mid)
+
     # -- publishing ------------------------------------------------------------------------
+
+    def unheard(self, mid: int) -> bool:
+        """Whether the broker acknowledged ``mid`` with "no matching subscribers" (0x10): it
+        took the message and dropped it, nobody (not even ingest) was subscribed. Asks once."""
+        with self._unheard_lock:
+            if mid in self._unheard:
+                self._unheard.discard(mid)
+                return True
+            return False
 
     def publish(self, topic: str, payload: bytes, *, retain: bool) -> mqtt.MQTTMessageInfo:
         """QoS 1; the returned info's ``rc`` says whether it was handed to the connection."""
