@@ -198,10 +198,16 @@ def test_the_agent_connects_over_tls_trusting_the_platforms_ca(
             "password": login.password,
         }
         monitor = broker.monitor("hearth/flat/pi-1/status")
-        for ca_file, trusted in ((None, False), (str(tls.ca), True)):
-            body = generate(download)
+        ca_pem = tls.ca.read_text(encoding="ascii") if tls.ca else ""
+        for ca_file, ca_in_download, trusted in (
+            (None, False, False),
+            (str(tls.ca), False, True),
+            (None, True, True),  # the download's broker_ca (issue 22)
+        ):
+            body = generate({**download, "broker_ca": ca_pem} if ca_in_download else download)
             body.update(outbox=str(root / "outbox.jsonl"), broker_ca_file=ca_file)
-            agent = build(AgentConfig.from_dict(body), SimulatedWorld(root / f"sim-{trusted}"))
+            world = SimulatedWorld(root / f"sim-{ca_file is None}-{ca_in_download}")
+            agent = build(AgentConfig.from_dict(body), world)
             agent.device.start()
             try:
                 if trusted:

@@ -47,6 +47,9 @@ class DeviceConfig:
     interval: int
     metrics: list[dict[str, Any]]
     properties: list[dict[str, Any]]
+    broker_ca: str | None = None
+    """With TLS: the CA certificate (PEM) the download carries when the broker's certificate
+    is not from a public CA."""
 
     @property
     def topics(self) -> DeviceTopics:
@@ -82,6 +85,7 @@ class DeviceConfig:
             interval=_field(body, "interval", int),
             metrics=_field(body, "metrics", list),
             properties=_field(body, "properties", list),
+            broker_ca=_field(body, "broker_ca", str) if body.get("broker_ca") else None,
         )
         for item in (*config.metrics, *config.properties):
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -63,8 +64,11 @@ class Session:
             protocol=MQTTProtocolVersion.MQTTv5,
         )
         client.username_pw_set(config.username, config.password)
-        if config.broker_tls:  # the system's CAs, or the platform's own CA (its /tls/ca.crt)
-            client.tls_set(ca_certs=ca_file)
+        if config.broker_tls:  # a CA file, the download's CA, or the system's CAs
+            if ca_file is None and config.broker_ca is not None:
+                client.tls_set_context(ssl.create_default_context(cadata=config.broker_ca))
+            else:
+                client.tls_set(ca_certs=ca_file)
         client.will_set(config.topics.status, messages.will(), qos=1, retain=True)
         client.on_connect = self._connected
         client.on_disconnect = self._disconnected
