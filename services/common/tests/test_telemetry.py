@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 from hearth.common.errors import HearthError
 from hearth.common.messages import MessageError, TelemetryPayload
 from hearth.common.telemetry import (
-    CAPABILITY_REASONS,
     DEFAULT_LIMITS,
+    INGEST_REASONS,
     Reading,
     RejectReason,
     TelemetryLimits,
@@ -274,9 +274,9 @@ def test_every_reason_has_a_test() -> None:
         RejectReason.TS_IN_FUTURE,
         RejectReason.TS_TOO_OLD,
     }
-    # The capability reasons are ingest's checks: services/ingest/tests/test_pipeline.py
-    # and test_capabilities.py.
-    assert tested == set(RejectReason) - CAPABILITY_REASONS
+    # The capability and rate reasons are ingest's checks: services/ingest/tests/
+    # test_pipeline.py, test_capabilities.py and test_rate_limits.py.
+    assert tested == set(RejectReason) - INGEST_REASONS
 
 
 def test_rejection_is_a_library_error() -> None:

@@ -18,121 +18,23 @@ At the end every message is stored exactly once.
 from __future__ import annotations
 
 import json
-import os
 import random
-import sys
 import threading
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
 from hearth.testing.broker import DeviceLoginFactory, MqttClientFactory, RunningBroker
 from hearth.testing.database import fetch, fetchval, run_async
 from hearth.testing.devices import register_device
-from hearth.testing.ports import free_port
-from hearth.testing.procs import ManagedProcess
+from hearth.testing.ingest import BOUND, IngestProcess, wait_until
 
 N = 20_000
 DEVICES = 4
 PUBLISH_SECONDS = 20.0  # the stream outlasts three kills and restarts
 HOME = "kill"
-BOUND = 120.0
-"""Seconds any wait here may take: generous, so a machine under heavy I/O (a restart that
-needs 30 s and more) slows the test down instead of failing it."""
-
-
-class IngestProcess:
-    """``uvicorn --factory hearth.ingest.main:create_app`` as a child process."""
-
-    def __init__(self, broker: RunningBroker, database_url: str, folder: Path) -> None:
-        self.port = free_port("127.0.0.1")
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.hold_dir = folder / "holds"
-        self.hold_dir.mkdir()
-        env = dict(os.environ)
-        env.update(
-            {
-                "HEARTH_ENV": "test",
-                "HEARTH_SECRETS_FILE": str(folder / "no-secrets.env"),
-                "HEARTH_INGEST_DATABASE_URL": database_url,
-                "HEARTH_INGEST_MQTT_HOST": broker.host,
-                "HEARTH_INGEST_MQTT_PORT": str(broker.port),
-                "HEARTH_INGEST_MQTT_PASSWORD": broker.service_login("ingest", "kill").password,
-                "HEARTH_INGEST_REPLICA": "kill",
-                "HEARTH_INGEST_TEST_HOLD_DIR": str(self.hold_dir),
-            }
-        )
-        self.process = ManagedProcess(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "--factory",
-                "hearth.ingest.main:create_app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--log-level",
-                "warning",
-            ],
-            folder / "ingest.log",
-            env=env,
-        )
-        self.starts = 0
-
-    def start(self) -> None:
-        """Start and wait until ``/readyz`` says database and subscription are fine."""
-        self.process.start()
-        self.starts += 1
-        deadline = time.monotonic() + BOUND
-        while True:
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert self.process.running, f"ingest exited:\n{self.process.log_tail()}"
-            assert time.monotonic() < deadline, f"ingest not ready:\n{self.process.log_tail()}"
-            time.sleep(0.05)
-
-    def kill(self) -> None:
-        self.process.kill()
-
-    def hold(self, point: str) -> None:
-        (self.hold_dir / f"hold-{point}").touch()
-
-    def release(self, point: str) -> None:
-        (self.hold_dir / f"hold-{point}").unlink(missing_ok=True)
-        (self.hold_dir / f"held-{point}").unlink(missing_ok=True)
-
-    def wait_held(self, point: str, timeout: float = BOUND) -> int:
-        """Wait until a batch is held at ``point``; return its size."""
-        marker = self.hold_dir / f"held-{point}"
-        wait_until(marker.exists, timeout, f"a batch held {point}", every=0.005)
-        return int(json.loads(marker.read_text())["rows"])
-
-    def counter(self, name: str) -> float:
-        text = httpx.get(f"{self.url}/metrics", timeout=2).text
-        for line in text.splitlines():
-            if line.startswith(f"{name} "):
-                return float(line.split()[1])
-        raise AssertionError(f"{name} not in /metrics")
-
-
-def wait_until(
-    predicate: Callable[[], bool], timeout: float, what: str, every: float = 0.05
-) -> None:
-    """Poll ``predicate`` every ``every`` seconds (each poll costs CPU the 2 cores need)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(every)
 
 
 def stored(url: str) -> int:

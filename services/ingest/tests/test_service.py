@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from hearth.common.telemetry import CAPABILITY_REASONS, RejectReason
+from hearth.common.telemetry import INGEST_REASONS, RejectReason
 from hearth.ingest.main import create_app
 from hearth.ingest.rejects import INVALID_TOPIC
 from hearth.testing.apps import RunningApp
@@ -88,10 +88,9 @@ def test_valid_readings_are_stored_and_each_reject_is_counted_and_kept(
         ),
         INVALID_TOPIC: ("Temp", b"4"),
     }
-    # Every reason of the parser (the capability checks: test_capabilities.py).
-    assert set(bad) == {r.value for r in RejectReason if r not in CAPABILITY_REASONS} | {
-        INVALID_TOPIC
-    }
+    # Every reason of the parser (the capability checks: test_capabilities.py; the rate
+    # limit: test_rate_limits.py).
+    assert set(bad) == {r.value for r in RejectReason if r not in INGEST_REASONS} | {INVALID_TOPIC}
     # interleave: valid, bad, valid, bad...
     for i, (reason, (metric, payload)) in enumerate(bad.items()):
         if i < len(valid):
@@ -107,7 +106,7 @@ def test_valid_readings_are_stored_and_each_reject_is_counted_and_kept(
         }
 
     wait_until(lambda: sum(rejected().values()) >= len(bad), what="rejects counted")
-    assert rejected() == dict.fromkeys(bad, 1.0) | dict.fromkeys(CAPABILITY_REASONS, 0.0)
+    assert rejected() == dict.fromkeys(bad, 1.0) | dict.fromkeys(INGEST_REASONS, 0.0)
     wait_until(
         lambda: metric_values(app.url, "hearth_ingest_rows_stored_total").get("") == len(valid),
         what="rows stored",

@@ -125,8 +125,17 @@ def _from_rfc3339(text: str) -> datetime:
     m = _RFC3339.fullmatch(text)
     if m is None:
         raise ValueError(f"{text!r} is not an RFC 3339 date-time with a UTC offset")
-    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
     frac, zulu, sign, off_h, off_m = m.groups()[6:]
+    if zulu and text[10] == "T" and text[-1] == "Z" and (frac is None or len(frac) in (3, 6)):
+        # The common case (a device's ``...T10:00:00.250Z``), already validated by the
+        # pattern: the C parser builds the same value several times faster.
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            pass  # e.g. day 31 of a 30-day month: the path below says why
+        else:
+            return parsed if parsed.microsecond % 1000 == 0 else _round_ms(parsed)
+    year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
     micro = int((frac or "0")[:6].ljust(6, "0"))
     offset = timedelta(0)
     if not zulu:

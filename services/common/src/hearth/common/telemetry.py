@@ -41,6 +41,7 @@ from hearth.common.messages import (
 __all__ = [
     "CAPABILITY_REASONS",
     "DEFAULT_LIMITS",
+    "INGEST_REASONS",
     "Reading",
     "RejectReason",
     "TelemetryLimits",
@@ -82,6 +83,8 @@ class RejectReason(StrEnum):
     """The value is below the metric's declared ``min`` or above its ``max`` (which one: detail)."""
     UNDECLARED_METRIC = "undeclared_metric"
     """A metric the device does not declare, on a device marked to refuse undeclared metrics."""
+    RATE_LIMITED = "rate_limited"
+    """The device sent more than ingest's per-device rate limit allows (checked by ingest)."""
 
 
 CAPABILITY_REASONS: Final = frozenset(
@@ -91,7 +94,10 @@ CAPABILITY_REASONS: Final = frozenset(
         RejectReason.UNDECLARED_METRIC,
     }
 )
-"""The reasons ingest finds against the device's capabilities; the others are the parser's."""
+"""The reasons ingest finds against the device's capabilities."""
+
+INGEST_REASONS: Final = CAPABILITY_REASONS | {RejectReason.RATE_LIMITED}
+"""The reasons ingest finds itself (capabilities, rate limit); the others are the parser's."""
 
 
 class TelemetryRejected(MessageError):
@@ -193,9 +199,13 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
+"""Built once: ``json.loads`` with keyword arguments builds a decoder per call (a profile)."""
+
+
 def _load_json(text: str) -> Any:
     try:
-        return json.loads(text, parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
+        return _DECODER.decode(text)
     except TelemetryRejected:
         raise
     except json.JSONDecodeError as exc:

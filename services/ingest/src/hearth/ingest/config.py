@@ -48,6 +48,17 @@ class IngestSettings(HearthSettings):
         default=10.0, gt=0, description="Rejects kept in the table per second (token bucket)..."
     )
     rejects_burst: int = Field(default=100, ge=1, description="...with this burst.")
+    device_rate: float = Field(
+        default=100.0,
+        gt=0,
+        description="Telemetry messages per second one device may send (token bucket)...",
+    )
+    device_burst: int = Field(
+        default=10_000, ge=1, description="...with this burst; beyond: rejects rate_limited."
+    )
+    device_rate_max_devices: int = Field(
+        default=50_000, ge=1, description="Devices whose buckets are remembered at most."
+    )
     reject_payload_bytes: int = Field(
         default=256, ge=0, le=4096, description="How much of a rejected payload is kept."
     )

@@ -47,6 +47,7 @@ from hearth.ingest.maintenance import StorageMaintenance, StoragePolicy
 from hearth.ingest.maintenance_repository import MaintenanceRepository
 from hearth.ingest.metrics import IngestMetrics
 from hearth.ingest.migrate import MIGRATIONS, migrate
+from hearth.ingest.rate import DeviceRateLimiter
 from hearth.ingest.rejects import RejectLimiter, RejectLog
 from hearth.ingest.repository import IngestRepository
 from hearth.ingest.retention import RetentionService
@@ -106,6 +107,11 @@ def create_app(
         holds=holds,
         keep_bytes=settings.reject_payload_bytes,
         reject_log=RejectLog(),
+        rates=DeviceRateLimiter(
+            settings.device_rate,
+            settings.device_burst,
+            max_devices=settings.device_rate_max_devices,
+        ),
     )
     history = HistoryService(
         Transactions(sessions, HistoryRepository),
@@ -128,6 +134,7 @@ def create_app(
         max_rows=settings.batch_max_rows,
         max_delay=settings.batch_max_delay,
     )
+    metrics.unacked.set_function(lambda: len(inbox) + writer.in_progress)
     state = IngestState(
         settings=settings,
         engine=engine,

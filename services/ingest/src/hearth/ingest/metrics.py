@@ -83,6 +83,12 @@ class IngestMetrics:
             registry=registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
         )
+        self.unacked = Gauge(
+            "hearth_ingest_unacked_deliveries",
+            "Deliveries received and not yet acknowledged (the inbox plus the batch being "
+            "written); at most the Receive Maximum, also during a database outage.",
+            registry=registry,
+        )
         self.connected = Gauge(
             "hearth_ingest_broker_connected",
             "1 while subscribed at the broker, else 0.",

@@ -6,7 +6,9 @@
   refuse (:meth:`~hearth.ingest.catalogue.DeviceCatalogue.check`: unknown device, outside
   the declared range, an undeclared metric of a device refusing them) is a reject
   (counted, kept only as the rate limit allows:
-  :class:`~hearth.ingest.rejects.RejectLimiter`); the rest are readings, and undeclared
+  :class:`~hearth.ingest.rejects.RejectLimiter`); so is a message over its device's rate
+  limit (``rate_limited``, :class:`~hearth.ingest.rate.DeviceRateLimiter`, checked right
+  after the topic, sampled into the table); the rest are readings, and undeclared
   metrics among them are noted to be reported as discovered;
 - **store** what a batch sorted into, readings and kept rejects, in one transaction
   (:class:`~hearth.ingest.repository.IngestRepository`), deduplicated on the way in;
@@ -23,15 +25,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from hearth.common.db import Transactions
-from hearth.common.telemetry import TelemetryRejected, parse_telemetry
+from hearth.common.telemetry import RejectReason, TelemetryRejected, parse_telemetry
 from hearth.common.topics import Kind, TopicError, parse_topic
 from hearth.ingest.batcher import Delivery
 from hearth.ingest.catalogue import DISCOVERED, DeviceCatalogue
 from hearth.ingest.hooks import TestHolds
-from hearth.ingest.rejects import INVALID_TOPIC, RejectLimiter, RejectLog, reject_row
+from hearth.ingest.rate import DeviceRateLimiter
+from hearth.ingest.rejects import (
+    INVALID_TOPIC,
+    RejectLimiter,
+    RejectLog,
+    reject_row,
+    topic_owner,
+)
 from hearth.ingest.repository import IngestRepository, ReadingRow, RejectRow, WriteResult
 
 __all__ = ["Classified", "IngestService", "classify"]
+
+RATE_LIMITED = RejectReason.RATE_LIMITED.value
 
 
 @dataclass
@@ -47,7 +58,10 @@ class Classified:
 
 
 def _classify_one(
-    delivery: Delivery, catalogue: DeviceCatalogue, out: Classified
+    delivery: Delivery,
+    catalogue: DeviceCatalogue,
+    out: Classified,
+    rates: DeviceRateLimiter | None,
 ) -> ReadingRow | tuple[str, str]:
     """A reading, or ``(reason, detail)`` for a reject; notes discovered metrics in ``out``."""
     try:
@@ -56,6 +70,8 @@ def _classify_one(
         return INVALID_TOPIC, str(exc)
     if topic.kind is not Kind.TELEMETRY or topic.name is None:
         return INVALID_TOPIC, f"not a telemetry topic: {delivery.topic}"
+    if rates is not None and not rates.allow(topic.home, topic.device):
+        return RATE_LIMITED, rates.detail()
     try:
         reading = parse_telemetry(delivery.payload, now=delivery.received_at)
     except TelemetryRejected as exc:
@@ -83,10 +99,13 @@ def classify(
     limiter: RejectLimiter,
     keep_bytes: int = 256,
     reject_log: RejectLog | None = None,
+    rates: DeviceRateLimiter | None = None,
 ) -> Classified:
     """Sort a batch into readings, rejects and skipped retained deliveries.
 
-    Each reject is also noted in ``reject_log`` (rate-limited log lines) when given.
+    Each reject is also noted in ``reject_log`` (rate-limited log lines) when given. With
+    ``rates``, a device's messages over its rate limit are ``rate_limited`` rejects, of
+    which one per device per sample period is kept (then only if ``limiter`` allows).
     """
     out = Classified()
     for delivery in batch:
@@ -94,7 +113,7 @@ def classify(
             # A retained replay: the value was stored when it was live (design.md).
             out.retained += 1
             continue
-        result = _classify_one(delivery, catalogue, out)
+        result = _classify_one(delivery, catalogue, out, rates)
         if isinstance(result, ReadingRow):
             out.readings.append(result)
             continue
@@ -102,6 +121,11 @@ def classify(
         out.reasons.append(reason)
         if reject_log is not None:
             reject_log.record(delivery.topic, reason, detail)
+        if reason == RATE_LIMITED and rates is not None:
+            home, device = topic_owner(delivery.topic)
+            sampled = home is not None and device is not None and rates.sample(home, device)
+            if not sampled:
+                continue
         if limiter.allow():
             out.rejects.append(
                 reject_row(
@@ -128,8 +152,10 @@ class IngestService:
         holds: TestHolds,
         keep_bytes: int = 256,
         reject_log: RejectLog | None = None,
+        rates: DeviceRateLimiter | None = None,
     ) -> None:
         self._transactions = transactions
+        self._rates = rates
         self._catalogue = catalogue
         self._limiter = limiter
         self._holds = holds
@@ -138,7 +164,14 @@ class IngestService:
 
     def classify(self, batch: Sequence[Delivery]) -> Classified:
         """Sort ``batch`` into readings, rejects (rate-limited) and skipped retained ones."""
-        return classify(batch, self._catalogue, self._limiter, self._keep_bytes, self._reject_log)
+        return classify(
+            batch,
+            self._catalogue,
+            self._limiter,
+            self._keep_bytes,
+            self._reject_log,
+            self._rates,
+        )
 
     async def store(self, batch: Classified, size: int) -> WriteResult:
         """Write a classified batch of ``size`` deliveries in one transaction and commit it.

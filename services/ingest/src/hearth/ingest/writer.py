@@ -73,6 +73,8 @@ class BatchWriter:
         self._max_delay = max_delay
         self.batches = 0
         """Batches committed and acknowledged so far."""
+        self.in_progress = 0
+        """Deliveries of the batch being classified, written or acknowledged now."""
         self.stopped = False
         """Whether :meth:`run` ended on an error (a bug: nothing is stored any more)."""
 
@@ -81,7 +83,9 @@ class BatchWriter:
         try:
             while True:
                 batch = await self._inbox.next_batch(self._max_rows, self._max_delay)
+                self.in_progress = len(batch)
                 await self.process(batch)
+                self.in_progress = 0
         except Exception:
             # Database errors are retried in _commit: this is a bug. /readyz reports it.
             log.exception("the batch writer stopped; nothing is stored or acknowledged")
