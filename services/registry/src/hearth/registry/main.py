@@ -7,8 +7,10 @@ connect to the broker (not waited for: ``/readyz`` reports it) subscribed to the
 revocation marks, which feed the token verifier, and to the dynsec response topic; once
 connected, reconcile the broker's device logins with the table in the background
 (:class:`~hearth.registry.start_reconcile.StartReconcile`: retried until it succeeds,
-``/readyz`` reports ``device_logins`` until then). Change events and device-login
-commands go out on the same connection.
+``/readyz`` reports ``device_logins`` until then). The same connection hears every
+device's state, status, acks and telemetry (:class:`~hearth.registry.device_watch.DeviceWatch`)
+and carries change events, device-login commands and commands to devices; the sweeper
+(expired commands, silent devices) runs in the background until the end.
 """
 
 from __future__ import annotations
@@ -28,22 +30,30 @@ from hearth.common.routing import TopicRouter, payload_bytes
 from hearth.common.tokens import USER_MARKS_FILTER, RevocationMarks, verifier_from_settings
 from hearth.common.web import create_service_app, service_state
 from hearth.registry.api import authorize as authorize_api
+from hearth.registry.api import commands as commands_api
 from hearth.registry.api import devices as devices_api
 from hearth.registry.api import homes as homes_api
 from hearth.registry.api import logins as logins_api
 from hearth.registry.api import members as members_api
+from hearth.registry.commands import CommandService
 from hearth.registry.config import RegistrySettings
+from hearth.registry.device_bus import DeviceBus
 from hearth.registry.device_config import BrokerAddress
 from hearth.registry.device_logins import DeviceLogins
+from hearth.registry.device_watch import DeviceWatch
 from hearth.registry.dynsec_client import DynsecClient
 from hearth.registry.events import EventPublisher
 from hearth.registry.migrate import MIGRATIONS, migrate
 from hearth.registry.passwords import DevicePasswords
+from hearth.registry.presence import PresenceService
 from hearth.registry.repository import RegistryRepository
 from hearth.registry.service import RegistryService
+from hearth.registry.shadow import LiveShadow
 from hearth.registry.start_reconcile import StartReconcile
 from hearth.registry.state import RegistryState
+from hearth.registry.sweeper import Sweeper
 from hearth.registry.users import AuthUsers
+from hearth.registry.waiters import CommandWaiters
 
 __all__ = ["create_app", "lifespan"]
 
@@ -76,8 +86,15 @@ def create_app(
     router.route(RESPONSE_TOPIC, dynsec.handle_response)
     users = AuthUsers(settings.auth_url, timeout=settings.auth_timeout, transport=auth_transport)
     events = EventPublisher(mqtt, wait=settings.event_publish_wait)
+    transactions = Transactions(session_factory(engine), RegistryRepository)
+    shadow = LiveShadow(max_bytes=settings.shadow_max_bytes)
+    bus = DeviceBus(mqtt, wait=settings.event_publish_wait)
+    commands = CommandService(transactions, bus, CommandWaiters(settings.max_waiting))
+    presence = PresenceService(transactions, events, bus, shadow)
+    watch = DeviceWatch(shadow, presence, commands)
+    watch.route(router)
     service = RegistryService(
-        Transactions(session_factory(engine), RegistryRepository),
+        transactions,
         users,
         events,
         DeviceLogins(dynsec),
@@ -87,6 +104,7 @@ def create_app(
             settings.device_broker_port,
             settings.device_broker_tls,
         ),
+        shadow,
         authorize_ttl=settings.authorize_ttl,
     )
     readiness = {"database": database_check(engine), "broker": mqtt.readiness_check}
@@ -101,6 +119,10 @@ def create_app(
         users=users,
         events=events,
         service=service,
+        commands=commands,
+        shadow=shadow,
+        watch=watch,
+        sweeper=Sweeper(commands, presence, interval=settings.sweep_interval),
         start_reconcile=start_reconcile,
     )
     app = create_service_app(
@@ -117,6 +139,7 @@ def create_app(
     app.include_router(devices_api.router)
     app.include_router(authorize_api.router)
     app.include_router(logins_api.router)
+    app.include_router(commands_api.router)
     return app
 
 
@@ -127,15 +150,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         await migrate(state.settings)
         async with state.users, state.mqtt:
-            reconcile = None
+            tasks = [asyncio.create_task(state.sweeper.run(), name="registry-sweeper")]
             if state.start_reconcile is not None:
-                reconcile = asyncio.create_task(state.start_reconcile.run())
+                tasks.append(asyncio.create_task(state.start_reconcile.run()))
             try:
                 yield
             finally:
-                if reconcile is not None:
-                    reconcile.cancel()
+                for task in tasks:
+                    task.cancel()
+                for task in tasks:
                     with contextlib.suppress(asyncio.CancelledError):
-                        await reconcile
+                        await task
     finally:
         await state.engine.dispose()
