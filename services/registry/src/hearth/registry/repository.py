@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, tuple_, update
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlmodel import col, select
 
 from hearth.common.authorization import Role
@@ -222,7 +223,7 @@ class RegistryRepository(Repository):
         result = await self.session.exec(
             select(CommandRow)
             .where(CommandRow.home == home, CommandRow.device == device)
-            .distinct(col(CommandRow.property))
+            .ext(distinct_on(col(CommandRow.property)))
             .order_by(col(CommandRow.property), col(CommandRow.issued_at).desc())
         )
         return result.all()
