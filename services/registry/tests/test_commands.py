@@ -11,7 +11,6 @@ import json
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -365,9 +364,9 @@ def test_the_shadow_shows_reported_desired_and_mismatch(
     device = _device(world, broker, owner, home, devices)
     device.answer("mode", lambda value: Reply.reject("no"))
     device.connect()
-    status, sent = _send(world, owner, home, device.device, property="level", value=35, wait=WAIT)
+    _, sent = _send(world, owner, home, device.device, property="level", value=35, wait=WAIT)
     assert sent["outcome"] == "done", sent
-    status, sent = _send(world, owner, home, device.device, property="mode", value="eco", wait=WAIT)
+    _, sent = _send(world, owner, home, device.device, property="mode", value="eco", wait=WAIT)
     assert sent["outcome"] == "rejected", sent
 
     def read() -> dict[str, Any]:

@@ -6,7 +6,9 @@ command still queued for a sleeping device when it expires, so a device that wak
 never sees it. Mosquitto counts expiry in whole seconds of its own clock (a message may
 outlive its interval by up to a second), so the interval asked for is ``ttl - 1`` (at
 least 1): the broker never hands over a command more than a moment past ``expires_at``,
-and the device's own check of ``expires_at`` covers the rest. The ``silent`` status goes to ``hearth/{home}/{device}/status``, retained, as the
+and the device's own check of ``expires_at`` covers the rest.
+
+The ``silent`` status goes to ``hearth/{home}/{device}/status``, retained, as the
 device's own statuses do. A publish the broker does not acknowledge within ``wait``
 seconds raises :class:`~hearth.registry.errors.BrokerUnavailable` (503).
 """
