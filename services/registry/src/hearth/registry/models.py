@@ -30,7 +30,7 @@ from pydantic import (
     field_validator,
 )
 from pydantic import model_validator as pydantic_model_validator
-from sqlalchemy import Column, LargeBinary
+from sqlalchemy import Column, Index, LargeBinary, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
@@ -179,6 +179,10 @@ class CommandRow(RegistryModel, table=True):
     """
 
     __tablename__ = "commands"
+    __table_args__ = (
+        Index("ix_commands_device_issued", "home", "device", "issued_at"),
+        Index("ix_commands_pending_expiry", "expires_at", postgresql_where=text("outcome IS NULL")),
+    )
 
     id: uuid.UUID = SQLField(primary_key=True)
     home: str = SQLField(max_length=63, foreign_key="registry.homes.slug", ondelete="CASCADE")
