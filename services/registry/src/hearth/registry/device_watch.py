@@ -46,6 +46,8 @@ class DeviceWatch:
         self._commands = commands
         self.rejected = 0
         """Messages whose topic or payload did not parse."""
+        self.statuses = 0
+        """Statuses handled (presence recorded, or found unchanged)."""
 
     def route(self, router: TopicRouter) -> None:
         """Have ``router`` subscribe to devices' topics and send their messages here."""
@@ -103,6 +105,7 @@ class DeviceWatch:
         if not message.retain and status.reason in _DEVICE_SAID:
             self._shadow.heard(topic.home, topic.device, utc_now())
         await self._presence.on_status(topic.home, topic.device, status)
+        self.statuses += 1
 
     async def on_ack(self, message: aiomqtt.Message) -> None:
         """An ack: the command's verdict."""
