@@ -26,6 +26,7 @@ import yaml
 
 from hearth.platform import broker_config
 from hearth.platform.deploy_env import DEPLOY_SECRET_SPECS
+from hearth.platform.front_door_routes import routed_services
 from hearth.platform.services import SERVICES
 from hearth.platform.stack_config import DEFAULT_PORTS, port_env
 
@@ -123,7 +124,7 @@ def test_the_expected_containers_and_images(services: dict[str, dict[str, Any]])
     # the official images unless deploy/images chose offline stand-ins
     assert services["mosquitto"]["image"] == MOSQUITTO_IMAGE
     assert services["postgres"]["image"] == POSTGRES_IMAGE
-    for name in ("broker-init", "bootstrap"):
+    for name in ("broker-init", "bootstrap", "web"):
         build = services[name]["build"]
         assert build["dockerfile"] == "deploy/service.Dockerfile"
         assert build["args"]["SERVICE"] == "platform"
@@ -291,7 +292,7 @@ def test_every_published_port_is_on_loopback_unless_opened(
     services: dict[str, dict[str, Any]],
 ) -> None:
     published = {name for name, service in services.items() if service.get("ports")}
-    assert published == {"mosquitto", *(spec.name for spec in SERVICES)}
+    assert published == {"mosquitto", "web", *(spec.name for spec in SERVICES)}
     assert "ports" not in services["postgres"]  # the database is reached inside compose only
     for name in published:
         for port in services[name]["ports"]:
@@ -415,3 +416,22 @@ def test_one_variable_opens_every_published_port(tmp_path: Path) -> None:
 
     assert host_ips(None) == {"127.0.0.1"}
     assert host_ips("0.0.0.0") == {"0.0.0.0"}  # noqa: S104 - the operator's explicit choice
+
+
+def test_the_front_door_is_in_compose(services: dict[str, dict[str, Any]]) -> None:
+    """``web`` renders the route table for the compose network and runs nginx after every
+    service it routes to is healthy, on the web port."""
+    web = services["web"]
+    command = _command(web)
+    assert command.startswith("hearth front-door --compose")
+    assert command.endswith("--run")
+    routed = set(routed_services())
+    assert {k for k, v in web["depends_on"].items() if v["condition"] == "service_healthy"} == (
+        routed
+    )
+    assert routed <= set(services)
+    port = DEFAULT_PORTS["web"]
+    assert web["ports"] == [f"{BIND}:${{{port_env('web')}:-{port}}}:{port}"]
+    assert "nginx-light" in web["build"]["args"]["APT_PACKAGES"].split()
+    env = _environment(web)
+    assert {"HEARTH_TLS", "HEARTH_WEB_CORS_ORIGINS"} <= set(env)

@@ -48,7 +48,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 ROOT = Path(__file__).resolve().parents[1]
 ONE_SHOTS = {"broker-init", "bootstrap"}
-LONG_RUNNING = {"postgres", "mosquitto", *(spec.name for spec in SERVICES)}
+LONG_RUNNING = {"postgres", "mosquitto", "web", *(spec.name for spec in SERVICES)}
 WAIT = 60.0  # seconds: generous bounds, conditions polled (a busy machine is the normal case)
 
 T = TypeVar("T")
@@ -280,6 +280,12 @@ def test_the_platform_in_compose_end_to_end(platform: HearthPlatform) -> None:
     home = platform.create_home()["slug"]
     device = platform.create_device(home, "sensor", type="temperature-humidity")
     assert device.data["metrics"][0]["name"] == "temperature"
+    # The front door: the same APIs and the docs portal on one origin.
+    web = platform.urls.web
+    homes = httpx.get(f"{web}/registry/homes", headers={"Authorization": f"Bearer {token}"})
+    assert homes.status_code == 200, homes.text
+    assert home in homes.text
+    assert "swagger-ui-bundle.js" in httpx.get(f"{web}/docs/").text
     assert device.credentials is not None, "the registry issues the device's broker login"
     publisher = Publisher(platform, home, "sensor", device.credentials["password"])
 

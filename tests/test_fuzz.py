@@ -16,6 +16,10 @@ that end the caller's own sessions (``POST /auth/logout-everywhere``, ``POST
 /auth/users/me/password``) run in a pass of their own with throwaway users' tokens, and
 ``PATCH /auth/users/{user_id}`` is pointed at a throwaway user. The one check is
 ``not_a_server_error``; the test prints how many cases ran (quoted in the issue's note).
+
+The schema test (``test_responses_conform_to_the_openapi``) runs the same cases with the
+conformance checks instead: every response's content type (problem+json for errors), body
+and status must be what the service's OpenAPI documents (:mod:`hearth.common.openapi_problems`).
 """
 
 from __future__ import annotations
@@ -224,7 +228,14 @@ class FuzzRun:
         assert self.exit_code == 0, self.output
 
 
-def _fuzz(platform: Platform, service: str, token: str, tmp: Path, *filters: str) -> FuzzRun:
+def _fuzz(
+    platform: Platform,
+    service: str,
+    token: str,
+    tmp: Path,
+    *filters: str,
+    checks: str = "not_a_server_error",
+) -> FuzzRun:
     report = tmp / f"{service}-{uuid.uuid4().hex[:6]}.json"
     seed = random.randrange(2**31)
     command = [
@@ -232,7 +243,7 @@ def _fuzz(platform: Platform, service: str, token: str, tmp: Path, *filters: str
         "run",
         f"{platform.urls[service]}/openapi.json",
         "--phases=examples,coverage,fuzzing",
-        "--checks=not_a_server_error",
+        f"--checks={checks}",
         f"--max-examples={MAX_EXAMPLES}",
         f"--seed={seed}",
         "--generation-database=none",
@@ -304,4 +315,20 @@ def test_self_ending_routes_with_throwaway_callers(
     run = _fuzz(platform, "auth", token, tmp_path, *includes)
     print(f"\nfuzz auth self-ending as throwaway {caller}: {run.cases} cases")
     assert run.operations == len(SELF_ENDING), run.output
+    run.assert_no_server_error()
+
+
+CONFORMANCE = "content_type_conformance,response_schema_conformance,status_code_conformance"
+"""What the schema test checks on every response: its content type, its body against the
+documented schema, and its status among the documented ones."""
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+@pytest.mark.parametrize("service", SERVICES)
+def test_responses_conform_to_the_openapi(
+    platform: Platform, tmp_path: Path, service: str, caller: str
+) -> None:
+    exclude = [f"--exclude-path={path}" for path in SELF_ENDING] if service == "auth" else []
+    run = _fuzz(platform, service, platform.tokens[caller], tmp_path, *exclude, checks=CONFORMANCE)
+    print(f"\nconformance {service} as {caller}: {run.cases} cases, {len(run.failures)} failures")
     run.assert_no_server_error()

@@ -179,10 +179,17 @@ def test_up_status_down_up_again(stack: NativeStack, postgres_server: PostgresSe
         assert parts[spec.name]["up"] is True
         assert parts[spec.name]["address"] == f"{HOST}:{stack.ports[spec.name]}"
     _assert_broker_works(stack)
+    # The front door: every service on the web port, and the docs portal.
+    assert parts["web"]["up"] is True
+    assert parts["web"]["address"] == f"{HOST}:{stack.ports['web']}"
+    web = f"http://{HOST}:{stack.ports['web']}"
+    assert httpx.get(f"{web}/.well-known/jwks.json").json()["keys"]
+    assert "swagger-ui-bundle.js" in httpx.get(f"{web}/docs/").text
+    assert httpx.get(f"{web}/docs/openapi/registry.json").json()["openapi"].startswith("3.")
 
     started = stack.started()
     names = {r.name for r in started}
-    assert {"supervisord", "mosquitto", *(spec.name for spec in SERVICES)} <= names
+    assert {"supervisord", "mosquitto", "web", *(spec.name for spec in SERVICES)} <= names
     assert parts["mosquitto"]["pid"] in {r.pid for r in started}
     assert all(r.running() for r in started)
 
@@ -195,6 +202,7 @@ def test_up_status_down_up_again(stack: NativeStack, postgres_server: PostgresSe
     stack.run("down")
     assert wait_gone(started, 0.5) == [], "down left processes that up started"
     assert not port_is_open(HOST, stack.broker_port)
+    assert not port_is_open(HOST, stack.ports["web"])
     code, status = stack.status()
     assert code == 3
     assert _parts(status)["mosquitto"]["up"] is False

@@ -44,6 +44,7 @@ def test_defaults_are_the_documented_ports_and_folders(tmp_path: Path) -> None:
         "registry": 8102,
         "ingest": 8103,
         "realtime": 8104,
+        "mqtts": 8883,
     }
     assert config.port("broker") != 1883  # never the system's broker
     assert config.var_dir == tmp_path.resolve() / "var"

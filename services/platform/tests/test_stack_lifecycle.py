@@ -13,14 +13,18 @@ import os
 import secrets
 import shutil
 import signal
+import socket
+import ssl
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from hearth.platform.front_door_config import FrontDoorOptions
 from hearth.platform.pids import ProcessRecord, read_record, wait_gone
 from hearth.platform.postgres import server_answers
 from hearth.platform.services import ServiceSpec
@@ -58,7 +62,10 @@ BROKEN_UNLESS_FIXED = ServiceSpec(
 
 
 def _config(var_dir: Path, server: PostgresServer, database: str, **extra: object) -> StackConfig:
-    ports = {**DEFAULT_PORTS, "broker": free_port(), "toy": free_port()}
+    ports = {
+        **DEFAULT_PORTS,
+        **{name: free_port() for name in ("broker", "toy", "web", "mqtts")},
+    }
     fields: dict[str, object] = {
         "var_dir": var_dir,
         "project_dir": Path.cwd(),
@@ -106,7 +113,9 @@ def test_up_status_down_with_a_service(
     try:
         status = stack.up()
         assert status.up, status.lines()
-        assert [p.name for p in status.parts] == ["supervisord", "mosquitto", "database", "toy"]
+        assert [p.name for p in status.parts] == [
+            "supervisord", "mosquitto", "database", "toy", "web",
+        ]  # fmt: skip
         toy = status.part("toy")
         toy_record = read_record(config.record_file("toy"))
         assert toy_record is not None
@@ -130,7 +139,10 @@ def test_up_status_down_with_a_service(
         assert config.process_log("mosquitto").exists()  # one log file per process
         summary = "\n".join(lines)
         assert f"toy:      http://127.0.0.1:{config.port('toy')}/docs" in summary
-        assert "planned" in summary.split("web:", 1)[1]
+        web = f"http://127.0.0.1:{config.port('web')}"
+        assert f"web:      {web}/  (every API on one origin; docs: {web}/docs/)" in summary
+        with urllib.request.urlopen(f"{web}/docs/", timeout=5) as r:  # noqa: S310
+            assert b"swagger-ui-bundle.js" in r.read()  # the front door runs, with the portal
         assert f"mqtt://127.0.0.1:{config.port('broker')}" in summary
         assert "login `admin`; its password is HEARTH_AUTH_ADMIN_PASSWORD in" in summary
         assert "remembered in" in summary
@@ -149,10 +161,45 @@ def test_up_status_down_with_a_service(
     assert wait_gone(started, 1.0) == []
     assert not port_is_open("127.0.0.1", config.port("broker"))
     assert not port_is_open("127.0.0.1", config.port("toy"))
+    assert not port_is_open("127.0.0.1", config.port("web"))
     assert list(config.run_dir.glob("*.json")) == []
     assert server_answers(postgres_server.url)  # the existing server is never stopped
     assert not stack.status().up
     assert stack.down() == []  # idempotent
+
+
+def test_tls_generated_serves_https_and_mqtts_with_the_platform_ca(
+    tmp_path: Path, postgres_server: PostgresServer, database_name: str
+) -> None:
+    options = FrontDoorOptions(tls="generated", tls_names=("hearth.lan",))
+    lines: list[str] = []
+    config = _config(tmp_path / "var", postgres_server, database_name, front_door=options)
+    stack = Stack(config, [TOY], lines.append)
+    try:
+        assert stack.up().up
+        ca = config.tls_dir / "ca.crt"
+        trusting = ssl.create_default_context(cafile=str(ca))
+        web = f"https://127.0.0.1:{config.port('web')}"
+        with urllib.request.urlopen(f"{web}/tls/ca.crt", context=trusting, timeout=5) as r:  # noqa: S310
+            assert r.read() == ca.read_bytes()  # devices download the CA here
+        summary = "\n".join(lines)
+        assert f"web:      {web}/" in summary
+        assert f"mqtts://127.0.0.1:{config.port('mqtts')}" in summary
+        # The broker's TLS listener has the same certificate: a verified handshake works...
+        mqtts = ("127.0.0.1", config.port("mqtts"))
+        with (
+            socket.create_connection(mqtts, timeout=5) as raw,
+            trusting.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            assert tls.version() in ("TLSv1.2", "TLSv1.3")
+        # ...and the web port speaks only TLS now (nginx: 400, plain HTTP to an HTTPS port).
+        with pytest.raises(urllib.error.HTTPError) as plain:
+            urllib.request.urlopen(f"http://127.0.0.1:{config.port('web')}/", timeout=5)
+        assert plain.value.code == 400
+        plain.value.close()
+    finally:
+        stack.down()
+    assert not port_is_open("127.0.0.1", config.port("mqtts"))
 
 
 def test_a_killed_process_comes_back_alone_and_restart_restarts_it(

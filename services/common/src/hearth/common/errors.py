@@ -195,6 +195,14 @@ class InsufficientScope(Forbidden):
         self.scope = scope
 
 
+class FormExpected(ServiceError):
+    """A route that reads a form (auth's token endpoint) was sent another body (JSON)."""
+
+    status = 415
+    code = "form_expected"
+    title = "Unsupported Media Type"
+
+
 class NotFound(ServiceError):
     """The thing asked for does not exist (or the caller may not know it does)."""
 

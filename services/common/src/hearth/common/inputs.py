@@ -26,6 +26,10 @@ lone surrogate anywhere in the path, the query string, a JSON body (keys too), a
 urlencoded form or a multipart body answers the same 422, so a field someone forgot to type
 can never carry one to PostgreSQL. It also bounds what it must buffer: a body over
 ``max_body_bytes`` answers 413 ``too_large``.
+
+A route that reads a form declares ``dependencies=[Depends(require_form)]``: a JSON (or any
+other) body there is a 415 ``form_expected`` that says to send a form, instead of a form
+read as empty.
 """
 
 from __future__ import annotations
@@ -43,8 +47,10 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstrain
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
 from starlette.datastructures import Headers
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hearth.common.errors import FormExpected
 from hearth.common.problems import problem_response, validation_problem
 from hearth.common.topics import SLUG_PATTERN
 
@@ -57,7 +63,21 @@ __all__ = [
     "Slug",
     "Text",
     "page_size",
+    "require_form",
 ]
+
+FORM_MEDIA_TYPES: Final = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+async def require_form(request: Request) -> None:
+    """Dependency of a form route: any other body type is a 415 naming the one to send."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media not in FORM_MEDIA_TYPES:
+        raise FormExpected(
+            f"this endpoint takes a form: send Content-Type: {FORM_MEDIA_TYPES[0]}"
+            + (f", not {media}" if media else "")
+        )
+
 
 PG_INTEGER_MAX: Final = 2**31 - 1
 """The largest PostgreSQL ``integer``; every integer query parameter stays at or below it."""

@@ -4,7 +4,8 @@ It wires the standard pieces so a service's ``create_app()`` only adds its
 routes and its own lifespan:
 
 - problem details for every error (:mod:`hearth.common.problems`), every 500 logged
-  as one bug-report line;
+  as one bug-report line, and documented as such in OpenAPI
+  (:mod:`hearth.common.openapi_problems`);
 - the input rule's safety net (:class:`hearth.common.inputs.InputGuardMiddleware`): NUL
   or invalid UTF-8 anywhere in a path, query or body is a 422, a body over
   ``max_body_bytes`` a 413;
@@ -38,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
 from starlette.applications import Starlette
@@ -47,6 +48,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hearth.common.inputs import DEFAULT_MAX_BODY_BYTES, InputGuardMiddleware
 from hearth.common.logging import RequestContextMiddleware, configure_logging
 from hearth.common.memory import HeapTrimmer
+from hearth.common.openapi_problems import install_problem_openapi
 from hearth.common.problems import install_problem_handlers
 from hearth.common.settings import HearthSettings
 from hearth.common.tokens import TokenVerifier, verifier_from_settings
@@ -266,6 +268,7 @@ def create_service_app(
     # input guard (inside the catch-all, so even its own failure is a logged 500).
     app.add_middleware(InputGuardMiddleware, max_body_bytes=max_body_bytes)
     install_problem_handlers(app)
+    install_problem_openapi(app)
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
     app.add_middleware(RequestContextMiddleware, service=settings.service)
 
@@ -293,7 +296,13 @@ def create_service_app(
         }
         return JSONResponse(body, status_code=200 if ready else 503)
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"description": "Prometheus text exposition format"}},
+    )
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 

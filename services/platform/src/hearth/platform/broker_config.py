@@ -76,6 +76,9 @@ class BrokerSettings:
     sys_interval: int = 10
     autosave_interval: int = 30
     log_dest: str = "stderr"
+    tls_port: int | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -84,6 +87,13 @@ class BrokerSettings:
             raise BrokerConfigError("sys_interval must be >= 0 and autosave_interval >= 1")
         if _LOG_DEST.fullmatch(self.log_dest) is None:
             raise BrokerConfigError(f"log_dest {self.log_dest!r} is not one mosquitto accepts")
+        tls = (self.tls_port, self.tls_cert, self.tls_key)
+        if any(part is not None for part in tls) and any(part is None for part in tls):
+            raise BrokerConfigError("TLS needs tls_port, tls_cert and tls_key together")
+        if self.tls_port is not None and not 1 <= self.tls_port <= 65535:
+            raise BrokerConfigError(f"tls_port {self.tls_port} is outside 1..65535")
+        if self.tls_port == self.port:
+            raise BrokerConfigError(f"tls_port and port are both {self.port}")
         for name in (
             "user",
             "bind_address",
@@ -95,9 +105,25 @@ class BrokerSettings:
             if not value or any(ch.isspace() for ch in value):
                 raise BrokerConfigError(f"{name} {value!r} is empty or contains whitespace")
 
+    def tls_listener(self) -> str:
+        """The TLS listener's lines (server certificate only: devices log in with passwords)."""
+        if self.tls_port is None or self.tls_cert is None or self.tls_key is None:
+            return "# off"
+        return "\n".join(
+            [
+                f"listener {self.tls_port} {self.bind_address}",
+                f"certfile {_absolute(self.tls_cert)}",
+                f"keyfile {_absolute(self.tls_key)}",
+                "tls_version tlsv1.2",
+            ]
+        )
+
     def values(self) -> dict[str, str]:
         """The placeholder values, as written into the config."""
         raw: dict[str, Any] = asdict(self)
+        for name in ("tls_port", "tls_cert", "tls_key"):
+            del raw[name]
+        raw["tls_listener"] = self.tls_listener()
         raw["persistence_location"] = _absolute(self.persistence_location)
         raw["dynsec_file"] = _absolute(self.dynsec_file)
         raw["dynsec_plugin"] = _absolute(self.dynsec_plugin)

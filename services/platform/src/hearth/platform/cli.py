@@ -5,6 +5,7 @@
     hearth secrets                    create missing values in the secrets file
     hearth broker-config --out FILE   render mosquitto/hearth.conf.template
     hearth bootstrap                  offline dynsec init (when missing) + online logins/roles
+    hearth front-door [--run]         render the front door's nginx config (and run nginx)
     hearth reconcile                  the registry puts the broker's device logins right
     hearth admin reset                re-enable the seeded admin with a new password (on the host)
 
@@ -24,6 +25,7 @@ from hearth.platform import broker_config
 from hearth.platform.admin_reset import reset_admin
 from hearth.platform.bootstrap import bootstrap
 from hearth.platform.errors import PlatformError
+from hearth.platform.front_door_cli import add_front_door_command
 from hearth.platform.reconcile import reconcile
 from hearth.platform.secrets import ensure_secrets
 from hearth.platform.stack_cli import add_stack_commands
@@ -185,6 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=1884)
     p.set_defaults(func=_cmd_admin_reset)
 
+    add_front_door_command(sub)  # hearth.platform.front_door_cli
     add_stack_commands(sub)  # up, down, status, logs, deploy-env (hearth.platform.stack_cli)
     return parser
 

@@ -4,13 +4,16 @@
 
 1. the secrets file (created or completed: :func:`hearth.platform.secrets.ensure_secrets`);
 2. the broker config, rendered with the ``native`` preset into ``var/mosquitto.conf``
-   (own port, default 1884: never the system's 1883), and the bootstrap's offline phase
-   (the dynsec file with the admin login, which must exist before mosquitto starts);
+   (own port, default 1884: never the system's 1883; with ``HEARTH_TLS`` also MQTT over TLS
+   on 8883), and the bootstrap's offline phase (the dynsec file with the admin login, which
+   must exist before mosquitto starts); then the front door's site and nginx config
+   (:mod:`hearth.platform.front_door`, certificates from :mod:`hearth.platform.tls`);
 3. PostgreSQL: the database chosen and remembered by :mod:`hearth.platform.database_choice`
    (an existing server, or a cluster of our own), and the stack's database in it;
 4. ``var/stack.env`` and every service's migrations (:data:`hearth.platform.services.SERVICES`);
-5. supervisord, detached, running ``var/supervisord.conf``: mosquitto and every service,
-   each restarted when it dies (:mod:`hearth.platform.supervisor_config`);
+5. supervisord, detached, running ``var/supervisord.conf``: mosquitto, every service and
+   the front door (``web``: nginx), each restarted when it dies
+   (:mod:`hearth.platform.supervisor_config`);
 6. the bootstrap's online phase (service roles, a bound login per replica), then it waits
    until every service listens or the supervisor gave up on it, and prints where everything
    is.
@@ -56,6 +59,10 @@ from hearth.platform.database_choice import (
     write_choice,
 )
 from hearth.platform.errors import PlatformError
+from hearth.platform.front_door import FrontDoorSettings, worker_user
+from hearth.platform.front_door import write_config as write_front_door_config
+from hearth.platform.front_door_routes import routed_services
+from hearth.platform.front_door_site import write_site
 from hearth.platform.pids import (
     ProcessRecord,
     is_running,
@@ -89,16 +96,20 @@ from hearth.platform.supervisor_config import (
     render_supervisord_conf,
     socket_path,
 )
+from hearth.platform.tls import TlsFiles
 
 __all__ = ["PartStatus", "Stack", "StackStatus"]
 
 SUPERVISOR = "supervisord"
 BROKER = "mosquitto"
+WEB = "web"
+"""The front door (nginx), supervised like the services, started after them."""
+MQTTS = "mqtts"
+"""The broker's MQTT over TLS port (with ``HEARTH_TLS``)."""
 POSTGRES_RECORD = "postgres"
 STATE_FILE = "stack.json"
 FAILED_LINES = 8
 """How many of a failed process's last log lines ``status`` and ``up`` show."""
-PLANNED_WEB = 'planned: "Platform: one front door on the web port, docs that work offline, TLS"'
 
 
 def _port_open(host: str, port: int, timeout: float = 0.2) -> bool:
@@ -150,7 +161,7 @@ class Stack:
 
     def _names(self) -> list[str]:
         """Every supervised process, the broker first."""
-        return [BROKER, *(spec.name for spec in self.services)]
+        return [BROKER, *(spec.name for spec in self.services), WEB]
 
     def _recorded_processes(self) -> list[ProcessRecord]:
         """Records of supervised processes, from the record files (any ever recorded)."""
@@ -215,6 +226,7 @@ class Stack:
                 self._prepare_folders()
                 self._secrets()
                 self._broker_files()
+                self._front_door_files()
                 choice, server_url, started_postgres = self._postgres()
                 db_url = database_url(server_url, self.config.database_name)
                 if ensure_database(server_url, self.config.database_name):
@@ -239,7 +251,7 @@ class Stack:
                 supervised = True
                 if self._wait_ready([BROKER]):
                     self._bootstrap_online()
-                    self._wait_ready([spec.name for spec in self.services])
+                    self._wait_ready([*(spec.name for spec in self.services), WEB])
             except BaseException:
                 if not supervised or not self._supervisor_up():
                     self._stop_processes()
@@ -309,16 +321,21 @@ class Stack:
             broker_config.find_dynsec_plugin()
         except PlatformError:
             missing.append("mosquitto_dynamic_security.so (Debian: in the mosquitto package)")
+        if _find_program("nginx") is None:
+            missing.append("nginx (the front door; Debian: nginx-light)")
         if missing:
             raise StackError(
                 "missing: "
                 + "; ".join(missing)
-                + ". Run scripts/install-tools as root (or: apt-get install mosquitto)"
+                + ". Run scripts/install-tools as root (or: apt-get install mosquitto nginx-light)"
             )
 
     def _check_ports(self) -> None:
         wanted = [("broker", self.config.port("broker"))]
         wanted += [(spec.name, self.config.port(spec.name)) for spec in self.services]
+        wanted.append((WEB, self.config.port(WEB)))
+        if self.config.front_door.tls != "off":
+            wanted.append((MQTTS, self.config.port(MQTTS)))
         ports = [port for _, port in wanted]
         if len(set(ports)) != len(ports):
             raise StackError(f"two parts of the stack share a port: {wanted}")
@@ -340,13 +357,21 @@ class Stack:
         if ensured.created:
             self._log(f"created {len(ensured.created)} secrets in {ensured.path}")
 
+    def _tls(self) -> TlsFiles | None:
+        """The certificate of the front door and the broker's TLS listener (None: TLS off)."""
+        return self.config.front_door.tls_files(self.config.tls_dir)
+
     def _broker_files(self) -> None:
+        tls = self._tls()
         settings = broker_config.preset(
             "native",
             base=self.config.var_dir.parent,
             port=self.config.port("broker"),
             persistence_location=self.config.broker_data,
             dynsec_file=self.config.dynsec_file,
+            tls_port=self.config.port(MQTTS) if tls else None,
+            tls_cert=tls.cert if tls else None,
+            tls_key=tls.key if tls else None,
         )
         broker_config.write_config(settings, self.config.broker_config)
         result = bootstrap(
@@ -356,6 +381,24 @@ class Stack:
         )
         if result.dynsec_file_created:
             self._log(f"created the broker's dynsec file {self.config.dynsec_file}")
+
+    def _front_door_files(self) -> None:
+        """The front door's site (docs portal, CA certificate) and nginx config."""
+        options = self.config.front_door
+        tls = self._tls()
+        web = self.config.web_dir
+        write_site(web / "site", tls.ca if tls else None)
+        host = self.config.host
+        settings = FrontDoorSettings(
+            listen=f"{host}:{self.config.port(WEB)}",
+            upstreams={name: f"{host}:{self.config.port(name)}" for name in routed_services()},
+            site_dir=web / "site",
+            work_dir=web,
+            cors_origins=options.cors_origins,
+            tls=tls,
+            user=worker_user(),
+        )
+        write_front_door_config(settings, web / "nginx.conf")
 
     def _database_request(self) -> DatabaseRequest:
         return DatabaseRequest(
@@ -497,6 +540,19 @@ class Stack:
                     spec.name, self._wrapped(spec.name, argv), self.config.process_log(spec.name)
                 )
             )
+        nginx = _find_program("nginx")
+        assert nginx is not None  # _check_tools made sure
+        web = self.config.web_dir
+        web_argv = (nginx, "-p", str(web), "-e", "stderr", "-c", str(web / "nginx.conf"))
+        programs.append(
+            Program(
+                WEB,
+                self._wrapped(WEB, web_argv),
+                self.config.process_log(WEB),
+                startsecs=1,
+                priority=30,
+            )
+        )
         return programs
 
     def _write_supervisor_config(self, values: Mapping[str, str]) -> None:
@@ -630,13 +686,21 @@ class Stack:
     def _urls(self, status: StackStatus) -> list[str]:
         host = self.config.host
         lines = []
+        web = f"{self.config.front_door.scheme}://{host}:{self.config.port(WEB)}"
+        lines.append(f"{'web:':<9} {web}/  (every API on one origin; docs: {web}/docs/)")
+        if self.config.front_door.tls == "generated":
+            lines.append(f"{'CA:':<9} {web}/tls/ca.crt  (the platform's CA: trust it)")
         for spec in self.services:
             lines.append(f"{spec.name + ':':<9} http://{host}:{self.config.port(spec.name)}/docs")
-        lines.append(f"{'web:':<9} http://{host}:{self.config.port('web')}/  ({PLANNED_WEB})")
         lines.append(
             f"{'broker:':<9} mqtt://{host}:{self.config.port('broker')}  (logins only: "
             "services from the secrets file, devices from the registry)"
         )
+        if self.config.front_door.tls != "off":
+            lines.append(
+                f"{'mqtts:':<9} mqtts://{host}:{self.config.port(MQTTS)}  (MQTT over TLS, the "
+                "same logins)"
+            )
         if status.database:
             lines.append(f"{'database:':<9} {status.database}")
         return lines
@@ -764,6 +828,7 @@ class Stack:
         names = state.services if state is not None else [s.name for s in self.services]
         for name in names:
             parts.append(self._process_part(name, "service", ports.get(name), infos))
+        parts.append(self._process_part(WEB, "web", ports.get(WEB), infos))
         return StackStatus(self.config.var_dir, tuple(parts), self._database_line(state))
 
     def _supervisor_part(self, record: ProcessRecord | None, answers: bool) -> PartStatus:
@@ -783,7 +848,7 @@ class Stack:
     def _process_part(
         self,
         name: str,
-        kind: Literal["broker", "service"],
+        kind: Literal["broker", "service", "web"],
         port: int | None,
         infos: Mapping[str, ProcessInfo],
     ) -> PartStatus:

@@ -15,12 +15,16 @@ Everything the stack writes lives under one folder, ``var/`` in the working dire
     var/log/<name>.log         each process's output (rotated by supervisord: .1 ... .5)
     var/log/supervisord.log    supervisord's own events (spawned, exited, gave up)
     var/log/hearth.log         what `hearth up`/`down` did, and the migrations' output
+    var/web/nginx.conf         the front door's config (hearth.platform.front_door)
+    var/web/site/              what the front door serves at / and /docs
+    var/tls/                   the platform's CA and the front door's certificate (HEARTH_TLS)
 
 Environment variables (docs/operations.md has the table): ``HEARTH_VAR_DIR``,
 ``HEARTH_SECRETS_FILE``, ``HEARTH_BROKER_PORT`` and ``HEARTH_<NAME>_PORT`` for each entry
 of :data:`DEFAULT_PORTS`, ``HEARTH_POSTGRES`` (``auto``, ``existing``, ``own``),
 ``HEARTH_POSTGRES_URL``, ``HEARTH_POSTGRES_SWITCH`` (``yes``: switch to the database asked
-for), ``HEARTH_DATABASE_NAME``, ``HEARTH_OWN_POSTGRES_PORT`` and ``HEARTH_START_TIMEOUT``.
+for), ``HEARTH_DATABASE_NAME``, ``HEARTH_OWN_POSTGRES_PORT``, ``HEARTH_START_TIMEOUT`` and
+``HEARTH_TLS*`` and ``HEARTH_WEB_CORS_ORIGINS`` (:mod:`hearth.platform.front_door_config`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from pathlib import Path
 from typing import Final, Literal, cast
 
 from hearth.platform.errors import PlatformError
+from hearth.platform.front_door_config import FrontDoorOptions
 
 __all__ = [
     "DEFAULT_PORTS",
@@ -53,8 +58,11 @@ DEFAULT_PORTS: Final[Mapping[str, int]] = {
     "registry": 8102,
     "ingest": 8103,
     "realtime": 8104,
+    "mqtts": 8883,
 }
-"""The native default ports (design.md); ``HEARTH_<NAME>_PORT`` overrides each one."""
+"""The native default ports (design.md); ``HEARTH_<NAME>_PORT`` overrides each one.
+
+``mqtts`` (MQTT over TLS) is used only when ``HEARTH_TLS`` is not ``off``."""
 
 DEFAULT_POSTGRES_URL: Final = f"postgresql://postgres@{HOST}:5432/postgres"
 DEFAULT_DATABASE_NAME: Final = "hearth"
@@ -111,6 +119,7 @@ class StackConfig:
     own_postgres_port: int = DEFAULT_OWN_POSTGRES_PORT
     start_timeout: float = DEFAULT_START_TIMEOUT
     host: str = HOST
+    front_door: FrontDoorOptions = field(default_factory=FrontDoorOptions)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> StackConfig:
@@ -151,6 +160,7 @@ class StackConfig:
             database_name=database,
             own_postgres_port=_port(env, "own_postgres", DEFAULT_OWN_POSTGRES_PORT),
             start_timeout=timeout,
+            front_door=FrontDoorOptions.from_env(env, project),
         )
 
     def port(self, name: str) -> int:
@@ -213,6 +223,16 @@ class StackConfig:
     def postgres_dir(self) -> Path:
         """The folder of the PostgreSQL cluster the stack may start (owned by ``postgres``)."""
         return self.var_dir / "postgres"
+
+    @property
+    def web_dir(self) -> Path:
+        """The front door's config, pid file and temporary folders."""
+        return self.var_dir / "web"
+
+    @property
+    def tls_dir(self) -> Path:
+        """The platform's CA and the front door's generated certificate."""
+        return self.var_dir / "tls"
 
     def record_file(self, name: str) -> Path:
         """The process record of ``name`` (``supervisord``, ``mosquitto``, a service...)."""

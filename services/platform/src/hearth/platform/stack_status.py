@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 __all__ = ["PartStatus", "StackStatus", "human_bytes", "human_seconds"]
 
-Kind = Literal["supervisor", "broker", "database", "service"]
+Kind = Literal["supervisor", "broker", "database", "service", "web"]
 
 
 def human_seconds(seconds: float | None) -> str:

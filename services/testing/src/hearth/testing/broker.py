@@ -51,6 +51,7 @@ from hearth.platform.secrets import (
     mqtt_password_key,
     read_secrets,
 )
+from hearth.platform.tls import TlsFiles
 from hearth.testing.ports import free_port
 from hearth.testing.procs import ManagedProcess
 
@@ -112,10 +113,13 @@ class RunningBroker:
         port: int | None = None,
         sys_interval: int = 10,
         autosave_interval: int = 30,
+        tls: TlsFiles | None = None,
     ) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.port = port if port is not None else free_port(self.host)
+        # With ``tls``: a second listener, MQTT over TLS with that certificate, on its own port.
+        self.tls_port = free_port(self.host) if tls is not None else None
         self.secrets_file = root / "secrets.env"
         self.secrets: dict[str, str] = dict(ensure_secrets(self.secrets_file).values)
         self.admin = Login(ADMIN_USERNAME, self.secrets[ADMIN_PASSWORD_KEY])
@@ -125,6 +129,9 @@ class RunningBroker:
             port=self.port,
             sys_interval=sys_interval,
             autosave_interval=autosave_interval,
+            tls_port=self.tls_port,
+            tls_cert=tls.cert if tls else None,
+            tls_key=tls.key if tls else None,
         )
         self.config_file = root / "mosquitto.conf"
         self.config_text = broker_config.write_config(self.settings, self.config_file)
@@ -463,6 +470,7 @@ def connect_client(
     max_inflight: int | None = None,
     keepalive: int = 30,
     timeout: float = 5.0,
+    ca_file: Path | None = None,
     on_message: Callable[[mqtt.Client, Any, mqtt.MQTTMessage], None] | None = None,
 ) -> MqttTestClient:
     """Connect a :class:`MqttTestClient` and wait for the CONNACK.
@@ -471,9 +479,10 @@ def connect_client(
     3.1.1; under MQTT 5 a persistent session also needs ``session_expiry`` (seconds).
     ``max_inflight`` caps this client's own unacknowledged publishes (paho's default is 20);
     ``receive_maximum`` (MQTT 5) is the window it grants the broker; with ``manual_ack`` the
-    test acks each message with ``client.ack(message.mid, message.qos)``. ``on_message``
-    replaces the recording of messages from before the connect on (a session's queued
-    messages arrive right after the CONNACK).
+    test acks each message with ``client.ack(message.mid, message.qos)``. ``ca_file``: connect
+    over TLS, trusting that CA (and checking the broker's name). ``on_message`` replaces the
+    recording of messages from before the connect on (a session's queued messages arrive
+    right after the CONNACK).
     Raises :class:`ConnectRefused` when the broker refuses (the client is stopped then).
     """
     if protocol not in _PROTOCOLS:
@@ -493,6 +502,8 @@ def connect_client(
         client.max_inflight_messages_set(max_inflight)
     if login is not None:
         client.username_pw_set(login.username, login.password)
+    if ca_file is not None:
+        client.tls_set(ca_certs=str(ca_file))
     if will is not None:
         client.will_set(will.topic, will.payload, will.qos, will.retain)
     connect_kwargs: dict[str, Any] = {"keepalive": keepalive}

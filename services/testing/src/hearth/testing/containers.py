@@ -82,6 +82,7 @@ present or pullable, else offline stand-ins built from Debian); ``offline`` runs
 PUBLISHED: Mapping[str, tuple[str, int]] = {
     "broker": ("mosquitto", 1883),
     **{spec.name: (spec.name, DEFAULT_PORTS[spec.name]) for spec in SERVICES},
+    "web": ("web", DEFAULT_PORTS["web"]),
 }
 """The parts docker-compose.yml publishes (each on ``HEARTH_<NAME>_PORT``): the compose
 service of each and the port it listens on inside its container."""
@@ -230,6 +231,8 @@ class HearthUrls:
     realtime: str
     broker_host: str
     broker_port: int
+    web: str = ""
+    """The front door: every API, Socket.IO and the docs on one origin."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,6 +417,7 @@ class HearthPlatform:
             realtime=http("realtime"),
             broker_host=HOST,
             broker_port=ports["broker"],
+            web=http("web"),
         )
 
     @property

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Request, Response, status
+from fastapi import APIRouter, Depends, Form, Request, Response, status
 
 from hearth.auth.api.deps import ApiKeysDep, ServiceClientsDep, ServiceDep, SessionUser
 from hearth.auth.api_keys import is_api_key
 from hearth.auth.errors import InvalidClient, InvalidGrant
 from hearth.auth.models import RefreshRequest, ServiceTokenResponse, TokenResponse
 from hearth.auth.throttle import address_key
-from hearth.common.inputs import Text
+from hearth.common.inputs import Text, require_form
 from hearth.common.problems import Problem
 from hearth.common.schemas import InputModel
 
@@ -49,6 +49,7 @@ class TokenForm(InputModel):
     "/token",
     summary="Log in, rotate a refresh token, or exchange an API key or client credentials",
     responses=_TOKEN_ERRORS,
+    dependencies=[Depends(require_form)],  # a JSON body: 415 saying to send a form
 )
 async def token(
     form: Annotated[TokenForm, Form()],
