@@ -11,6 +11,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -385,3 +386,28 @@ def test_the_shadow_shows_reported_desired_and_mismatch(
     assert detail["online"] is True
     assert detail["status_reason"] == "connected"
     assert detail["last_seen"] is not None
+
+
+# ----------------------------------------------------------------------------- no broker
+
+
+def test_a_command_the_broker_did_not_take_is_a_503_and_not_logged(
+    postgres_server: PostgresServer, fresh_broker: RunningBroker, tmp_path: Path
+) -> None:
+    broker = fresh_broker
+    with running_stack(
+        postgres_server, broker, tmp_path, event_publish_wait=0.5, sweep_interval=0.2
+    ) as stack:
+        owner = stack.create_user("owner")
+        home = str(stack.create_home(owner)["slug"])
+        stack.create_device(owner, home, "lamp", properties=PROPERTIES)
+        broker.stop()
+        status, refused = _send(stack, owner, home, "lamp", property="power", value=True)
+        assert (status, refused["code"]) == (503, "broker_unavailable")
+        assert _log(stack, owner, home, "lamp") == []  # never sent: not in the log
+        broker.start()
+        _until(lambda: stack.http.get("/readyz").status_code == 200, timeout=30)
+        # Control: with the broker back, the same command is sent and logged.
+        status, sent = _send(stack, owner, home, "lamp", property="power", value=True)
+        assert status == 201, sent
+        assert [r["id"] for r in _log(stack, owner, home, "lamp")] == [sent["id"]]

@@ -21,6 +21,7 @@ run by the sweeper). The service knows nothing of FastAPI, SQL or MQTT.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -84,31 +85,27 @@ class CommandService:
             expires_at=now + timedelta(seconds=request.ttl),
             by=user_id(caller),
         )
-        async with self._transactions() as repo:
-            found = await guard_device(repo, caller, home, device, Action.WRITE)
-            capability = found.find_property(request.property)
-            if capability is None:
-                raise UnknownProperty(f"{device!r} has no property {request.property!r}")
-            refusal = capability.refusal(request.value)
-            if refusal is not None:
-                raise InvalidCommandValue(
-                    f"{request.property}: {request.value!r} is {refusal}"
-                    if refusal.startswith(("below", "above", "not"))
-                    else f"{request.property}: {refusal}"
-                )
-            repo.add(row)
-            await repo.commit()
-        command = Command(
-            id=row.id,
-            value=request.value,
-            issued_at=now,
-            expires_at=row.expires_at,
-            by=caller.user_id,
-        )
         waiting = request.wait > 0
         if waiting:
-            self._waiters.open(row.id)
+            self._waiters.open(row.id)  # full: 503 before anything is logged or sent
         try:
+            async with self._transactions() as repo:
+                found = await guard_device(repo, caller, home, device, Action.WRITE)
+                capability = found.find_property(request.property)
+                if capability is None:
+                    raise UnknownProperty(f"{device!r} has no property {request.property!r}")
+                refusal = capability.refusal(request.value)
+                if refusal is not None:
+                    raise InvalidCommandValue(_refused(request, refusal))
+                repo.add(row)
+                await repo.commit()
+            command = Command(
+                id=row.id,
+                value=request.value,
+                issued_at=now,
+                expires_at=row.expires_at,
+                by=caller.user_id,
+            )
             await self._publish(row, command, request.ttl)
             if not waiting:
                 return row.record()
@@ -203,3 +200,10 @@ class CommandService:
             await guard_device(repo, caller, home, device, Action.READ)
             rows = await repo.list_commands(home, device, since=since, limit=limit)
         return [row.record() for row in rows]
+
+
+def _refused(request: CommandRequest, refusal: str) -> str:
+    """``level: 150 is above the maximum 100``, ``power: must be true or false``."""
+    if refusal.startswith(("below", "above", "not")):
+        return f"{request.property}: {json.dumps(request.value)} is {refusal}"
+    return f"{request.property}: {refusal}"

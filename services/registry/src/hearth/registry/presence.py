@@ -72,7 +72,8 @@ class PresenceService:
         reason = status.reason
         if reason is None and online:
             reason = StatusReason.CONNECTED  # plain "online" is a birth
-        at = status.ts or self._clock()
+        now = self._clock()
+        at = now if status.ts is None else min(status.ts, now)  # a clock ahead never delays silent
         async with self._transactions() as repo:
             changed = await repo.set_presence(
                 home,
