@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,11 @@ import pytest
 from hearth.common.clock import utc_now
 from hearth.common.messages import Command
 from hearth.common.topics import command_topic
-from hearth.testing.broker import Login, MqttClientFactory, RunningBroker
+from hearth.testing.broker import MqttClientFactory, RunningBroker
 from hearth.testing.database import PostgresServer
 from hearth.testing.device import Reply, TestDevice
 from hearth.testing.services import ServiceStack, User, running_stack
+from hearth.testing.waiting import wait_until
 
 WAIT = 10.0
 PROPERTIES = [
@@ -32,58 +32,25 @@ PROPERTIES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def world(
-    postgres_server: PostgresServer,
-    broker: RunningBroker,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[ServiceStack]:
-    with running_stack(
-        postgres_server, broker, tmp_path_factory.mktemp("commands"), sweep_interval=0.2
-    ) as stack:
-        yield stack
-
-
-@pytest.fixture(scope="module")
-def owner(world: ServiceStack) -> User:
-    return world.create_user("owner")
-
-
-@pytest.fixture(scope="module")
-def home(world: ServiceStack, owner: User) -> str:
-    return str(world.create_home(owner)["slug"])
-
-
-@pytest.fixture
-def devices(broker: RunningBroker) -> Iterator[list[TestDevice]]:
-    made: list[TestDevice] = []
-    yield made
-    for device in made:
-        if device.client is not None:
-            device.client.close()
-
-
 def _device(
-    world: ServiceStack,
+    stack: ServiceStack,
     broker: RunningBroker,
     owner: User,
     home: str,
     made: list[TestDevice],
     **fields: Any,
 ) -> TestDevice:
-    slug = f"dev-{uuid.uuid4().hex[:8]}"
-    created = world.create_device(owner, home, slug, properties=PROPERTIES, **fields)
-    credentials = created["credentials"]
-    login = Login(credentials["username"], credentials["password"], credentials["client_id"])
-    device = TestDevice(broker.host, broker.port, login, home, slug, state={"level": 0})
+    device = TestDevice.provision(
+        stack, broker, owner, home, properties=PROPERTIES, state={"level": 0}, **fields
+    )
     made.append(device)
     return device
 
 
 def _send(
-    world: ServiceStack, user: User, home: str, device: str, **body: Any
+    sweeping_stack: ServiceStack, user: User, home: str, device: str, **body: Any
 ) -> tuple[int, dict[str, Any]]:
-    response = world.http.post(
+    response = sweeping_stack.http.post(
         f"/registry/homes/{home}/devices/{device}/commands",
         json=body,
         headers=user.headers,
@@ -92,8 +59,8 @@ def _send(
     return response.status_code, response.json()
 
 
-def _log(world: ServiceStack, user: User, home: str, device: str) -> list[dict[str, Any]]:
-    response = world.http.get(
+def _log(sweeping_stack: ServiceStack, user: User, home: str, device: str) -> list[dict[str, Any]]:
+    response = sweeping_stack.http.get(
         f"/registry/homes/{home}/devices/{device}/commands", headers=user.headers
     )
     assert response.status_code == 200, response.text
@@ -102,62 +69,53 @@ def _log(world: ServiceStack, user: User, home: str, device: str) -> list[dict[s
 
 
 def _outcome_in_log(
-    world: ServiceStack, user: User, home: str, device: str, command_id: str
+    sweeping_stack: ServiceStack, user: User, home: str, device: str, command_id: str
 ) -> str | None:
-    for record in _log(world, user, home, device):
+    for record in _log(sweeping_stack, user, home, device):
         if record["id"] == command_id:
             outcome: str | None = record["outcome"]
             return outcome
     raise AssertionError(f"command {command_id} is not in the log")
 
 
-def _until(predicate: Any, timeout: float = WAIT) -> None:
-    """Poll ``predicate`` (an HTTP read) until true; each poll is a real round trip."""
-    import time
-
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(0.05)
-
-
 # ----------------------------------------------------------------------------- outcomes
 
 
 def test_done_rejected_and_timeout(
-    world: ServiceStack,
+    sweeping_stack: ServiceStack,
     broker: RunningBroker,
     owner: User,
     home: str,
     devices: list[TestDevice],
 ) -> None:
-    device = _device(world, broker, owner, home, devices)
+    device = _device(sweeping_stack, broker, owner, home, devices)
     device.answer("mode", lambda value: Reply.reject("heater is in service mode"))
     device.answer("power", lambda value: Reply.ignore())
     device.connect()
 
-    status, done = _send(world, owner, home, device.device, property="level", value=55, wait=WAIT)
+    status, done = _send(
+        sweeping_stack, owner, home, device.device, property="level", value=55, wait=WAIT
+    )
     assert status == 201, done
     assert done["outcome"] == "done"
     assert done["result"] == 55
     assert device.acted == [("level", 55)]
 
     status, rejected = _send(
-        world, owner, home, device.device, property="mode", value="eco", wait=WAIT
+        sweeping_stack, owner, home, device.device, property="mode", value="eco", wait=WAIT
     )
     assert status == 201, rejected
     assert rejected["outcome"] == "rejected"
     assert rejected["reason"] == "heater is in service mode"
 
     status, timeout = _send(
-        world, owner, home, device.device, property="power", value=True, wait=0.5, ttl=60
+        sweeping_stack, owner, home, device.device, property="power", value=True, wait=0.5, ttl=60
     )
     assert status == 201, timeout
     assert timeout["outcome"] == "timeout"
     assert device.commands[-1].id == uuid.UUID(timeout["id"])  # delivered, never answered
 
-    log = {record["id"]: record for record in _log(world, owner, home, device.device)}
+    log = {record["id"]: record for record in _log(sweeping_stack, owner, home, device.device)}
     assert log[done["id"]]["outcome"] == "done"
     assert log[rejected["id"]]["outcome"] == "rejected"
     assert log[timeout["id"]]["outcome"] is None  # still pending: timeout is the call's
@@ -166,37 +124,43 @@ def test_done_rejected_and_timeout(
 
 
 def test_without_wait_the_answer_is_pending_and_the_log_tells_later(
-    world: ServiceStack,
+    sweeping_stack: ServiceStack,
     broker: RunningBroker,
     owner: User,
     home: str,
     devices: list[TestDevice],
 ) -> None:
-    device = _device(world, broker, owner, home, devices)
+    device = _device(sweeping_stack, broker, owner, home, devices)
     device.connect()
-    status, sent = _send(world, owner, home, device.device, property="power", value=True)
+    status, sent = _send(sweeping_stack, owner, home, device.device, property="power", value=True)
     assert status == 201, sent
     assert sent["outcome"] is None
-    _until(lambda: _outcome_in_log(world, owner, home, device.device, sent["id"]) == "done")
+    wait_until(
+        lambda: _outcome_in_log(sweeping_stack, owner, home, device.device, sent["id"]) == "done"
+    )
 
 
 def test_the_registry_records_expired_when_no_ack_comes(
-    world: ServiceStack,
+    sweeping_stack: ServiceStack,
     broker: RunningBroker,
     owner: User,
     home: str,
     devices: list[TestDevice],
 ) -> None:
-    device = _device(world, broker, owner, home, devices)
+    device = _device(sweeping_stack, broker, owner, home, devices)
     device.answer("power", lambda value: Reply.ignore())
     device.connect()
-    status, sent = _send(world, owner, home, device.device, property="power", value=True, ttl=1)
+    status, sent = _send(
+        sweeping_stack, owner, home, device.device, property="power", value=True, ttl=1
+    )
     assert status == 201, sent
     assert sent["outcome"] is None
-    _until(lambda: _outcome_in_log(world, owner, home, device.device, sent["id"]) == "expired")
+    wait_until(
+        lambda: _outcome_in_log(sweeping_stack, owner, home, device.device, sent["id"]) == "expired"
+    )
     # A waiting call is answered at expires_at with the registry's verdict.
     status, waited = _send(
-        world, owner, home, device.device, property="power", value=False, ttl=1, wait=WAIT
+        sweeping_stack, owner, home, device.device, property="power", value=False, ttl=1, wait=WAIT
     )
     assert status == 201, waited
     assert waited["outcome"] == "expired"
@@ -206,41 +170,51 @@ def test_the_registry_records_expired_when_no_ack_comes(
 
 
 def test_a_command_expires_before_a_sleeping_device_wakes(
-    world: ServiceStack,
+    sweeping_stack: ServiceStack,
     broker: RunningBroker,
     owner: User,
     home: str,
     devices: list[TestDevice],
 ) -> None:
-    device = _device(world, broker, owner, home, devices)
+    device = _device(sweeping_stack, broker, owner, home, devices)
     device.connect()
     device.sleep()  # persistent session: commands queue at the broker meanwhile
 
     # ttl 2: the broker is asked for 1 s (it counts whole seconds, so it keeps 1 to 2 s).
-    status, stale = _send(world, owner, home, device.device, property="level", value=20, ttl=2)
+    status, stale = _send(
+        sweeping_stack, owner, home, device.device, property="level", value=20, ttl=2
+    )
     assert status == 201, stale
-    status, fresh = _send(world, owner, home, device.device, property="power", value=True, ttl=60)
+    status, fresh = _send(
+        sweeping_stack, owner, home, device.device, property="power", value=True, ttl=60
+    )
     assert status == 201, fresh
-    _until(lambda: _outcome_in_log(world, owner, home, device.device, stale["id"]) == "expired")
+    wait_until(
+        lambda: (
+            _outcome_in_log(sweeping_stack, owner, home, device.device, stale["id"]) == "expired"
+        )
+    )
 
     device.connect()
     # The command sent with the long ttl arrives from the session (the positive control)...
-    _until(lambda: _outcome_in_log(world, owner, home, device.device, fresh["id"]) == "done")
+    wait_until(
+        lambda: _outcome_in_log(sweeping_stack, owner, home, device.device, fresh["id"]) == "done"
+    )
     # ...the expired one never did: the broker dropped it; the device never acted on it.
     assert [c.id for c in device.commands] == [uuid.UUID(fresh["id"])]
     assert device.acted == [("power", True)]
-    assert _outcome_in_log(world, owner, home, device.device, stale["id"]) == "expired"
+    assert _outcome_in_log(sweeping_stack, owner, home, device.device, stale["id"]) == "expired"
 
 
 def test_a_device_drops_a_delivered_command_whose_expires_at_passed(
-    world: ServiceStack,
+    sweeping_stack: ServiceStack,
     broker: RunningBroker,
     owner: User,
     home: str,
     devices: list[TestDevice],
     mqtt_client: MqttClientFactory,
 ) -> None:
-    device = _device(world, broker, owner, home, devices)
+    device = _device(sweeping_stack, broker, owner, home, devices)
     device.connect()
     publisher = mqtt_client(broker, "registry")  # a registry login, no MQTT 5 expiry
     acks = mqtt_client(broker, "registry")
@@ -272,31 +246,33 @@ def test_a_device_drops_a_delivered_command_whose_expires_at_passed(
 
 
 def test_a_viewer_may_not_command_but_reads_the_log(
-    world: ServiceStack,
+    sweeping_stack: ServiceStack,
     broker: RunningBroker,
     owner: User,
     home: str,
     devices: list[TestDevice],
 ) -> None:
-    device = _device(world, broker, owner, home, devices)
+    device = _device(sweeping_stack, broker, owner, home, devices)
     device.connect()
-    viewer, member = world.create_user("viewer"), world.create_user("member")
-    world.add_member(owner, home, viewer, "viewer")
-    world.add_member(owner, home, member, "member")
+    viewer, member = sweeping_stack.create_user("viewer"), sweeping_stack.create_user("member")
+    sweeping_stack.add_member(owner, home, viewer, "viewer")
+    sweeping_stack.add_member(owner, home, member, "member")
 
-    status, refused = _send(world, viewer, home, device.device, property="power", value=True)
+    status, refused = _send(
+        sweeping_stack, viewer, home, device.device, property="power", value=True
+    )
     assert status == 403, refused
     assert refused["code"] == "role_forbidden"
     status, sent = _send(
-        world, member, home, device.device, property="power", value=True, wait=WAIT
+        sweeping_stack, member, home, device.device, property="power", value=True, wait=WAIT
     )
     assert status == 201, sent
     assert sent["outcome"] == "done"
     assert [c.id for c in device.commands] == [uuid.UUID(sent["id"])]  # only the member's
-    assert [r["id"] for r in _log(world, viewer, home, device.device)] == [sent["id"]]
+    assert [r["id"] for r in _log(sweeping_stack, viewer, home, device.device)] == [sent["id"]]
 
-    stranger = world.create_user("stranger")
-    response = world.http.get(
+    stranger = sweeping_stack.create_user("stranger")
+    response = sweeping_stack.http.get(
         f"/registry/homes/{home}/devices/{device.device}/commands", headers=stranger.headers
     )
     assert response.status_code == 404
@@ -314,7 +290,7 @@ def test_a_viewer_may_not_command_but_reads_the_log(
     ],
 )
 def test_a_value_outside_the_capability_is_422_naming_the_bound(
-    world: ServiceStack,
+    sweeping_stack: ServiceStack,
     broker: RunningBroker,
     owner: User,
     home: str,
@@ -322,22 +298,28 @@ def test_a_value_outside_the_capability_is_422_naming_the_bound(
     body: dict[str, Any],
     words: str,
 ) -> None:
-    device = _device(world, broker, owner, home, devices)
+    device = _device(sweeping_stack, broker, owner, home, devices)
     device.connect()
-    status, refused = _send(world, owner, home, device.device, **body)
+    status, refused = _send(sweeping_stack, owner, home, device.device, **body)
     assert status == 422, refused
     assert refused["code"] == "invalid_value"
     assert words in refused["detail"]
-    status, sent = _send(world, owner, home, device.device, property="level", value=100, wait=WAIT)
+    status, sent = _send(
+        sweeping_stack, owner, home, device.device, property="level", value=100, wait=WAIT
+    )
     assert status == 201, sent  # the positive control: the bound itself is allowed
     assert [c.id for c in device.commands] == [uuid.UUID(sent["id"])]
 
 
 def test_unknown_property_and_bad_bodies(
-    world: ServiceStack, broker: RunningBroker, owner: User, home: str, devices: list[TestDevice]
+    sweeping_stack: ServiceStack,
+    broker: RunningBroker,
+    owner: User,
+    home: str,
+    devices: list[TestDevice],
 ) -> None:
-    device = _device(world, broker, owner, home, devices)
-    status, refused = _send(world, owner, home, device.device, property="colour", value=1)
+    device = _device(sweeping_stack, broker, owner, home, devices)
+    status, refused = _send(sweeping_stack, owner, home, device.device, property="colour", value=1)
     assert (status, refused["code"]) == (422, "unknown_property")
     for bad in (
         {"property": "level", "value": 5, "wait": 31},
@@ -346,9 +328,9 @@ def test_unknown_property_and_bad_bodies(
         {"property": "level", "value": [5]},
         {"property": "level", "value": 5, "extra": 1},
     ):
-        status, refused = _send(world, owner, home, device.device, **bad)
+        status, refused = _send(sweeping_stack, owner, home, device.device, **bad)
         assert status == 422, (bad, refused)
-    status, sent = _send(world, owner, home, device.device, property="level", value=5)
+    status, sent = _send(sweeping_stack, owner, home, device.device, property="level", value=5)
     assert status == 201, sent
 
 
@@ -356,29 +338,33 @@ def test_unknown_property_and_bad_bodies(
 
 
 def test_the_shadow_shows_reported_desired_and_mismatch(
-    world: ServiceStack,
+    sweeping_stack: ServiceStack,
     broker: RunningBroker,
     owner: User,
     home: str,
     devices: list[TestDevice],
 ) -> None:
-    device = _device(world, broker, owner, home, devices)
+    device = _device(sweeping_stack, broker, owner, home, devices)
     device.answer("mode", lambda value: Reply.reject("no"))
     device.connect()
-    _, sent = _send(world, owner, home, device.device, property="level", value=35, wait=WAIT)
+    _, sent = _send(
+        sweeping_stack, owner, home, device.device, property="level", value=35, wait=WAIT
+    )
     assert sent["outcome"] == "done", sent
-    _, sent = _send(world, owner, home, device.device, property="mode", value="eco", wait=WAIT)
+    _, sent = _send(
+        sweeping_stack, owner, home, device.device, property="mode", value="eco", wait=WAIT
+    )
     assert sent["outcome"] == "rejected", sent
 
     def read() -> dict[str, Any]:
-        response = world.http.get(
+        response = sweeping_stack.http.get(
             f"/registry/homes/{home}/devices/{device.device}", headers=owner.headers
         )
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
 
-    _until(lambda: read()["state"].get("level", {}).get("reported") == 35)
+    wait_until(lambda: read()["state"].get("level", {}).get("reported") == 35)
     detail = read()
     level, mode = detail["state"]["level"], detail["state"]["mode"]
     assert (level["desired"], level["mismatch"], level["desired_outcome"]) == (35, False, "done")
@@ -406,7 +392,7 @@ def test_a_command_the_broker_did_not_take_is_a_503_and_not_logged(
         assert (status, refused["code"]) == (503, "broker_unavailable")
         assert _log(stack, owner, home, "lamp") == []  # never sent: not in the log
         broker.start()
-        _until(lambda: stack.http.get("/readyz").status_code == 200, timeout=30)
+        wait_until(lambda: stack.http.get("/readyz").status_code == 200, timeout=30)
         # Control: with the broker back, the same command is sent and logged.
         status, sent = _send(stack, owner, home, "lamp", property="power", value=True)
         assert status == 201, sent

@@ -9,41 +9,19 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from hearth.common.messages import RegistryEvent
 from hearth.common.topics import registry_home_topic, status_topic
-from hearth.testing.broker import Login, MqttClientFactory, MqttTestClient, RunningBroker
-from hearth.testing.database import PostgresServer
+from hearth.testing.broker import MqttClientFactory, MqttTestClient, RunningBroker
 from hearth.testing.device import TestDevice
-from hearth.testing.services import ServiceStack, User, running_stack
+from hearth.testing.services import ServiceStack, User
+from hearth.testing.waiting import wait_until
 
 WAIT = 10.0
-
-
-@pytest.fixture(scope="module")
-def world(
-    postgres_server: PostgresServer,
-    broker: RunningBroker,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[ServiceStack]:
-    with running_stack(
-        postgres_server, broker, tmp_path_factory.mktemp("presence"), sweep_interval=0.2
-    ) as stack:
-        yield stack
-
-
-@pytest.fixture(scope="module")
-def owner(world: ServiceStack) -> User:
-    return world.create_user("owner")
-
-
-@pytest.fixture(scope="module")
-def home(world: ServiceStack, owner: User) -> str:
-    return str(world.create_home(owner)["slug"])
 
 
 @pytest.fixture
@@ -56,42 +34,31 @@ def events(broker: RunningBroker, home: str, mqtt_client: MqttClientFactory) -> 
 
 @pytest.fixture
 def make_device(
-    world: ServiceStack, broker: RunningBroker, owner: User, home: str
-) -> Iterator[Callable[..., TestDevice]]:
-    made: list[TestDevice] = []
-
+    sweeping_stack: ServiceStack,
+    broker: RunningBroker,
+    owner: User,
+    home: str,
+    devices: list[TestDevice],
+) -> Callable[..., TestDevice]:
     def make(**fields: Any) -> TestDevice:
-        slug = f"dev-{uuid.uuid4().hex[:8]}"
-        created = world.create_device(owner, home, slug, **fields)
-        credentials = created["credentials"]
-        login = Login(credentials["username"], credentials["password"], credentials["client_id"])
-        device = TestDevice(broker.host, broker.port, login, home, slug)
-        made.append(device)
+        device = TestDevice.provision(sweeping_stack, broker, owner, home, **fields)
+        devices.append(device)
         return device
 
-    yield make
-    for device in made:
-        if device.client is not None:
-            device.client.close()
+    return make
 
 
-def _read(world: ServiceStack, user: User, home: str, device: str) -> dict[str, Any]:
-    response = world.http.get(f"/registry/homes/{home}/devices/{device}", headers=user.headers)
+def _read(sweeping_stack: ServiceStack, user: User, home: str, device: str) -> dict[str, Any]:
+    response = sweeping_stack.http.get(
+        f"/registry/homes/{home}/devices/{device}", headers=user.headers
+    )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body
 
 
-def _until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(0.05)
-
-
-def _presence(world: ServiceStack, user: User, home: str, device: str) -> tuple[bool, str]:
-    body = _read(world, user, home, device)
+def _presence(sweeping_stack: ServiceStack, user: User, home: str, device: str) -> tuple[bool, str]:
+    body = _read(sweeping_stack, user, home, device)
     return body["online"], body["status_reason"]
 
 
@@ -106,20 +73,20 @@ def _presence_events(listener: MqttTestClient, device: str) -> list[tuple[str, s
 
 
 def test_online_then_will_when_killed(
-    world: ServiceStack,
+    sweeping_stack: ServiceStack,
     owner: User,
     home: str,
     make_device: Callable[..., TestDevice],
     events: MqttTestClient,
 ) -> None:
     device = make_device()
-    assert _presence(world, owner, home, device.device) == (False, None)  # never seen yet
+    assert _presence(sweeping_stack, owner, home, device.device) == (False, None)  # never seen yet
     device.connect()
-    _until(lambda: _presence(world, owner, home, device.device) == (True, "connected"))
-    assert _read(world, owner, home, device.device)["last_seen"] is not None
+    wait_until(lambda: _presence(sweeping_stack, owner, home, device.device) == (True, "connected"))
+    assert _read(sweeping_stack, owner, home, device.device)["last_seen"] is not None
     device.kill()
-    _until(lambda: _presence(world, owner, home, device.device) == (False, "will"))
-    _until(lambda: len(_presence_events(events, device.device)) >= 2)
+    wait_until(lambda: _presence(sweeping_stack, owner, home, device.device) == (False, "will"))
+    wait_until(lambda: len(_presence_events(events, device.device)) >= 2)
     assert _presence_events(events, device.device) == [
         ("online", "connected"),
         ("offline", "will"),
@@ -127,7 +94,7 @@ def test_online_then_will_when_killed(
 
 
 def test_a_clean_disconnect_is_disconnect(
-    world: ServiceStack,
+    sweeping_stack: ServiceStack,
     owner: User,
     home: str,
     make_device: Callable[..., TestDevice],
@@ -135,14 +102,16 @@ def test_a_clean_disconnect_is_disconnect(
 ) -> None:
     device = make_device()
     device.connect()
-    _until(lambda: _presence(world, owner, home, device.device) == (True, "connected"))
+    wait_until(lambda: _presence(sweeping_stack, owner, home, device.device) == (True, "connected"))
     device.sleep()
-    _until(lambda: _presence(world, owner, home, device.device) == (False, "disconnect"))
-    _until(lambda: ("offline", "disconnect") in _presence_events(events, device.device))
+    wait_until(
+        lambda: _presence(sweeping_stack, owner, home, device.device) == (False, "disconnect")
+    )
+    wait_until(lambda: ("offline", "disconnect") in _presence_events(events, device.device))
 
 
 def test_a_silent_device_becomes_silent_and_a_talking_one_does_not(
-    world: ServiceStack,
+    sweeping_stack: ServiceStack,
     broker: RunningBroker,
     owner: User,
     home: str,
@@ -153,14 +122,14 @@ def test_a_silent_device_becomes_silent_and_a_talking_one_does_not(
     talker = make_device(interval=1)  # the positive control: same interval, keeps talking
     quiet.connect()
     talker.connect()
-    _until(lambda: _presence(world, owner, home, quiet.device) == (True, "connected"))
+    wait_until(lambda: _presence(sweeping_stack, owner, home, quiet.device) == (True, "connected"))
     started = time.monotonic()
-    while _presence(world, owner, home, quiet.device) != (False, "silent"):
+    while _presence(sweeping_stack, owner, home, quiet.device) != (False, "silent"):
         talker.publish_telemetry("temperature", 21.5)
         assert time.monotonic() - started < WAIT, "never became silent"
         time.sleep(0.2)
     assert time.monotonic() - started >= 2.5  # three intervals of 1 s, not sooner
-    assert _presence(world, owner, home, talker.device) == (True, "connected")
+    assert _presence(sweeping_stack, owner, home, talker.device) == (True, "connected")
     # The registry published the retained status on the device's behalf.
     monitor = mqtt_client(broker, "realtime")
     monitor.subscribe_and_wait(status_topic(home, quiet.device))
@@ -170,11 +139,11 @@ def test_a_silent_device_becomes_silent_and_a_talking_one_does_not(
     # Its next birth replaces it.
     quiet.sleep(goodbye=False)
     quiet.connect()
-    _until(lambda: _presence(world, owner, home, quiet.device) == (True, "connected"))
+    wait_until(lambda: _presence(sweeping_stack, owner, home, quiet.device) == (True, "connected"))
 
 
 def test_list_filters_online_area_and_type(
-    world: ServiceStack,
+    sweeping_stack: ServiceStack,
     owner: User,
     home: str,
     make_device: Callable[..., TestDevice],
@@ -183,10 +152,10 @@ def test_list_filters_online_area_and_type(
     lamp = make_device(area=area, type="light")
     sensor = make_device(area=area)
     lamp.connect()
-    _until(lambda: _presence(world, owner, home, lamp.device) == (True, "connected"))
+    wait_until(lambda: _presence(sweeping_stack, owner, home, lamp.device) == (True, "connected"))
 
     def slugs(**params: Any) -> set[str]:
-        response = world.http.get(
+        response = sweeping_stack.http.get(
             f"/registry/homes/{home}/devices", params=params, headers=owner.headers
         )
         assert response.status_code == 200, response.text
@@ -197,7 +166,7 @@ def test_list_filters_online_area_and_type(
     assert slugs(area=area, online="false") == {sensor.device}
     assert slugs(area=area, type="light") == {lamp.device}
     assert slugs(area=area, type="generic") == {sensor.device}
-    response = world.http.get(
+    response = sweeping_stack.http.get(
         f"/registry/homes/{home}/devices", params={"type": "toaster"}, headers=owner.headers
     )
     assert response.status_code == 422

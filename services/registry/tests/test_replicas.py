@@ -9,9 +9,8 @@ waiting on either replica gets the verdict.
 from __future__ import annotations
 
 import secrets
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -23,10 +22,11 @@ from hearth.common.web import service_state
 from hearth.registry.main import create_app as create_registry_app
 from hearth.registry.state import RegistryState
 from hearth.testing.apps import serve_app
-from hearth.testing.broker import Login, MqttClientFactory, RunningBroker
+from hearth.testing.broker import MqttClientFactory, RunningBroker
 from hearth.testing.database import PostgresServer
 from hearth.testing.device import TestDevice
 from hearth.testing.services import ServiceStack, running_stack
+from hearth.testing.waiting import wait_until
 
 WAIT = 10.0
 
@@ -59,14 +59,6 @@ def replicas(
             running.stop()
 
 
-def _until(predicate: Callable[[], bool], timeout: float = WAIT) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise TimeoutError("condition not met in time")
-        time.sleep(0.05)
-
-
 def test_each_verdict_and_presence_change_happens_once(
     replicas: tuple[ServiceStack, httpx.Client, RegistryState],
     broker: RunningBroker,
@@ -79,13 +71,10 @@ def test_each_verdict_and_presence_change_happens_once(
     home = str(stack.create_home(owner)["slug"])
     listener = mqtt_client(broker, "realtime")
     listener.subscribe_and_wait(registry_home_topic(home))
-    slug = f"dev-{uuid.uuid4().hex[:8]}"
-    created = stack.create_device(
-        owner, home, slug, properties=[{"name": "power", "kind": "boolean"}]
+    device = TestDevice.provision(
+        stack, broker, owner, home, properties=[{"name": "power", "kind": "boolean"}]
     )
-    credentials = created["credentials"]
-    login = Login(credentials["username"], credentials["password"], credentials["client_id"])
-    device = TestDevice(broker.host, broker.port, login, home, slug)
+    slug = device.device
 
     def presence_events() -> list[str | None]:
         found = []
@@ -97,7 +86,7 @@ def test_each_verdict_and_presence_change_happens_once(
 
     try:
         device.connect()
-        _until(lambda: presence_events() == ["connected"])
+        wait_until(lambda: presence_events() == ["connected"])
         for client in (stack.http, other):  # a call waiting on either replica gets the verdict
             response = client.post(
                 f"/registry/homes/{home}/devices/{slug}/commands",
@@ -107,10 +96,10 @@ def test_each_verdict_and_presence_change_happens_once(
             assert response.status_code == 201, response.text
             assert response.json()["outcome"] == "done"
         device.kill()
-        _until(lambda: presence_events() == ["connected", "will"])
+        wait_until(lambda: presence_events() == ["connected", "will"])
         # Both replicas handled the birth and the will; a marker event published after that
         # arrives after any duplicate would have: there is none.
-        _until(
+        wait_until(
             lambda: all(s.watch.statuses >= n + 2 for s, n in zip(states, statuses, strict=True))
         )
         stack.create_device(owner, home, f"marker-{uuid.uuid4().hex[:6]}")
@@ -129,5 +118,4 @@ def test_each_verdict_and_presence_change_happens_once(
             assert state.commands.acks + state.commands.stray_acks == 2
         assert sum(state.commands.acks for state in states) == 2
     finally:
-        if device.client is not None:
-            device.client.close()
+        device.close()

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +40,8 @@ from hearth.common.topics import (
     status_topic,
     telemetry_topic,
 )
-from hearth.testing.broker import Login, MqttTestClient, Will, connect_client
+from hearth.testing.broker import Login, MqttTestClient, RunningBroker, Will, connect_client
+from hearth.testing.services import ServiceStack, User
 
 __all__ = ["Reply", "TestDevice"]
 
@@ -96,6 +98,30 @@ class TestDevice:
         self._answers: dict[str, Callable[[Any], Reply]] = {}
         self._done: OrderedDict[str, Ack] = OrderedDict()
         self._lock = threading.Lock()
+
+    @classmethod
+    def provision(
+        cls,
+        stack: ServiceStack,
+        broker: RunningBroker,
+        owner: User,
+        home: str,
+        *,
+        state: dict[str, Any] | None = None,
+        **fields: Any,
+    ) -> TestDevice:
+        """``owner`` adds a device (a random slug) through the registry's API; it logs in
+        with the credentials of the 201 answer (not connected yet)."""
+        slug = f"dev-{uuid.uuid4().hex[:8]}"
+        credentials = stack.create_device(owner, home, slug, **fields)["credentials"]
+        login = Login(credentials["username"], credentials["password"], credentials["client_id"])
+        return cls(broker.host, broker.port, login, home, slug, state=state)
+
+    def close(self) -> None:
+        """Disconnect if connected (test teardown)."""
+        if self.client is not None:
+            self.client.close()
+            self.client = None
 
     # ------------------------------------------------------------------ behaviour
 
