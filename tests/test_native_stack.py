@@ -34,6 +34,7 @@ import pytest
 
 from hearth.common.dynsec import create_device_commands
 from hearth.common.logins import device_username, service_client_id, service_username
+from hearth.platform.bootstrap import ensure_replica_logins
 from hearth.platform.dynsec_control import DynsecControl
 from hearth.platform.logins import ADMIN_USERNAME, PLATFORM_SERVICES
 from hearth.platform.pids import ProcessRecord, read_record, wait_gone
@@ -43,6 +44,7 @@ from hearth.platform.services import SERVICES
 from hearth.platform.stack_config import DEFAULT_PORTS, port_env
 from hearth.testing.broker import ConnectRefused, Login, connect_client
 from hearth.testing.database import PostgresServer
+from hearth.testing.devices import register_device
 from hearth.testing.ports import free_port, port_is_open
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]  # a loaded box starts slowly
@@ -270,6 +272,29 @@ def _stored(url: str) -> tuple[int, int]:
     return asyncio.run(count())
 
 
+def register_durably(stack: NativeStack) -> None:
+    """Tell ingest about the test device as the registry would (its retained snapshot), and
+    make the broker save it now: the test SIGKILLs the broker, which loses what it changed
+    since its last save (docs/broker.md), and readings of a device ingest does not know are
+    rejected."""
+    values = read_secrets(stack.var_dir / "secrets.env")
+    with DynsecControl(
+        HOST, stack.broker_port, ADMIN_USERNAME, values[ADMIN_PASSWORD_KEY]
+    ).connect() as dynsec:  # a registry login of the test's own (the live one stays connected)
+        ensure_replica_logins(dynsec, values, {"registry": ["registrar"]})
+    client = connect_client(HOST, stack.broker_port, stack.login("registry", "registrar"))
+    try:
+        register_device(client, HOME, DEVICE, [METRIC])
+    finally:
+        client.close()
+    saved = stack.var_dir / "mosquitto" / "mosquitto.db"
+    before = saved.stat().st_mtime_ns if saved.exists() else 0
+    pid = stack.pid("mosquitto")
+    assert pid is not None
+    os.kill(pid, signal.SIGUSR1)  # Mosquitto saves its database on SIGUSR1
+    _wait(lambda: saved.exists() and saved.stat().st_mtime_ns != before, 10, "the broker's save")
+
+
 class Streamer:
     """``mosquitto_pub -l -q 1`` fed readings from a thread, its input kept open."""
 
@@ -281,6 +306,7 @@ class Streamer:
             HOST, stack.broker_port, ADMIN_USERNAME, secrets_file[ADMIN_PASSWORD_KEY]
         ).connect() as dynsec:
             dynsec.run(create_device_commands(HOME, DEVICE, password))
+        register_durably(stack)
         self.proc = subprocess.Popen(
             [
                 "mosquitto_pub", "-h", HOST, "-p", str(stack.broker_port), "-u", username,

@@ -32,6 +32,7 @@ import pytest
 
 from hearth.testing.broker import DeviceLoginFactory, MqttClientFactory, RunningBroker
 from hearth.testing.database import fetch, fetchval, run_async
+from hearth.testing.devices import register_device
 from hearth.testing.ports import free_port
 from hearth.testing.procs import ManagedProcess
 
@@ -156,6 +157,9 @@ def test_sigkill_at_three_moments_loses_nothing_and_stores_nothing_twice(
     mqtt_client: MqttClientFactory,
 ) -> None:
     broker = fresh_broker
+    registrar = mqtt_client(broker, broker.service_login("registry", "registrar"))
+    for i in range(DEVICES):
+        register_device(registrar, HOME, f"dev{i}", ["seq"])
     ingest = IngestProcess(broker, ingest_db, tmp_path)
     ingest.start()  # creates the persistent session and its shared subscription
 

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import httpx
 
-from hearth.common.telemetry import RejectReason
+from hearth.common.telemetry import CAPABILITY_REASONS, RejectReason
 from hearth.ingest.main import create_app
 from hearth.ingest.rejects import INVALID_TOPIC
 from hearth.testing.apps import RunningApp
 from hearth.testing.broker import DeviceLoginFactory, MqttClientFactory, RunningBroker
 from hearth.testing.database import fetch, run_async
+from hearth.testing.devices import register_device
 from hearth.testing.services import ingest_settings
 
 
@@ -53,6 +54,9 @@ def test_valid_readings_are_stored_and_each_reject_is_counted_and_kept(
     )
     wait_until(lambda: httpx.get(f"{app.url}/readyz").status_code == 200, what="/readyz")
     watcher = mqtt_client(broker, broker.admin)
+    register_device(
+        mqtt_client(broker, broker.service_login("registry", "registrar")), "h1", "d1", ["temp"]
+    )
     watcher.subscribe_and_wait("hearth-sys/services/ingest/t1")
     birth = watcher.wait_for_messages(1)[0]
     assert json.loads(birth.payload)["state"] == "online"
@@ -84,7 +88,10 @@ def test_valid_readings_are_stored_and_each_reject_is_counted_and_kept(
         ),
         INVALID_TOPIC: ("Temp", b"4"),
     }
-    assert set(bad) == {r.value for r in RejectReason} | {INVALID_TOPIC}
+    # Every reason of the parser (the capability checks: test_capabilities.py).
+    assert set(bad) == {r.value for r in RejectReason if r not in CAPABILITY_REASONS} | {
+        INVALID_TOPIC
+    }
     # interleave: valid, bad, valid, bad...
     for i, (reason, (metric, payload)) in enumerate(bad.items()):
         if i < len(valid):
@@ -100,7 +107,7 @@ def test_valid_readings_are_stored_and_each_reject_is_counted_and_kept(
         }
 
     wait_until(lambda: sum(rejected().values()) >= len(bad), what="rejects counted")
-    assert rejected() == dict.fromkeys(bad, 1.0)
+    assert rejected() == dict.fromkeys(bad, 1.0) | dict.fromkeys(CAPABILITY_REASONS, 0.0)
     wait_until(
         lambda: metric_values(app.url, "hearth_ingest_rows_stored_total").get("") == len(valid),
         what="rows stored",
@@ -166,6 +173,9 @@ def test_retained_values_are_not_replayed_but_live_retained_readings_stored(
 ) -> None:
     broker = fresh_broker
     topic = "hearth/h2/d1/telemetry/temp"
+    register_device(
+        mqtt_client(broker, broker.service_login("registry", "registrar")), "h2", "d1", ["temp"]
+    )
     device = mqtt_client(broker, device_login("h2", "d1", broker=broker))
     # Published (retained, as devices do) before ingest's session exists. It was never live
     # for ingest: the subscription's retain handling keeps the broker from replaying it.

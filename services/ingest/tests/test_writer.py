@@ -12,8 +12,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from hearth.common.capabilities import Metric
+from hearth.common.capability_feed import DeviceSnapshot
 from hearth.common.db import Transactions, create_engine, session_factory
+from hearth.common.topics import registry_device_topic
 from hearth.ingest.batcher import Delivery, Inbox
+from hearth.ingest.catalogue import DeviceCatalogue
 from hearth.ingest.hooks import TestHolds
 from hearth.ingest.metrics import IngestMetrics
 from hearth.ingest.rejects import RejectLimiter
@@ -62,14 +66,23 @@ async def test_a_failed_write_is_retried_and_acknowledged_only_after_its_commit_
 
     monkeypatch.setattr(IngestRepository, "write_batch", flaky_write)
     registry = CollectorRegistry()
+    catalogue = DeviceCatalogue()
+    catalogue.apply(
+        registry_device_topic("h1", "d1"),
+        DeviceSnapshot(home="h1", device="d1", metrics=[Metric(name="t")]).to_bytes(),
+    )
+    catalogue.attach(asyncio.get_running_loop())
+    catalogue.barrier(catalogue.expect_barrier().encode())
     service = IngestService(
         Transactions(session_factory(engine), IngestRepository),
+        catalogue=catalogue,
         limiter=RejectLimiter(10, 100),
         holds=TestHolds(None),
     )
     writer = BatchWriter(
         inbox=Inbox(asyncio.get_running_loop()),
         consumer=cast(Any, consumer),
+        catalogue=catalogue,
         service=service,
         metrics=IngestMetrics(registry),
         holds=TestHolds(None),

@@ -50,12 +50,15 @@ EXPECTED = {
         *_read("hearth/+/+/ack"),
         (SEND, "hearth-sys/registry/#"),
         *_read("hearth-sys/auth/#"),
+        *_read("hearth-sys/ingest/discovered/#"),  # issue 16: metrics ingest discovered
     },
     "ingest": {
         (SUB_LITERAL, "$share/ingest/hearth/+/+/telemetry/#"),
         (RECV, "hearth/+/+/telemetry/#"),
         *_read("hearth-sys/auth/#"),
         *_read("hearth-sys/registry/#"),
+        (SEND, "hearth-sys/ingest/#"),  # issue 16: discovered metrics, its own barrier
+        *_read("hearth-sys/ingest/barrier/#"),
     },
     "realtime": {*_read("hearth/#"), *_read("hearth-sys/#")},
 }

@@ -65,6 +65,14 @@ class Metric(_Capability):
         self._check_range(self.min, self.max)
         return self
 
+    def range_violation(self, value: float) -> str | None:
+        """Which declared bound ``value`` breaks (``"below min -40.0"``), or ``None``."""
+        if self.min is not None and value < self.min:
+            return f"{value!r} is below min {self.min!r}"
+        if self.max is not None and value > self.max:
+            return f"{value!r} is above max {self.max!r}"
+        return None
+
 
 class Property(_Capability):
     """Something the device can be told to set, on ``command/{name}``; it reports ``state/{name}``.

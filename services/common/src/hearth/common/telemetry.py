@@ -39,6 +39,7 @@ from hearth.common.messages import (
 )
 
 __all__ = [
+    "CAPABILITY_REASONS",
     "DEFAULT_LIMITS",
     "Reading",
     "RejectReason",
@@ -75,6 +76,22 @@ class RejectReason(StrEnum):
     """``ts`` later than now plus :attr:`TelemetryLimits.max_future_skew`."""
     TS_TOO_OLD = "ts_too_old"
     """``ts`` earlier than now minus :attr:`TelemetryLimits.max_age`."""
+    UNKNOWN_DEVICE = "unknown_device"
+    """The topic names a device the registry does not know (checked by ingest, not the parser)."""
+    OUT_OF_DECLARED_RANGE = "out_of_declared_range"
+    """The value is below the metric's declared ``min`` or above its ``max`` (which one: detail)."""
+    UNDECLARED_METRIC = "undeclared_metric"
+    """A metric the device does not declare, on a device marked to refuse undeclared metrics."""
+
+
+CAPABILITY_REASONS: Final = frozenset(
+    {
+        RejectReason.UNKNOWN_DEVICE,
+        RejectReason.OUT_OF_DECLARED_RANGE,
+        RejectReason.UNDECLARED_METRIC,
+    }
+)
+"""The reasons ingest finds against the device's capabilities; the others are the parser's."""
 
 
 class TelemetryRejected(MessageError):

@@ -17,6 +17,9 @@ System bus (``hearth-sys/...``, services only)::
 
     hearth-sys/auth/users/{user id}             retained revocation mark
     hearth-sys/registry/homes/{home}            registry change events
+    hearth-sys/registry/devices/{home}/{device} retained capability snapshot (empty: deleted)
+    hearth-sys/ingest/discovered/{home}/{device} ingest -> registry: an undeclared metric seen
+    hearth-sys/ingest/barrier/{replica}         an ingest replica's own start-up barrier
     hearth-sys/services/{service}/{replica}     retained service birth / will
 
 Slugs (home, device, metric, property, service, replica) match ``[a-z0-9][a-z0-9-]{0,62}``.
@@ -35,7 +38,9 @@ from typing import NamedTuple
 from hearth.common.errors import HearthError
 
 __all__ = [
+    "DISCOVERED_FILTER",
     "INGEST_SHARED_SUBSCRIPTION",
+    "REGISTRY_DEVICES_FILTER",
     "REGISTRY_HOMES_FILTER",
     "ROOT",
     "SERVICE_STATUS_FILTER",
@@ -53,16 +58,21 @@ __all__ = [
     "check_topic_name",
     "command_topic",
     "device_filter",
+    "discovered_topic",
     "filter_device",
     "filter_home",
     "filter_name",
+    "ingest_barrier_topic",
     "is_slug",
     "is_user_id",
+    "parse_discovered_topic",
     "parse_filter",
+    "parse_registry_device_topic",
     "parse_registry_home_topic",
     "parse_service_status_topic",
     "parse_topic",
     "parse_user_mark_topic",
+    "registry_device_topic",
     "registry_home_topic",
     "service_status_topic",
     "state_topic",
@@ -453,6 +463,45 @@ REGISTRY_HOMES_FILTER = f"{_HOMES}/+"
 """Every home's registry change events."""
 SERVICE_STATUS_FILTER = f"{_SERVICES}/+/+"
 """Every service replica's birth / will."""
+_DEVICES = f"{SYS_ROOT}/registry/devices"
+_DISCOVERED = f"{SYS_ROOT}/ingest/discovered"
+_BARRIER = f"{SYS_ROOT}/ingest/barrier"
+REGISTRY_DEVICES_FILTER = f"{_DEVICES}/+/+"
+"""Every device's retained capability snapshot."""
+DISCOVERED_FILTER = f"{_DISCOVERED}/+/+"
+"""Every undeclared metric ingest reports."""
+
+
+def registry_device_topic(home: str, device: str) -> str:
+    """``hearth-sys/registry/devices/{home}/{device}``: the device's retained snapshot."""
+    return f"{_DEVICES}/{check_slug(home, 'home')}/{check_slug(device, 'device')}"
+
+
+def discovered_topic(home: str, device: str) -> str:
+    """``hearth-sys/ingest/discovered/{home}/{device}``: ingest reports an undeclared metric."""
+    return f"{_DISCOVERED}/{check_slug(home, 'home')}/{check_slug(device, 'device')}"
+
+
+def ingest_barrier_topic(replica: str) -> str:
+    """``hearth-sys/ingest/barrier/{replica}``: what one ingest replica sends itself."""
+    return f"{_BARRIER}/{check_slug(replica, 'replica')}"
+
+
+def _home_device(topic: str, prefix: str) -> tuple[str, str]:
+    levels = topic.split("/") if isinstance(topic, str) else []
+    if len(levels) != 5 or "/".join(levels[:3]) != prefix:
+        raise TopicError(f"topic {topic!r} is not a {prefix}/<home>/<device> topic")
+    return check_slug(levels[3], "home"), check_slug(levels[4], "device")
+
+
+def parse_registry_device_topic(topic: str) -> tuple[str, str]:
+    """The home and device of a ``hearth-sys/registry/devices/{home}/{device}`` topic."""
+    return _home_device(topic, _DEVICES)
+
+
+def parse_discovered_topic(topic: str) -> tuple[str, str]:
+    """The home and device of a ``hearth-sys/ingest/discovered/{home}/{device}`` topic."""
+    return _home_device(topic, _DISCOVERED)
 
 
 def user_mark_topic(user_id: str) -> str:

@@ -23,6 +23,11 @@ The session:
   system bus filters (``system_filters``: registry events, users' marks) at QoS 0, not
   shared, in one SUBSCRIBE (re)made on every connect; system messages go to
   ``on_system`` (:class:`hearth.ingest.bus.SystemBus`), never to the inbox;
+- with a ``catalogue`` (:class:`hearth.ingest.catalogue.DeviceCatalogue`), the same
+  SUBSCRIBE also takes the devices' retained capability snapshots and the replica's own
+  barrier topic (QoS 0); after the SUBACK the consumer publishes the connection's barrier
+  token there. Snapshots and barriers are handed to the catalogue on paho's thread, in
+  the order they arrive; :meth:`report_discovered` publishes a discovered metric;
 - the retained will ``{"state":"offline","reason":"will"}`` and the retained birth on
   ``hearth-sys/services/ingest/<replica>``; a clean stop publishes ``disconnect``.
 
@@ -47,9 +52,19 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from hearth.common.capability_feed import DiscoveredMetric
 from hearth.common.messages import StatusReason, service_status_payload
-from hearth.common.topics import INGEST_SHARED_SUBSCRIPTION, SYS_ROOT, service_status_topic
+from hearth.common.topics import (
+    INGEST_SHARED_SUBSCRIPTION,
+    REGISTRY_DEVICES_FILTER,
+    SYS_ROOT,
+    discovered_topic,
+    ingest_barrier_topic,
+    service_status_topic,
+    topic_matches,
+)
 from hearth.ingest.batcher import Delivery, Inbox
+from hearth.ingest.catalogue import DeviceCatalogue
 from hearth.ingest.config import IngestSettings
 
 __all__ = ["ConsumerConfig", "TelemetryConsumer"]
@@ -72,6 +87,8 @@ class ConsumerConfig:
     keepalive: int = 30
     subscription: str = INGEST_SHARED_SUBSCRIPTION
     system_filters: tuple[str, ...] = ()
+    barrier_topic: str | None = None
+    """The replica's own barrier topic (needed with a device catalogue)."""
 
     @classmethod
     def from_settings(
@@ -83,6 +100,7 @@ class ConsumerConfig:
             port=settings.mqtt_port,
             client_id=settings.client_id,
             status_topic=service_status_topic(settings.service, settings.replica),
+            barrier_topic=ingest_barrier_topic(settings.replica),
             username=settings.mqtt_username or None,
             password=settings.mqtt_password.get_secret_value() or None,
             receive_maximum=settings.receive_maximum,
@@ -100,10 +118,14 @@ class TelemetryConsumer:
         config: ConsumerConfig,
         inbox: Inbox,
         on_system: Callable[[str, bytes], None] | None = None,
+        catalogue: DeviceCatalogue | None = None,
     ) -> None:
         self.config = config
         self._inbox = inbox
         self._on_system = on_system
+        if catalogue is not None and config.barrier_topic is None:
+            raise ValueError("a consumer with a device catalogue needs a barrier topic")
+        self._catalogue = catalogue
         self._generation = 0
         # Held while an ack checks its connection and queues its PUBACK, and while paho's
         # thread marks a connection as gone (see ``ack``).
@@ -238,7 +260,7 @@ class TelemetryConsumer:
                     self.config.subscription,
                     SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_DO_NOT_SEND),
                 ),
-                *((name, SubscribeOptions(qos=0)) for name in self.config.system_filters),
+                *((name, SubscribeOptions(qos=0)) for name in self._system_filters()),
             ]
         )
         client.publish(
@@ -246,6 +268,24 @@ class TelemetryConsumer:
             service_status_payload(StatusReason.CONNECTED),
             qos=1,
             retain=True,
+        )
+
+    def _system_filters(self) -> tuple[str, ...]:
+        barrier = self.config.barrier_topic
+        if self._catalogue is None or barrier is None:
+            return self.config.system_filters
+        return (*self.config.system_filters, REGISTRY_DEVICES_FILTER, barrier)
+
+    def send_barrier(self) -> None:
+        """Publish this connection's barrier token on the replica's own barrier topic."""
+        if self._catalogue is not None and self.config.barrier_topic is not None:
+            token = self._catalogue.expect_barrier()
+            self._client.publish(self.config.barrier_topic, token.encode(), qos=0)
+
+    def report_discovered(self, home: str, device: str, metric: str) -> None:
+        """Report an undeclared metric to the registry (QoS 1; safe from any thread)."""
+        self._client.publish(
+            discovered_topic(home, device), DiscoveredMetric(metric=metric).to_bytes(), qos=1
         )
 
     def _on_subscribe(
@@ -261,6 +301,7 @@ class TelemetryConsumer:
             log.error("broker refused %s: %s", self.config.subscription, refused[0])
             return
         self._subscribed.set()
+        self.send_barrier()
 
     def _on_disconnect(
         self,
@@ -273,12 +314,27 @@ class TelemetryConsumer:
         with self._ack_lock:  # no ack of this connection's messages may be sent from now on
             self._generation += 1
         self._subscribed.clear()
+        if self._catalogue is not None:
+            self._catalogue.connection_lost()
         log.warning("disconnected from the broker: %s", reason)
+
+    def _catalogue_message(self, message: mqtt.MQTTMessage) -> bool:
+        """Hand a snapshot or a barrier to the catalogue; whether it was one."""
+        assert self._catalogue is not None
+        if message.topic == self.config.barrier_topic:
+            self._catalogue.barrier(bytes(message.payload))
+        elif topic_matches(REGISTRY_DEVICES_FILTER, message.topic):
+            self._catalogue.apply(message.topic, bytes(message.payload))
+        else:
+            return False
+        return True
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         if message.topic.startswith(SYS_ROOT + "/"):
             if message.qos > 0:  # granted QoS 0; acknowledged at once should one come as 1
                 client.ack(message.mid, message.qos)
+            if self._catalogue is not None and self._catalogue_message(message):
+                return
             if self._on_system is not None:
                 self._on_system(message.topic, bytes(message.payload))
             return

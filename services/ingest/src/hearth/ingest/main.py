@@ -5,7 +5,8 @@ connects yet. The lifespan starts them: wait for PostgreSQL and migrate schema `
 (safe with several replicas: alembic runs under an advisory lock), open the registry
 clients, start the batch writer and the id-purge task, then the MQTT consumer (telemetry,
 and the system bus for :class:`~hearth.ingest.bus.SystemBus`). ``/readyz`` checks the
-database, the subscription and the writer. Stopping: stop the consumer (retained
+database, the subscription, the device catalogue (:mod:`hearth.ingest.catalogue`: the
+registry's retained snapshots have arrived) and the writer. Stopping: stop the consumer (retained
 ``disconnect`` status), cancel the writer (an unacknowledged batch is redelivered at the
 next start), close the registry clients and the database pool.
 
@@ -32,6 +33,7 @@ from hearth.common.web import create_service_app, service_state
 from hearth.ingest.api import ROUTERS
 from hearth.ingest.batcher import Inbox
 from hearth.ingest.bus import SYSTEM_FILTERS, SystemBus
+from hearth.ingest.catalogue import DeviceCatalogue
 from hearth.ingest.config import IngestSettings
 from hearth.ingest.consumer import ConsumerConfig, TelemetryConsumer
 from hearth.ingest.history import HistoryLimits, HistoryService
@@ -82,13 +84,18 @@ def create_app(
     )
     bus = SystemBus(registry_client, zones, marks)
     inbox = Inbox()
+    catalogue = DeviceCatalogue()
     consumer = TelemetryConsumer(
-        ConsumerConfig.from_settings(settings, SYSTEM_FILTERS), inbox, on_system=bus.deliver
+        ConsumerConfig.from_settings(settings, SYSTEM_FILTERS),
+        inbox,
+        on_system=bus.deliver,
+        catalogue=catalogue,
     )
     holds = TestHolds(settings.test_hold_dir)
     writes = Transactions(sessions, IngestRepository)
     service = IngestService(
         writes,
+        catalogue=catalogue,
         limiter=RejectLimiter(settings.rejects_per_second, settings.rejects_burst),
         holds=holds,
         keep_bytes=settings.reject_payload_bytes,
@@ -104,6 +111,7 @@ def create_app(
     writer = BatchWriter(
         inbox=inbox,
         consumer=consumer,
+        catalogue=catalogue,
         service=service,
         metrics=metrics,
         holds=holds,
@@ -115,6 +123,7 @@ def create_app(
         engine=engine,
         metrics=metrics,
         inbox=inbox,
+        catalogue=catalogue,
         consumer=consumer,
         service=service,
         writer=writer,
@@ -128,6 +137,10 @@ def create_app(
         metrics.connected.set(1 if consumer.subscribed else 0)
         if not consumer.subscribed:
             raise ConnectionError("not subscribed at the broker")
+
+    async def catalogue_check() -> None:
+        if not catalogue.ready:
+            raise ConnectionError("the registry's device snapshots have not all arrived")
 
     async def writer_check() -> None:
         # The writer only ends on a bug: nothing would be stored or acknowledged again.
@@ -147,6 +160,7 @@ def create_app(
         readiness_checks={
             "database": database_check(engine),
             "broker": broker_check,
+            "catalogue": catalogue_check,
             "writer": writer_check,
         },
     )
@@ -168,6 +182,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()
         state.inbox.attach(loop)
         state.bus.attach(loop)
+        state.catalogue.attach(loop)
         tasks = [
             asyncio.create_task(state.writer.run(), name="ingest-writer"),
             asyncio.create_task(_purge_loop(state), name="ingest-purge"),

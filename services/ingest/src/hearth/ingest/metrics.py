@@ -39,6 +39,11 @@ class IngestMetrics:
             "Rejects counted but not kept in the reject table (rate limit).",
             registry=registry,
         )
+        self.discovered = Counter(
+            "hearth_ingest_discovered_reported",
+            "Undeclared metrics stored and reported to the registry as discovered.",
+            registry=registry,
+        )
         self.retained_skipped = Counter(
             "hearth_ingest_retained_skipped",
             "Deliveries flagged retained, acknowledged without storing.",

@@ -1,10 +1,13 @@
 """IngestService: ingest's business rules, knowing nothing of MQTT, HTTP or SQL.
 
 - **classify** a batch of deliveries: a delivery flagged retained is skipped (its value
-  was stored when it was live); a topic outside the grammar or a payload refused by
-  :func:`hearth.common.telemetry.parse_telemetry` is a reject (counted, kept only as the
-  rate limit allows: :class:`~hearth.ingest.rejects.RejectLimiter`); the rest are
-  readings;
+  was stored when it was live); a topic outside the grammar, a payload refused by
+  :func:`hearth.common.telemetry.parse_telemetry`, or a reading the device's capabilities
+  refuse (:meth:`~hearth.ingest.catalogue.DeviceCatalogue.check`: unknown device, outside
+  the declared range, an undeclared metric of a device refusing them) is a reject
+  (counted, kept only as the rate limit allows:
+  :class:`~hearth.ingest.rejects.RejectLimiter`); the rest are readings, and undeclared
+  metrics among them are noted to be reported as discovered;
 - **store** what a batch sorted into, readings and kept rejects, in one transaction
   (:class:`~hearth.ingest.repository.IngestRepository`), deduplicated on the way in;
 - **purge** the message ids remembered for deduplication once they are older than their
@@ -23,6 +26,7 @@ from hearth.common.db import Transactions
 from hearth.common.telemetry import TelemetryRejected, parse_telemetry
 from hearth.common.topics import Kind, TopicError, parse_topic
 from hearth.ingest.batcher import Delivery
+from hearth.ingest.catalogue import DISCOVERED, DeviceCatalogue
 from hearth.ingest.hooks import TestHolds
 from hearth.ingest.rejects import INVALID_TOPIC, RejectLimiter, RejectLog, reject_row
 from hearth.ingest.repository import IngestRepository, ReadingRow, RejectRow, WriteResult
@@ -38,10 +42,14 @@ class Classified:
     rejects: list[RejectRow] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
     retained: int = 0
+    discovered: list[tuple[str, str, str]] = field(default_factory=list)
+    """``(home, device, metric)`` of stored readings of undeclared metrics, to report."""
 
 
-def _classify_one(delivery: Delivery) -> ReadingRow | tuple[str, str]:
-    """A reading, or ``(reason, detail)`` for a reject."""
+def _classify_one(
+    delivery: Delivery, catalogue: DeviceCatalogue, out: Classified
+) -> ReadingRow | tuple[str, str]:
+    """A reading, or ``(reason, detail)`` for a reject; notes discovered metrics in ``out``."""
     try:
         topic = parse_topic(delivery.topic)
     except TopicError as exc:
@@ -52,6 +60,11 @@ def _classify_one(delivery: Delivery) -> ReadingRow | tuple[str, str]:
         reading = parse_telemetry(delivery.payload, now=delivery.received_at)
     except TelemetryRejected as exc:
         return exc.reason.value, exc.detail
+    verdict = catalogue.check(topic.home, topic.device, topic.name, reading.value, reading.is_bool)
+    if isinstance(verdict, tuple):
+        return verdict[0].value, verdict[1]
+    if verdict is DISCOVERED and catalogue.should_report(topic.home, topic.device, topic.name):
+        out.discovered.append((topic.home, topic.device, topic.name))
     return ReadingRow(
         home=topic.home,
         device=topic.device,
@@ -66,6 +79,7 @@ def _classify_one(delivery: Delivery) -> ReadingRow | tuple[str, str]:
 
 def classify(
     batch: Sequence[Delivery],
+    catalogue: DeviceCatalogue,
     limiter: RejectLimiter,
     keep_bytes: int = 256,
     reject_log: RejectLog | None = None,
@@ -80,7 +94,7 @@ def classify(
             # A retained replay: the value was stored when it was live (design.md).
             out.retained += 1
             continue
-        result = _classify_one(delivery)
+        result = _classify_one(delivery, catalogue, out)
         if isinstance(result, ReadingRow):
             out.readings.append(result)
             continue
@@ -109,12 +123,14 @@ class IngestService:
         self,
         transactions: Transactions[IngestRepository],
         *,
+        catalogue: DeviceCatalogue,
         limiter: RejectLimiter,
         holds: TestHolds,
         keep_bytes: int = 256,
         reject_log: RejectLog | None = None,
     ) -> None:
         self._transactions = transactions
+        self._catalogue = catalogue
         self._limiter = limiter
         self._holds = holds
         self._keep_bytes = keep_bytes
@@ -122,7 +138,7 @@ class IngestService:
 
     def classify(self, batch: Sequence[Delivery]) -> Classified:
         """Sort ``batch`` into readings, rejects (rate-limited) and skipped retained ones."""
-        return classify(batch, self._limiter, self._keep_bytes, self._reject_log)
+        return classify(batch, self._catalogue, self._limiter, self._keep_bytes, self._reject_log)
 
     async def store(self, batch: Classified, size: int) -> WriteResult:
         """Write a classified batch of ``size`` deliveries in one transaction and commit it.

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from hearth.common.registry_client import RegistryClient
 from hearth.ingest.batcher import Inbox
 from hearth.ingest.bus import SystemBus
+from hearth.ingest.catalogue import DeviceCatalogue
 from hearth.ingest.config import IngestSettings
 from hearth.ingest.consumer import TelemetryConsumer
 from hearth.ingest.history import HistoryService
@@ -33,6 +34,7 @@ class IngestState:
     engine: AsyncEngine
     metrics: IngestMetrics
     inbox: Inbox
+    catalogue: DeviceCatalogue
     consumer: TelemetryConsumer
     service: IngestService
     writer: BatchWriter

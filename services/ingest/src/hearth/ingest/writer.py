@@ -3,14 +3,19 @@
 One task runs :meth:`BatchWriter.run`: take the next batch from the inbox (up to
 ``batch_max_rows`` deliveries or ``batch_max_delay`` after the first), then
 
+0. hold the batch (unacknowledged) until the device catalogue is ready: the registry's
+   retained snapshots of this connection have arrived (:mod:`hearth.ingest.catalogue`);
+   every ``barrier_wait`` seconds without it, the barrier is sent again and a warning
+   logged;
 1. classify each delivery (:meth:`IngestService.classify`): retained -> skipped; topic
-   outside the grammar or payload refused -> reject (counted, kept if the rate limit
-   allows); else a reading;
+   outside the grammar, payload refused, or reading refused by the device's capabilities
+   -> reject (counted, kept if the rate limit allows); else a reading;
 2. write readings and kept rejects in one transaction (:meth:`IngestService.store`); on a
    database error nothing is acknowledged and the same batch is retried with a
    growing delay (0.1 s to 5 s) until it commits;
 3. after the commit, acknowledge every delivery of the batch (readings, rejects and
-   skipped alike) in the order they were received.
+   skipped alike) in the order they were received, then report the undeclared metrics
+   stored to the registry as discovered.
 
 While a batch is being written paho keeps receiving (up to Receive Maximum), so the
 next batch is already filling. A crash anywhere before step 3 leaves the batch
@@ -26,6 +31,7 @@ import time
 from collections.abc import Sequence
 
 from hearth.ingest.batcher import Delivery, Inbox
+from hearth.ingest.catalogue import DeviceCatalogue
 from hearth.ingest.consumer import TelemetryConsumer
 from hearth.ingest.hooks import TestHolds
 from hearth.ingest.metrics import IngestMetrics
@@ -48,14 +54,18 @@ class BatchWriter:
         *,
         inbox: Inbox,
         consumer: TelemetryConsumer,
+        catalogue: DeviceCatalogue,
         service: IngestService,
         metrics: IngestMetrics,
         holds: TestHolds,
         max_rows: int = 5000,
         max_delay: float = 0.05,
+        barrier_wait: float = 10.0,
     ) -> None:
         self._inbox = inbox
         self._consumer = consumer
+        self._catalogue = catalogue
+        self._barrier_wait = barrier_wait
         self._service = service
         self._metrics = metrics
         self._holds = holds
@@ -83,6 +93,13 @@ class BatchWriter:
         metrics = self._metrics
         metrics.received.inc(len(batch))
         metrics.batch_rows.observe(len(batch))
+        while not await self._catalogue.wait_ready(self._barrier_wait):
+            log.warning(
+                "holding %d deliveries: the registry's device snapshots have not all arrived",
+                len(batch),
+            )
+            if self._consumer.subscribed:
+                self._consumer.send_barrier()
         sorted_out = self._service.classify(batch)
         result = await self._commit(sorted_out, len(batch))
         await self._holds.hold("before-ack", len(batch))
@@ -95,6 +112,9 @@ class BatchWriter:
         metrics.rejects_not_kept.inc(len(sorted_out.reasons) - result.rejects)
         if stale:
             metrics.stale_acks.inc(stale)
+        for home, device, metric in sorted_out.discovered:
+            self._consumer.report_discovered(home, device, metric)
+        metrics.discovered.inc(len(sorted_out.discovered))
         if batch:
             metrics.batch_latency.observe(time.monotonic() - batch[0].received_mono)
         self.batches += 1

@@ -65,6 +65,9 @@ ALL_DEVICE_TOPICS: Final = f"{ROOT}/#"
 ALL_SYSTEM_TOPICS: Final = f"{SYS_ROOT}/#"
 AUTH_BUS: Final = f"{SYS_ROOT}/auth/#"
 REGISTRY_BUS: Final = f"{SYS_ROOT}/registry/#"
+INGEST_BUS: Final = f"{SYS_ROOT}/ingest/#"
+DISCOVERED_BUS: Final = f"{SYS_ROOT}/ingest/discovered/#"
+INGEST_BARRIERS: Final = f"{SYS_ROOT}/ingest/barrier/#"
 
 
 def _own_service_status(service: str) -> str:
@@ -87,12 +90,15 @@ def _service_rights(service: str) -> tuple[Acl, ...]:
             *read(_every_device(Kind.ACK)),
             *publish(REGISTRY_BUS),
             *read(AUTH_BUS),
+            *read(DISCOVERED_BUS),
         )
     if service == "ingest":
         return (
             *subscribe_literal(INGEST_SHARED_SUBSCRIPTION, _every_device(Kind.TELEMETRY)),
             *read(AUTH_BUS),
             *read(REGISTRY_BUS),
+            *publish(INGEST_BUS),
+            *read(INGEST_BARRIERS),
         )
     if service == "realtime":
         return (*read(ALL_DEVICE_TOPICS), *read(ALL_SYSTEM_TOPICS))
@@ -106,9 +112,11 @@ def service_role_acls(service: str) -> frozenset[Acl]:
     - registry: manage dynsec (publish ``$CONTROL/dynamic-security/#``, read its response
       topic); publish commands and devices' ``status`` (for ``silent``); read ``state``,
       ``telemetry`` (when a device was last heard), ``status`` and ``ack``; publish
-      ``hearth-sys/registry/#``; read ``hearth-sys/auth/#``.
+      ``hearth-sys/registry/#``; read ``hearth-sys/auth/#`` and
+      ``hearth-sys/ingest/discovered/#`` (metrics ingest discovered).
     - ingest: subscribe ``$share/ingest/hearth/+/+/telemetry/#`` literally (receiving its
-      telemetry); read ``hearth-sys/auth/#`` and ``hearth-sys/registry/#``.
+      telemetry); read ``hearth-sys/auth/#`` and ``hearth-sys/registry/#``; publish
+      ``hearth-sys/ingest/#`` and read ``hearth-sys/ingest/barrier/#`` (its start-up barrier).
     - realtime: read ``hearth/#`` and ``hearth-sys/#``.
     - every service: publish ``hearth-sys/services/<service>/+`` (its replicas' birth/will).
     """

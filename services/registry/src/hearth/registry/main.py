@@ -4,19 +4,23 @@
 nothing connects yet. The lifespan starts them, in order: wait for the database and
 migrate (advisory-locked, so every replica may), open the client of auth's user lookup,
 connect to the broker (not waited for: ``/readyz`` reports it) subscribed to the users'
-revocation marks, which feed the token verifier, and to the dynsec response topic; once
-connected, reconcile the broker's device logins with the table in the background
+revocation marks, which feed the token verifier, to the dynsec response topic, and to
+the metrics ingest discovered (:mod:`hearth.registry.discovered`); once connected,
+reconcile the broker's device logins with the table in the background
 (:class:`~hearth.registry.start_reconcile.StartReconcile`: retried until it succeeds,
 ``/readyz`` reports ``device_logins`` until then). The same connection hears every
 device's state, status, acks and telemetry (:class:`~hearth.registry.device_watch.DeviceWatch`)
-and carries change events, device-login commands and commands to devices; the sweeper
-(expired commands, silent devices) runs in the background until the end.
+and carries change events, device-login commands, commands to devices and the devices'
+capability snapshots; after every (re)connect, every live device's snapshot is republished
+(:mod:`hearth.registry.snapshots`). The sweeper (expired commands, silent devices) runs in
+the background until the end.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 import aiomqtt
@@ -28,6 +32,7 @@ from hearth.common.dynsec import RESPONSE_TOPIC
 from hearth.common.mqtt import MqttConfig, MqttConnection
 from hearth.common.routing import TopicRouter, payload_bytes
 from hearth.common.tokens import USER_MARKS_FILTER, RevocationMarks, verifier_from_settings
+from hearth.common.topics import DISCOVERED_FILTER
 from hearth.common.web import create_service_app, service_state
 from hearth.registry.api import authorize as authorize_api
 from hearth.registry.api import commands as commands_api
@@ -41,6 +46,7 @@ from hearth.registry.device_bus import DeviceBus
 from hearth.registry.device_config import BrokerAddress
 from hearth.registry.device_logins import DeviceLogins
 from hearth.registry.device_watch import DeviceWatch
+from hearth.registry.discovered import DiscoveredMetrics
 from hearth.registry.dynsec_client import DynsecClient
 from hearth.registry.events import EventPublisher
 from hearth.registry.migrate import MIGRATIONS, migrate
@@ -49,6 +55,7 @@ from hearth.registry.presence import PresenceService
 from hearth.registry.repository import RegistryRepository
 from hearth.registry.service import RegistryService
 from hearth.registry.shadow import LiveShadow
+from hearth.registry.snapshots import SnapshotPublisher
 from hearth.registry.start_reconcile import StartReconcile
 from hearth.registry.state import RegistryState
 from hearth.registry.sweeper import Sweeper
@@ -56,6 +63,8 @@ from hearth.registry.users import AuthUsers
 from hearth.registry.waiters import CommandWaiters
 
 __all__ = ["create_app", "lifespan"]
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -105,8 +114,11 @@ def create_app(
             settings.device_broker_tls,
         ),
         shadow,
+        SnapshotPublisher(mqtt, wait=settings.event_publish_wait),
         authorize_ttl=settings.authorize_ttl,
     )
+    discovered = DiscoveredMetrics(service)
+    router.route(DISCOVERED_FILTER, discovered.handle)
     readiness = {"database": database_check(engine), "broker": mqtt.readiness_check}
     start_reconcile = None
     if settings.reconcile_at_start:
@@ -124,6 +136,7 @@ def create_app(
         watch=watch,
         sweeper=Sweeper(commands, presence, interval=settings.sweep_interval),
         start_reconcile=start_reconcile,
+        discovered=discovered,
     )
     app = create_service_app(
         settings,
@@ -143,6 +156,29 @@ def create_app(
     return app
 
 
+async def _republish_snapshots(state: RegistryState) -> None:
+    """After every (re)connect, publish every live device's snapshot again.
+
+    The broker may have lost retained snapshots in its crash window (docs/broker.md);
+    a connection is noticed within ``_RECONNECT_CHECK`` seconds.
+    """
+    seen = 0
+    while True:
+        await state.mqtt.wait_connected()
+        if state.mqtt.connects != seen:
+            seen = state.mqtt.connects
+            try:
+                count = await state.service.republish_snapshots()
+            except Exception:
+                log.exception("device snapshots not republished")
+            else:
+                log.info("device snapshots republished", extra={"devices": count})
+        await asyncio.sleep(_RECONNECT_CHECK)
+
+
+_RECONNECT_CHECK = 1.0
+
+
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """Start what ``create_app`` built (see the module docstring), stop it at the end."""
@@ -150,16 +186,17 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         await migrate(state.settings)
         async with state.users, state.mqtt:
-            tasks = [asyncio.create_task(state.sweeper.run(), name="registry-sweeper")]
+            background = [
+                asyncio.create_task(_republish_snapshots(state)),
+                asyncio.create_task(state.sweeper.run(), name="registry-sweeper"),
+            ]
             if state.start_reconcile is not None:
-                tasks.append(asyncio.create_task(state.start_reconcile.run()))
+                background.append(asyncio.create_task(state.start_reconcile.run()))
             try:
                 yield
             finally:
-                for task in tasks:
+                for task in background:
                     task.cancel()
-                for task in tasks:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+                await asyncio.gather(*background, return_exceptions=True)
     finally:
         await state.engine.dispose()

@@ -37,6 +37,7 @@ from sqlmodel import SQLModel
 
 from hearth.common.authorization import Role
 from hearth.common.capabilities import Metric, Property, check_unique_names
+from hearth.common.capability_feed import MAX_METRICS, DeviceSnapshot
 from hearth.common.clock import utc_now
 from hearth.common.commands import CommandRecord
 from hearth.common.db import service_registry, timestamp_column
@@ -144,6 +145,7 @@ class Device(RegistryModel, table=True):
     properties: list[dict[str, Any]] = SQLField(
         default_factory=list, sa_column=Column(JSONB, nullable=False)
     )
+    refuse_undeclared: bool = SQLField(default=False)
     created_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
     updated_at: datetime = SQLField(default_factory=utc_now, sa_column=timestamp_column())
     deleted_at: datetime | None = SQLField(default=None, sa_column=timestamp_column(nullable=True))
@@ -162,6 +164,15 @@ class Device(RegistryModel, table=True):
             if item.get("name") == name:
                 return Metric.model_validate(item)
         return None
+
+    def snapshot(self) -> DeviceSnapshot:
+        """What ingest is told of this device (:mod:`hearth.common.capability_feed`)."""
+        return DeviceSnapshot(
+            home=self.home,
+            device=self.slug,
+            metrics=[Metric.model_validate(m) for m in self.metrics],
+            refuse_undeclared=self.refuse_undeclared,
+        )
 
     def find_property(self, name: str) -> Property | None:
         """The registered property ``name``, or ``None``."""
@@ -300,9 +311,19 @@ class MemberPublic(BaseModel):
         )
 
 
+RefuseUndeclared = Annotated[
+    bool,
+    Field(
+        description="Refuse readings of metrics the device does not declare (rejected "
+        "`undeclared_metric`) instead of storing them and adding them as discovered metrics."
+    ),
+]
+
+
 class _Capabilities(InputModel):
-    metrics: Annotated[list[Metric], Field(max_length=64)] | None = None
+    metrics: Annotated[list[Metric], Field(max_length=MAX_METRICS)] | None = None
     properties: Annotated[list[Property], Field(max_length=64)] | None = None
+    refuse_undeclared: RefuseUndeclared | None = None
 
     @pydantic_model_validator(mode="after")
     def _unique(self) -> Self:
@@ -357,6 +378,7 @@ class DevicePublic(BaseModel):
     last_seen: datetime | None = Field(
         description="When the registry last heard the device (any message of its own)."
     )
+    refuse_undeclared: RefuseUndeclared
     created_at: datetime
     updated_at: datetime
 
@@ -381,6 +403,7 @@ class DevicePublic(BaseModel):
             online=device.online,
             status_reason=None if reason is None else StatusReason(reason),
             last_seen=last_seen,
+            refuse_undeclared=device.refuse_undeclared,
             created_at=device.created_at,
             updated_at=device.updated_at,
         )

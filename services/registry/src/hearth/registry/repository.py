@@ -97,6 +97,20 @@ class RegistryRepository(Repository):
         device = await self.session.get(Device, (home, slug))
         return device if device is not None and device.deleted_at is None else None
 
+    async def lock_device(self, home: str, slug: str) -> Device | None:
+        """The live device ``slug`` of ``home``, locked until the transaction ends, or ``None``."""
+        device = await self.session.get(Device, (home, slug), with_for_update=True)
+        return device if device is not None and device.deleted_at is None else None
+
+    async def every_live_device(self) -> Sequence[Device]:
+        """Every live device of every home (for republishing the capability snapshots)."""
+        result = await self.session.exec(
+            select(Device)
+            .where(col(Device.deleted_at).is_(None))
+            .order_by(col(Device.home), col(Device.slug))
+        )
+        return result.all()
+
     async def slug_used(self, home: str, slug: str) -> bool:
         """Whether a device of ``home`` has, or once had, ``slug``."""
         return await self.session.get(Device, (home, slug)) is not None

@@ -21,11 +21,13 @@ answers 403 (``role_forbidden``); a token lacking a scope 403 (``insufficient_sc
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
 from collections.abc import Sequence
 
 from hearth.common.authorization import Action, AuthorizeAnswer, AuthorizeRequest, DenyReason, Role
-from hearth.common.capabilities import Property
+from hearth.common.capabilities import Metric, Property
+from hearth.common.capability_feed import MAX_METRICS
 from hearth.common.clock import utc_now
 from hearth.common.db import DuplicateRow, Transactions
 from hearth.common.errors import Forbidden, InsufficientScope
@@ -84,9 +86,12 @@ from hearth.registry.models import (
 from hearth.registry.passwords import DevicePasswords
 from hearth.registry.repository import RegistryRepository
 from hearth.registry.shadow import LiveShadow, Reported
+from hearth.registry.snapshots import SnapshotPublisher
 from hearth.registry.users import AuthUsers
 
 __all__ = ["RegistryService"]
+
+log = logging.getLogger(__name__)
 
 _MAX_GATEWAY_HOPS = 64
 
@@ -103,6 +108,7 @@ class RegistryService:
         passwords: DevicePasswords,
         broker: BrokerAddress,
         shadow: LiveShadow,
+        snapshots: SnapshotPublisher,
         *,
         authorize_ttl: int = 5,
     ) -> None:
@@ -113,6 +119,7 @@ class RegistryService:
         self._passwords = passwords
         self._broker = broker
         self._shadow = shadow
+        self._snapshots = snapshots
         self.authorize_ttl = authorize_ttl
 
     # ------------------------------------------------------------------ homes
@@ -301,6 +308,7 @@ class RegistryService:
             metrics=[m.model_dump(exclude_none=True) for m in metrics],
             properties=[p.model_dump(exclude_none=True) for p in properties],
             credentials_generation=1,
+            refuse_undeclared=bool(body.refuse_undeclared),
         )
         password = self._passwords.generate()
         device.password_sealed = self._passwords.seal(slug, body.slug, password)
@@ -320,6 +328,7 @@ class RegistryService:
             if body.gateway is not None:
                 await self._sync_gateway(repo, slug, body.gateway)
             await self._commit_or_undo(repo, slug, body.slug)
+        await self._snapshots.publish(device.snapshot())
         await self._events.publish(
             RegistryKind.DEVICE, slug, RegistryAction.CREATED, device=device.slug
         )
@@ -361,6 +370,8 @@ class RegistryService:
                 device.properties = [p.model_dump(exclude_none=True) for p in body.properties]
             if body.disabled is not None:
                 device.disabled = body.disabled
+            if body.refuse_undeclared is not None:
+                device.refuse_undeclared = body.refuse_undeclared
             device.updated_at = utc_now()
             repo.add(device)
             await repo.flush()
@@ -371,6 +382,7 @@ class RegistryService:
                     if gateway is not None:
                         await self._sync_gateway(repo, slug, gateway)
             await repo.commit()
+        await self._snapshots.publish(device.snapshot())
         await self._events.publish(
             RegistryKind.DEVICE, slug, RegistryAction.UPDATED, device=device_slug
         )
@@ -394,9 +406,48 @@ class RegistryService:
                 await self._sync_gateway(repo, slug, device.gateway)
             await repo.commit()
         self._shadow.forget(slug, device_slug)
+        await self._snapshots.remove(slug, device_slug)
         await self._events.publish(
             RegistryKind.DEVICE, slug, RegistryAction.DELETED, device=device_slug
         )
+
+    async def add_discovered_metric(self, home: str, device_slug: str, metric: str) -> bool:
+        """Add a metric ingest stored but the device does not declare (name only).
+
+        Nothing changes when the device is unknown or deleted, refuses undeclared metrics,
+        has the metric already, or has :data:`MAX_METRICS` metrics; whether it was added.
+        Idempotent (the device row is locked), so every replica may hear the report.
+        """
+        async with self._transactions() as repo:
+            device = await repo.lock_device(home, device_slug)
+            if device is None or device.refuse_undeclared or device.find_metric(metric):
+                return False
+            if len(device.metrics) >= MAX_METRICS:
+                log.warning(
+                    "discovered metric not added: the device has the most metrics",
+                    extra={"home": home, "device": device_slug, "metric": metric},
+                )
+                return False
+            device.metrics = [*device.metrics, Metric(name=metric).model_dump(exclude_none=True)]
+            device.updated_at = utc_now()
+            repo.add(device)
+            await repo.commit()
+        log.info(
+            "discovered metric added", extra={"home": home, "device": device_slug, "metric": metric}
+        )
+        await self._snapshots.publish(device.snapshot())
+        await self._events.publish(
+            RegistryKind.DEVICE, home, RegistryAction.UPDATED, device=device_slug
+        )
+        return True
+
+    async def republish_snapshots(self) -> int:
+        """Publish the snapshot of every live device again (at start); how many."""
+        async with self._transactions() as repo:
+            devices = await repo.every_live_device()
+        for device in devices:
+            await self._snapshots.publish(device.snapshot())
+        return len(devices)
 
     async def rotate_credentials(
         self, caller: Caller, slug: str, device_slug: str

@@ -14,6 +14,7 @@ from hearth.common.mqtt import MqttConnection
 from hearth.registry.commands import CommandService
 from hearth.registry.config import RegistrySettings
 from hearth.registry.device_watch import DeviceWatch
+from hearth.registry.discovered import DiscoveredMetrics
 from hearth.registry.events import EventPublisher
 from hearth.registry.service import RegistryService
 from hearth.registry.shadow import LiveShadow
@@ -41,3 +42,4 @@ class RegistryState:
     sweeper: Sweeper
     start_reconcile: StartReconcile | None
     """The reconcile at start (``None`` when ``reconcile_at_start`` is off)."""
+    discovered: DiscoveredMetrics
