@@ -165,9 +165,9 @@ class TestDevice:
         """Lose the connection without a DISCONNECT: the broker publishes the will."""
         client = self._client()
         client.loop_stop()
-        sock = client.socket()
-        if sock is not None:
-            sock.close()
+        # Close the socket without a DISCONNECT, and paho's wake-up socket pair with it
+        # (paho 2 has no public call for this; left open they leak until collected).
+        client._reset_sockets()
         self.client = None
 
     def publish_telemetry(self, metric: str, value: float) -> None:
