@@ -352,6 +352,9 @@ class HearthPlatform:
             # 0: the engine picks a free port as it publishes (no race with other programs);
             # a restarted container may get another one: read them from `urls`
             **{port_env(name): "0" for name in PUBLISHED},
+            # what the registry's config download names (0 is no port a device could use);
+            # the tests read the broker's real published port from `urls`
+            "HEARTH_DEVICE_BROKER_PORT": "1884",
             **images,
         }
         with self.env_file.open("a", encoding="utf-8") as env:
