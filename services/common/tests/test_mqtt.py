@@ -1,4 +1,12 @@
-"""hearth.common.mqtt against a real Mosquitto: birth, will, reconnect, resubscribe, handlers."""
+"""hearth.common.mqtt against a real Mosquitto: birth, will, reconnect, resubscribe, handlers.
+
+The intake (:mod:`hearth.common.mqtt_intake`): a burst the broker has already sent (the
+test holds the event loop until the publisher has every PUBACK, so the burst waits in the
+connection's socket) reaches the handler in a few batches, every message once and in
+order, and the router's ``caught_up`` runs after each batch. With aiomqtt's own intake (one
+packet read per loop turn, one task per message) the same burst takes about one batch per
+message, far more than the test allows.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +36,7 @@ from hearth.common.mqtt import (
     MqttUnavailable,
     backoff_delays,
 )
+from hearth.common.mqtt_intake import IntakeQueue, take_waiting
 from hearth.common.routing import TopicRouter
 from hearth.common.settings import HearthSettings
 from hearth.testing.apps import RunningApp
@@ -465,3 +474,54 @@ async def test_the_will_fires_when_the_process_is_killed(
     retained = late.received(topic)[0]
     assert retained.retain
     assert ServiceStatus.from_bytes(retained.payload).reason is StatusReason.WILL
+
+
+# --------------------------------------------------------------------------- intake
+BURST = 200
+
+
+async def test_a_burst_already_received_is_dispatched_in_a_few_batches_in_order(
+    broker: RunningBroker, mqtt_client: MqttClientFactory
+) -> None:
+    received: list[bytes] = []
+    batches: list[int] = []  # how many messages had arrived at each caught_up
+    topic = f"hearth-sys/auth/users/{uuid.uuid4()}"  # its own: no retained mark of another test
+
+    def record(message: aiomqtt.Message) -> None:
+        assert isinstance(message.payload, bytes)
+        received.append(message.payload)
+
+    def caught_up() -> None:
+        if not batches or batches[-1] != len(received):
+            batches.append(len(received))
+
+    router = TopicRouter()
+    router.route(topic, record)
+    router.when_caught_up(caught_up)
+    publisher = await asyncio.to_thread(mqtt_client, broker, "auth", max_inflight=BURST)
+    async with MqttConnection(config_for(broker, "realtime"), router=router) as connection:
+        assert await connection.wait_connected(5)
+        publisher.publish_and_wait(topic, b"first", 1)  # positive control: one alone
+        await eventually(lambda: received == [b"first"])
+        assert batches == [1]  # caught up right after it
+
+        infos = [publisher.publish(topic, str(n).encode(), qos=1) for n in range(BURST)]
+        for info in infos:  # the loop is held: the burst waits in the connection's socket
+            info.wait_for_publish(10)
+        await eventually(lambda: len(received) == BURST + 1)
+
+    assert received == [b"first", *(str(n).encode() for n in range(BURST))]
+    assert batches[-1] == BURST + 1
+    assert len(batches) - 1 <= BURST // 10, batches  # a few batches, not one per message
+
+
+async def test_the_intake_queue_is_the_one_aiomqtt_made_and_gives_what_waits() -> None:
+    intake = IntakeQueue()
+    assert take_waiting(intake.queue) is None  # nothing made yet
+    queue = intake(maxsize=0)
+    assert intake.queue is queue
+    assert take_waiting(queue) is None
+    message = aiomqtt.Message("t/1", b"x", 1, False, 1, None)
+    queue.put_nowait(message)
+    assert take_waiting(queue) is message
+    assert take_waiting(queue) is None

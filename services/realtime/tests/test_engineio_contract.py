@@ -10,7 +10,9 @@ them, instead of realtime silently never seeing a backlog again:
 - a client that stops reading makes the queue's depth grow; once it reads again, the
   depth returns to 0;
 - an event written onto the queue by ``SendQueues`` arrives as the very frame
-  ``sio.emit`` sends, encoded once for all the sockets it goes to.
+  ``sio.emit`` sends, encoded once for all the sockets it goes to;
+- the opening request's ``environ`` is the one python-socketio keeps for the socket, and
+  once ``release_request`` dropped its headers and body reader the socket still works.
 
 The server runs in the test's own event loop (uvicorn's ``serve``), so the test awaits
 the queue directly; the slow client is a raw websocket that reads nothing until told.
@@ -33,7 +35,7 @@ import socketio
 import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 
-from hearth.realtime.backlog import NAMESPACE, SendQueues, send_queue
+from hearth.realtime.backlog import NAMESPACE, SendQueues, release_request, send_queue
 
 BIG = "x" * 65_536
 FIRST_BURST = 200  # 12.5 MiB: far more than the socket buffers on both sides hold
@@ -45,13 +47,17 @@ def test_the_pinned_majors_are_installed() -> None:
 
 
 @contextlib.asynccontextmanager
-async def server_in_this_loop() -> AsyncIterator[tuple[socketio.AsyncServer, int, list[str]]]:
+async def server_in_this_loop(
+    on_connect: Callable[[dict[str, Any]], None] | None = None,
+) -> AsyncIterator[tuple[socketio.AsyncServer, int, list[str]]]:
     """A bare python-socketio server on a free port, in this loop; its connected sids."""
     sio = socketio.AsyncServer(async_mode="asgi", logger=False, engineio_logger=False)
     sids: list[str] = []
 
     @sio.event  # type: ignore[untyped-decorator]
     async def connect(sid: str, environ: dict[str, Any], auth: object = None) -> None:
+        if on_connect is not None:
+            on_connect(environ)
         sids.append(sid)
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -172,3 +178,28 @@ async def test_the_queue_writer_delivers_an_event_encoded_once_for_every_socket(
         assert writer.write(sids[0], "message", item) is False  # gone: nothing written
         assert writer.write("no-such-sid", "message", item) is False
         await clients[1].close()
+
+
+async def test_the_opening_request_is_released_and_the_socket_still_works() -> None:
+    seen: list[dict[str, Any]] = []
+
+    def release(environ: dict[str, Any]) -> None:
+        seen.append(dict(environ))  # what engine.io kept, before the release
+        release_request(environ)
+
+    async with server_in_this_loop(release) as (sio, port, sids):
+        ws = await socketio_connect(port)
+        sid = await until(lambda: sids and sids[0])
+        before = seen[0]
+        assert "HTTP_HOST" in before  # positive control: the headers were there
+        assert "wsgi.input" in before
+        kept = sio.get_environ(sid)  # the very dict python-socketio keeps for the socket
+        assert kept is not None
+        assert not [key for key in kept if key.startswith("HTTP_")]
+        assert "wsgi.input" not in kept
+        assert kept["PATH_INFO"] == before["PATH_INFO"]  # the rest stays
+        assert SendQueues(sio).write(sid, "message", {"n": 1})
+        frame = await asyncio.wait_for(ws.recv(), 10)
+        assert isinstance(frame, str)
+        assert json.loads(frame[2:]) == ["message", {"n": 1}]
+        await ws.close()

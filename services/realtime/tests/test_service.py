@@ -391,3 +391,47 @@ async def test_distinct_topics_beyond_the_capacity_overflow_even_at_the_limit() 
     assert not outbox.put({"room": "r", "topic": "t3", "payload": 0})
     assert overflows == [4]
     assert outbox.closed
+
+
+async def test_messages_that_arrive_together_go_to_each_member_as_one_event_per_room(
+    token_verifier: TokenVerifier, mint_token: TokenMinter
+) -> None:
+    service, sio, _broker = make_service(token_verifier, allow)
+    for sid in ("a", "b", "c"):
+        await service.connect(sid, {"token": mint_token()})
+    room, other = "hearth/h/d/telemetry/t", "hearth/h/e/telemetry/t"
+    for sid, topic in [("a", room), ("b", room), ("a", other)]:
+        assert (await service.subscribe(sid, {"topic": topic}))["ok"]
+    # The broker connection dispatches what arrived together, then calls caught_up.
+    for n in range(3):
+        await service.router.dispatch(message(room, str(n).encode(), [1]))
+    await service.router.dispatch(message(other, b"9", [2]))
+    assert sio.to("a") == []  # gathered, nothing written yet
+    assert (await service.subscribe("c", {"topic": room}))["ok"]  # the batch goes first
+    await service.router.dispatch(message(room, b"3", [1]))
+    service.router.caught_up()
+    (event_a, burst_a), (event_o, single_o), (event_a3, single_a3) = sio.to("a")
+    assert (event_a, [i["payload"] for i in burst_a]) == ("messages", [0, 1, 2])
+    assert sio.to("b")[0] == (event_a, burst_a)  # the very same object: encoded once
+    assert (event_o, single_o["room"], single_o["payload"]) == ("message", other, 9)
+    assert (event_a3, single_a3["payload"]) == ("message", 3)
+    assert sio.payloads("c") == [(room, 3)]  # joined after 0-2: only what came after
+    assert total(service.metrics.delivered) == 3 + 3 + 1 + 1 + 1 + 1
+    await service.close()
+
+
+async def test_a_socket_that_leaves_gets_nothing_of_what_its_room_gathered(
+    token_verifier: TokenVerifier, mint_token: TokenMinter
+) -> None:
+    service, sio, _broker = make_service(token_verifier, allow)
+    for sid in ("a", "b"):
+        await service.connect(sid, {"token": mint_token()})
+    room = "hearth/h/d/telemetry/t"
+    for sid in ("a", "b"):
+        assert (await service.subscribe(sid, {"topic": room}))["ok"]
+    await service.router.dispatch(message(room, b"1", [1]))
+    assert (await service.unsubscribe("a", {"topic": room})) == {"ok": True}
+    service.router.caught_up()
+    assert sio.payloads("b") == [(room, 1)]  # positive control: the member gets it
+    assert sio.payloads("a") == []
+    await service.close()

@@ -27,6 +27,11 @@ What a :class:`MqttConnection` does:
   exception from the handler is logged and counted (``handler_errors``), never
   ends the loop (aiomqtt 2.x acknowledges QoS 1 on receipt: messages received
   but not yet handled when the connection drops or closes are lost);
+- takes what arrived together in one go (:mod:`hearth.common.mqtt_intake`:
+  every packet the socket holds is read at once, and every message received is
+  dispatched before the loop turns) and, with a router, then calls
+  :meth:`TopicRouter.caught_up`: what a handler gathered from messages that
+  arrived together goes out then (alone, a message is followed by it at once);
 - when the connection fails or drops, retries after an exponential back-off
   with jitter (``reconnect_min`` doubling up to ``reconnect_max``; each wait is
   drawn between half the step and the step), forever, until closed;
@@ -62,7 +67,7 @@ import random
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -70,6 +75,7 @@ from paho.mqtt.properties import Properties
 
 from hearth.common.errors import HearthError
 from hearth.common.messages import StatusReason, service_status_payload
+from hearth.common.mqtt_intake import IntakeQueue, read_all_available, take_waiting
 from hearth.common.topics import service_status_topic
 
 if TYPE_CHECKING:
@@ -90,6 +96,9 @@ log = logging.getLogger(__name__)
 
 MAX_SUBSCRIPTION_ID = 268_435_455
 """The largest MQTT 5 subscription identifier (a variable byte integer: 1 to 2^28 - 1)."""
+
+TOGETHER = 4096
+"""Messages already received dispatched at most after one before the loop turns."""
 
 MessageHandler = Callable[[aiomqtt.Message], Awaitable[None]]
 """What :class:`MqttConnection` calls with each message it receives."""
@@ -211,6 +220,7 @@ class MqttConnection:
         self._identifiers: dict[str, int] = {}  # filter -> MQTT 5 subscription identifier
         self._active: dict[str, tuple[int, int | None]] = {}  # as subscribed on this connection
         self._on_message = on_message
+        self._intake = IntakeQueue()  # the received messages of the current attempt
         self._client: aiomqtt.Client | None = None  # set while connected (ready)
         self._session: aiomqtt.Client | None = None  # set from CONNACK to disconnect
         self._connected = asyncio.Event()
@@ -414,7 +424,8 @@ class MqttConnection:
             qos=1,
             retain=True,
         )
-        return aiomqtt.Client(
+        self._intake = IntakeQueue()
+        client = aiomqtt.Client(
             config.host,
             config.port,
             username=config.username,
@@ -426,7 +437,10 @@ class MqttConnection:
             keepalive=config.keepalive,
             timeout=config.timeout,
             properties=properties,
+            queue_type=cast("type[asyncio.Queue[aiomqtt.Message]]", self._intake),
         )
+        read_all_available(client)
+        return client
 
     async def _sync_subscriptions(self, client: aiomqtt.Client) -> None:
         """Make this connection's subscriptions match the wanted set (it may change meanwhile)."""
@@ -470,6 +484,21 @@ class MqttConnection:
             self.handler_errors += 1
             log.exception("mqtt %s: handler failed on %s", self.config.client_id, message.topic)
 
+    async def _dispatch_together(self, message: aiomqtt.Message) -> None:
+        """``message`` and every message received with it (at most ``TOGETHER`` more)."""
+        await self._dispatch(message)
+        for _ in range(TOGETHER):
+            waiting = take_waiting(self._intake.queue)
+            if waiting is None:
+                break
+            await self._dispatch(waiting)
+        if self._router is not None:
+            try:
+                self._router.caught_up()
+            except Exception:
+                self.handler_errors += 1
+                log.exception("mqtt %s: caught-up handler failed", self.config.client_id)
+
     async def _run(self) -> None:
         config = self.config
         delays = backoff_delays(config.reconnect_min, config.reconnect_max)
@@ -487,7 +516,7 @@ class MqttConnection:
                         "mqtt %s: connected to %s:%d", config.client_id, config.host, config.port
                     )
                     async for message in client.messages:
-                        await self._dispatch(message)
+                        await self._dispatch_together(message)
             except aiomqtt.MqttError as exc:
                 reason = str(exc) or type(exc).__name__
             except Exception as exc:  # never let the connection task die

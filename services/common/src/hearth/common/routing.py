@@ -19,6 +19,10 @@ instead of writing its own ``if topic...`` chain::
   with exactly what is routed.
 - Handlers may be plain functions or coroutines; :func:`payload_bytes` gives a message's
   payload as bytes (aiomqtt types it loosely).
+- ``caught_up`` handlers (:meth:`TopicRouter.when_caught_up`) run when the connection has
+  handed over every message it received so far: a handler that gathers what arrives
+  together (realtime's fan-out, one frame per room per batch) sends it then, so an idle
+  connection adds no delay and a busy one gathers what the broker sent meanwhile.
 """
 
 from __future__ import annotations
@@ -56,6 +60,7 @@ class TopicRouter:
     def __init__(self) -> None:
         self._routes: list[_Route] = []
         self._otherwise: Handler | None = None
+        self._caught_up: list[Callable[[], None]] = []
 
     def route(self, topic_filter: str, handler: Handler, *, qos: int = 1) -> None:
         """Send messages matching ``topic_filter`` to ``handler`` (and subscribe to it)."""
@@ -66,6 +71,15 @@ class TopicRouter:
         if self._otherwise is not None:
             raise ValueError("the router already has an otherwise handler")
         self._otherwise = handler
+
+    def when_caught_up(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` whenever no received message is left to dispatch (see above)."""
+        self._caught_up.append(callback)
+
+    def caught_up(self) -> None:
+        """The connection dispatched every message it holds: run the ``caught_up`` callbacks."""
+        for callback in self._caught_up:
+            callback()
 
     @property
     def subscriptions(self) -> list[tuple[str, int]]:

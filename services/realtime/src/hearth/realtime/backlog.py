@@ -25,6 +25,13 @@ and waits for it with ``asyncio.wait``, for every socket, and logs): the Socket.
 ``AsyncSocket.send`` uses it). The last event's packets are kept, so one room message
 written to every member of its room is encoded once.
 
+It also lightens what engine.io keeps of a socket's opening request
+(:func:`release_request`): python-engineio keeps that request's WSGI-style ``environ``
+for the socket's whole life (its request handler's frame holds it, and python-socketio's
+``environ`` map), with every request header and a body reader whose class
+(``translate_request``'s ``AwaitablePayload``) is made anew for each request: about 4 KB
+per idle socket, of which realtime reads nothing after ``connect``.
+
 python-socketio and python-engineio are pinned to their majors (5 and 4) in realtime's
 ``pyproject.toml``; ``tests/test_engineio_contract.py`` fails loudly when any of the above
 stops being true, so an upgrade cannot silently turn the backlog check into a no-op.
@@ -39,9 +46,16 @@ import socketio
 from engineio import packet as eio_packet
 from socketio import packet as sio_packet
 
-__all__ = ["NAMESPACE", "SendQueues", "send_queue"]
+__all__ = ["NAMESPACE", "SendQueues", "release_request", "send_queue"]
 
 NAMESPACE = "/"
+
+
+def release_request(environ: dict[str, Any]) -> None:
+    """Drop the opening request's headers and body reader from ``environ`` (after connect)."""
+    for key in [key for key in environ if key.startswith("HTTP_")]:
+        del environ[key]
+    environ.pop("wsgi.input", None)
 
 
 def send_queue(sio: socketio.AsyncServer, sid: str) -> asyncio.Queue[object] | None:

@@ -7,7 +7,8 @@ makes a task or waits: the outbox writes onto the socket's send queue (``write``
 asks how many packets still wait there for the socket's writer (``depth``).
 
 - when nothing waits (depth 0, nothing pending), a delivery is written at once as
-  ``message``;
+  ``message`` (a room's batch, :meth:`Outbox.put_batch`: as the one event the room
+  encoded, ``message`` or ``messages``);
 - while the socket is backlogged (packets still queued), deliveries wait in the outbox and
   are written as ONE ``messages`` event (the same objects, in order) ``max_delay`` (5 ms)
   after the oldest of them was queued;
@@ -38,6 +39,9 @@ MAX_DELAY = 0.005
 
 MAX_IN_FLIGHT = 2
 """Packets waiting on a socket's queue at which the outbox stops writing and conflates."""
+
+_NOTHING: deque[Any] = deque(maxlen=0)
+"""The pending items of every outbox that has none (shared, never appended to)."""
 
 Write = Callable[[str, Any], bool]
 """Puts ``(event, data)`` on the outbox's socket's send queue; False if the socket is gone."""
@@ -78,7 +82,8 @@ class Outbox:
         self.max_in_flight = max_in_flight
         self._on_overflow = on_overflow
         self._on_conflated = on_conflated
-        self._pending: deque[_Slot] = deque()
+        # Made when the socket first backlogs (most never do: an idle socket holds neither).
+        self._pending: deque[_Slot] = _NOTHING
         self._latest: dict[tuple[Any, Any], _Slot] = {}  # (room, topic) -> its waiting slot
         self._timer: asyncio.TimerHandle | None = None
         self.closed = False
@@ -121,11 +126,32 @@ class Outbox:
                 self._on_overflow(backlog)
             return False
         slot = _Slot(item)
+        if self._pending is _NOTHING:
+            self._pending = deque()
         self._pending.append(slot)
         self._latest[key] = slot
         if self._timer is None:
             self._timer = asyncio.get_running_loop().call_later(self.max_delay, self._flush)
         return True
+
+    def put_batch(self, event: str, data: Any, items: list[dict[str, Any]]) -> int:
+        """Queue a room's batch (:mod:`hearth.realtime.fanout`); how many items it took.
+
+        ``(event, data)`` is the batch as one event (``message`` with its one item, or
+        ``messages`` with ``items``), shared with every member of the room and encoded once:
+        written as it is when nothing waits; while backlogged, the items go one by one
+        through :meth:`put` (coalesced, conflated, bounded).
+        """
+        if self.closed:
+            return 0
+        if not self._pending and self._depth() == 0:
+            return len(items) if self._write(event, data) else 0
+        taken = 0
+        for item in items:
+            if not self.put(item):
+                break
+            taken += 1
+        return taken
 
     def discard(self, room: str) -> int:
         """Drop the waiting items of ``room`` (the socket left it); how many."""
@@ -139,8 +165,8 @@ class Outbox:
     def close(self) -> None:
         """Drop everything (the socket is gone)."""
         self.closed = True
-        self._pending.clear()
-        self._latest.clear()
+        self._pending = _NOTHING
+        self._latest = {}
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -153,8 +179,8 @@ class Outbox:
             self._timer = asyncio.get_running_loop().call_later(self.max_delay, self._flush)
             return
         items = [slot.outgoing() for slot in self._pending]
-        self._pending.clear()
-        self._latest.clear()
+        self._pending = _NOTHING  # the deque's block goes back (a socket rarely stays behind)
+        self._latest = {}
         if len(items) == 1:
             self._write("message", items[0])
         else:

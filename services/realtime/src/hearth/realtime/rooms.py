@@ -12,9 +12,11 @@ matches several rooms arrives once per room, tagged, and goes to each room exact
   broker round trip; rooms do not wait for each other, so one slow SUBACK holds up only
   the joins of its own room.
 - **fan-out** (:meth:`Rooms.deliver`): each broker message goes to the room(s) of the
-  subscription identifier(s) it carries, updates their last values, and is put into the
-  outbox of every member socket (``message`` or a ``messages`` burst, see
-  :mod:`hearth.realtime.outbox`).
+  subscription identifier(s) it carries, updates their last values, and joins the room's
+  batch; :meth:`Rooms.flush` (when the broker connection has caught up) sends each batch
+  to the outbox of every member socket as one event (:mod:`hearth.realtime.fanout`,
+  :mod:`hearth.realtime.outbox`). A room's batch goes out before a socket joins it; a
+  socket that leaves gets none of what was gathered (as with what waits in its outbox).
 
 Each room keeps the last value of every topic it received (retained deliveries at
 subscribe time included), up to a bound, for the ``last`` of later joiners' acks.
@@ -36,6 +38,7 @@ from hearth.common.messages import format_timestamp
 from hearth.common.mqtt import MAX_SUBSCRIPTION_ID, MqttRefused
 from hearth.common.topics import TopicFilter, filter_home
 from hearth.realtime.errors import SocketError
+from hearth.realtime.fanout import Fanout
 from hearth.realtime.metrics import RealtimeMetrics
 from hearth.realtime.payloads import decode_payload
 from hearth.realtime.ports import BrokerSubscriber, SocketServer
@@ -165,6 +168,7 @@ class Rooms:
         self._sessions = sessions
         self._metrics = metrics
         self.table = RoomTable(max_values=last_values)
+        self.fanout = Fanout(sessions, metrics)
         self._locks: dict[str, _RoomLock] = {}
 
     def __len__(self) -> int:
@@ -195,6 +199,7 @@ class Rooms:
             new = room is None
             if room is None:
                 room = self.table.create(target)
+            self.fanout.flush_room(room)  # what arrived before the join is not the joiner's
             room.members.add(session.sid)
             session.rooms.add(name)
             await self._sio.enter_room(session.sid, name)
@@ -221,7 +226,7 @@ class Rooms:
             room = self.table.get(name)
             if room is None:
                 return True
-            room.members.discard(session.sid)
+            room.members.discard(session.sid)  # its room's gathered batch is not its anymore
             if not socket_gone:
                 with contextlib.suppress(Exception):  # the socket may be gone already
                     await self._sio.leave_room(session.sid, name)
@@ -261,7 +266,7 @@ class Rooms:
     # ------------------------------------------------------------------ fan-out
 
     def deliver(self, message: aiomqtt.Message) -> None:
-        """One room message from the broker: to each room of its subscription identifiers."""
+        """One room message from the broker: into the batch of each room of its identifiers."""
         identifiers = getattr(message.properties, "SubscriptionIdentifier", None) or []
         rooms = [r for r in map(self.table.by_identifier, identifiers) if r is not None]
         if not rooms:
@@ -280,10 +285,8 @@ class Rooms:
                 "ts": ts,
                 "retained": bool(message.retain),
             }
-            handed = 0
-            for sid in list(room.members):
-                session = self._sessions.get(sid)
-                outbox = session.outbox if session is not None else None
-                if outbox is not None and outbox.put(item):
-                    handed += 1
-            self._metrics.delivered.inc(handed)  # once per room: no per-socket metric call
+            self.fanout.add(room, item)
+
+    def flush(self) -> None:
+        """Send the gathered batches (the broker connection handed over all it received)."""
+        self.fanout.flush()

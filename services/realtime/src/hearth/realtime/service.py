@@ -87,6 +87,7 @@ class RealtimeService:
         """Where broker messages go: the system bus by filter, the rest to the rooms."""
         self.withdrawal.route(self.router)
         self.router.otherwise(self.rooms.deliver)
+        self.router.when_caught_up(self.rooms.flush)
 
     def session(self, sid: str) -> Session | None:
         """The session of socket ``sid``, if connected."""
@@ -94,12 +95,18 @@ class RealtimeService:
 
     async def close(self) -> None:
         """Cancel expiry timers, outboxes and background work (the app is stopping)."""
+        self.rooms.fanout.close()
         self.sessions.close()
         await self.background.close()
 
     async def handle_mqtt(self, message: aiomqtt.Message) -> None:
-        """One message from the broker: the system bus, or rooms by subscription identifier."""
+        """One message from the broker, alone: the system bus, or rooms by subscription id.
+
+        The broker connection dispatches through :attr:`router` and calls its ``caught_up``
+        itself; this is one message followed by its catch-up (what a test hands in).
+        """
         await self.router.dispatch(message)
+        self.router.caught_up()
 
     # ------------------------------------------------------------------ connect, disconnect
 

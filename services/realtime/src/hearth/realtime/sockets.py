@@ -6,7 +6,8 @@ Events of namespace ``/`` (design.md, "Socket.IO events"): ``connect`` with ``au
 ``disconnect``. The server sends ``message``, ``messages`` and ``revoked``.
 
 How the service sees a socket's send backlog is :mod:`hearth.realtime.backlog`'s business
-(the one module that reads python-engineio's internals).
+(the one module that reads python-engineio's internals); a connected socket's opening
+request is released there too (``release_request``: realtime reads nothing of it later).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 import socketio
 
 from hearth.common.errors import KeysUnavailable, TokenError
+from hearth.realtime.backlog import release_request
 from hearth.realtime.service import RealtimeService
 
 __all__ = ["bind_events", "create_socket_server"]
@@ -47,6 +49,7 @@ def bind_events(sio: socketio.AsyncServer, service: RealtimeService) -> None:
             raise socketio.exceptions.ConnectionRefusedError(
                 "unavailable", {"reason": "keys_unavailable"}
             ) from None
+        release_request(environ)
 
     @sio.event  # type: ignore[untyped-decorator]
     async def disconnect(sid: str, *reason: object) -> None:
