@@ -463,3 +463,51 @@ def test_a_service_with_a_broken_setting_ends_failed_and_up_starts_it_after_the_
     assert code == 0, status
     assert _parts(status)["realtime"]["state"] in ("starting", "running")
     assert _parts(status)["auth"]["pid"] == parts["auth"]["pid"]  # nothing else restarted
+
+
+@pytest.mark.slow
+def test_plain_mqtt_off_the_platform_works_over_tls_only(stack: NativeStack) -> None:
+    """``HEARTH_TLS=generated HEARTH_MQTT_PLAIN=off``: nothing plain on the broker port, the
+    services reach the broker over TLS, and a device set up from the config download (TLS
+    port, CA) publishes a reading that ingest stores, all through the HTTPS front door."""
+    import socket
+    import ssl
+
+    stack.env.update(HEARTH_TLS="generated", HEARTH_MQTT_PLAIN="off")
+    stack.run("up")
+    for spec in SERVICES:
+        _wait_ready(stack.ports[spec.name])  # each one's broker check passed, over TLS
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((HOST, stack.broker_port), timeout=5).close()
+    ca = stack.var_dir / "tls" / "ca.crt"
+    web = f"https://{HOST}:{stack.ports['web']}"
+    password = read_secrets(stack.var_dir / "secrets.env")["HEARTH_AUTH_ADMIN_PASSWORD"]
+    with httpx.Client(base_url=web, verify=ssl.create_default_context(cafile=str(ca))) as http:
+        token = http.post("/auth/token", data={"username": "admin", "password": password}).json()[
+            "access_token"
+        ]
+        http.headers["Authorization"] = f"Bearer {token}"
+        home = f"tls-{secrets.token_hex(3)}"
+        assert http.post("/registry/homes", json={"slug": home, "name": "TLS"}).status_code == 201
+        devices = f"/registry/homes/{home}/devices"
+        created = http.post(
+            devices, json={"slug": "th", "name": "TH", "type": "temperature-humidity"}
+        )
+        assert created.status_code == 201, created.text  # its login made over TLS
+        config = http.get(f"{devices}/th/config").json()
+        assert (config["broker_port"], config["broker_tls"]) == (stack.ports["mqtts"], True)
+        assert config["broker_ca"] == ca.read_text()
+        ca_file = stack.var_dir / "device-ca.pem"
+        ca_file.write_text(config["broker_ca"])
+        login = Login(config["username"], config["password"], config["client_id"])
+        device = connect_client(HOST, config["broker_port"], login, ca_file=ca_file)
+        device.publish_and_wait(config["telemetry_topics"]["temperature"], b"22.25", qos=1)
+        device.close()
+
+        def stored() -> bool:
+            latest = http.get(f"/telemetry/homes/{home}/latest")
+            return latest.status_code == 200 and any(
+                value["value"] == 22.25 for value in latest.json()["values"]
+            )
+
+        _wait(stored, 30.0, "ingest stored the reading (its broker session is TLS)")

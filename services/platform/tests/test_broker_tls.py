@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import ssl
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,13 @@ def test_the_tls_listener_is_rendered_only_when_asked(tmp_path: Path) -> None:
     text = broker_config.render(with_tls)
     assert "listener 8883 127.0.0.1\n" in text
     assert f"certfile {tls.cert}\n" in text
+    # Plain MQTT off: the TLS listener is the only one (and plain alone cannot be off).
+    tls_only = broker_config.render(replace(with_tls, plain=False))
+    assert "listener 1884" not in tls_only
+    assert tls_only.count("\nlistener ") == 1
+    assert "listener 8883 127.0.0.1\n" in tls_only
+    with pytest.raises(BrokerConfigError, match="only with the TLS listener"):
+        replace(plain, plain=False)
     with pytest.raises(BrokerConfigError, match="together"):
         broker_config.preset(
             "test", base=tmp_path, port=1884, dynsec_plugin=tmp_path, tls_port=8883

@@ -20,6 +20,7 @@ from hearth.platform.front_door import FrontDoorSettings, worker_user, write_con
 from hearth.platform.front_door_routes import routed_services
 from hearth.platform.front_door_site import ASSETS, write_site
 from hearth.platform.tls import TlsFiles, ensure_generated
+from hearth.realtime.asyncapi import EVENTS, asyncapi_document
 from hearth.testing.apps import RunningApp
 from hearth.testing.ports import free_port
 from hearth.testing.procs import ManagedProcess
@@ -172,7 +173,8 @@ def test_docs_portal_is_served_from_local_files(origin: str, stack: ServiceStack
         page = http.get("/docs/")
         assert page.status_code == 200
         assert "swagger-ui-bundle.js" in page.text
-        for html in (page.text, http.get("/docs/redoc.html").text):
+        pages = ("/docs/redoc.html", "/docs/asyncapi.html", "/docs/asyncapi.js")
+        for html in (page.text, *(http.get(path).text for path in pages)):
             assert "https://" not in html
             assert "http://" not in html
         for name in ASSETS:
@@ -190,6 +192,13 @@ def test_docs_portal_is_served_from_local_files(origin: str, stack: ServiceStack
             http.get("/docs/openapi/auth.json").json()
             == stack.auth_http.get("/openapi.json").json()
         )
+        # Realtime's events: the AsyncAPI document, through the front door.
+        assert http.get("/docs/events.json").json() == [
+            {"name": "realtime", "url": "/docs/asyncapi/realtime.json"}
+        ]
+        events = http.get("/docs/asyncapi/realtime.json")
+        assert events.status_code == 200
+        assert events.json() == json.loads(json.dumps(asyncapi_document()))
         home = http.get("/")
         assert home.status_code == 200
         assert "/docs/" in home.text
@@ -301,6 +310,17 @@ def test_docs_portal_in_chromium_offline_authorize_once_then_calls_work(
             page.wait_for_load_state("networkidle")
             assert call("/registry/homes") == 200
             assert home in page.locator(".live-responses-table").first.inner_text()
+
+            # Realtime's Socket.IO events, rendered from its AsyncAPI document.
+            page.locator("#events").click()
+            page.locator("body[data-rendered=realtime]").wait_for()
+            for event in EVENTS:
+                section = page.locator(f"#event-{event.name}")
+                assert event.summary in section.inner_text(), event.name
+                arrow = "client → server" if event.direction == "client" else "server → client"
+                assert arrow in section.locator("h2").inner_text(), event.name
+            assert "Its ack" in page.locator("#event-subscribe").inner_text()
+            assert "Hearth realtime" in page.locator("h1").inner_text()
         finally:
             browser.close()
     assert blocked == [], f"the portal asked for something off loopback: {blocked}"

@@ -96,12 +96,30 @@ def test_environment_overrides_every_setting(tmp_path: Path) -> None:
         ("HEARTH_DATABASE_NAME", "Robert'); DROP", "lower-case"),
         ("HEARTH_START_TIMEOUT", "soon", "not seconds"),
         ("HEARTH_POSTGRES_SWITCH", "please", "say yes"),
+        ("HEARTH_MQTT_PLAIN", "maybe", "say on or off"),
+        ("HEARTH_MQTT_PLAIN", "off", "needs MQTT over TLS"),  # without HEARTH_TLS
     ],
 )
 def test_bad_values_are_refused_naming_the_variable(key: str, value: str, message: str) -> None:
     with pytest.raises(StackError, match=message) as caught:
         StackConfig.from_env({key: value})
     assert key in str(caught.value)
+
+
+def test_plain_mqtt_is_on_unless_turned_off_with_tls(tmp_path: Path) -> None:
+    assert StackConfig.from_env({}, cwd=tmp_path).mqtt_plain is True
+    on_tls = {"HEARTH_TLS": "generated", "HEARTH_MQTT_PLAIN": "off"}
+    assert StackConfig.from_env(on_tls, cwd=tmp_path).mqtt_plain is False
+    files = {
+        "HEARTH_TLS": "files",
+        "HEARTH_TLS_CERT_FILE": "c.pem",
+        "HEARTH_TLS_KEY_FILE": "k.pem",
+        "HEARTH_MQTT_PLAIN": "off",
+    }
+    with pytest.raises(StackError, match="HEARTH_TLS_CA_FILE"):
+        StackConfig.from_env(files, cwd=tmp_path)
+    config = StackConfig.from_env({**files, "HEARTH_TLS_CA_FILE": "ca.pem"}, cwd=tmp_path)
+    assert config.front_door.tls_ca == tmp_path.resolve() / "ca.pem"
 
 
 def test_port_env_names() -> None:
@@ -337,13 +355,15 @@ def test_service_commands_and_env_are_rendered() -> None:
         "host": "127.0.0.1",
         "port": "8101",
         "broker_port": "1884",
+        "service_mqtt_port": "1884",
+        "service_mqtt_ca_file": "",
         "auth_port": "8101",
         "registry_port": "8102",
         "database_url": "postgresql+asyncpg://postgres@127.0.0.1:5432/hearth",
     }
     assert render_args(spec.command, values)[-4:] == ["--host", "127.0.0.1", "--port", "8101"]
     env = service_env(spec, values)
-    assert env == {
+    expected = {
         "HEARTH_AUTH_DATABASE_URL": values["database_url"],
         "HEARTH_AUTH_MQTT_HOST": "127.0.0.1",
         "HEARTH_AUTH_MQTT_PORT": "1884",
@@ -351,6 +371,10 @@ def test_service_commands_and_env_are_rendered() -> None:
         "HEARTH_AUTH_REPLICA": "0",  # its login svc-auth-0 is bound to client id auth-0
         "HEARTH_AUTH_REGISTRY_URL": "http://127.0.0.1:8102",
     }
+    assert env == expected  # no CA file: the variable is not set at all (plain MQTT)
+    # Plain MQTT off: the TLS port and the CA the service trusts.
+    tls = service_env(spec, {**values, "service_mqtt_port": "8883", "service_mqtt_ca_file": "/ca"})
+    assert tls == {**expected, "HEARTH_AUTH_MQTT_PORT": "8883", "HEARTH_AUTH_MQTT_CA_FILE": "/ca"}
     with pytest.raises(KeyError):
         render_args(("{nope}",), values)
 

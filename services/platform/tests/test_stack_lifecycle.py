@@ -202,6 +202,39 @@ def test_tls_generated_serves_https_and_mqtts_with_the_platform_ca(
     assert not port_is_open("127.0.0.1", config.port("mqtts"))
 
 
+def test_plain_mqtt_off_leaves_only_tls_and_the_services_are_told_so(
+    tmp_path: Path, postgres_server: PostgresServer, database_name: str
+) -> None:
+    options = FrontDoorOptions(tls="generated")
+    lines: list[str] = []
+    config = _config(
+        tmp_path / "var", postgres_server, database_name, front_door=options, mqtt_plain=False
+    )
+    stack = Stack(config, [TOY], lines.append)
+    try:
+        status = stack.up()  # the bootstrap's logins went over TLS: nothing else listens
+        assert status.up, status.lines()
+        assert status.part("mosquitto").address == f"127.0.0.1:{config.port('mqtts')}"
+        assert not port_is_open("127.0.0.1", config.port("broker"))
+        ca = config.tls_dir / "ca.crt"
+        env = config.stack_env.read_text()
+        assert f"HEARTH_TOY_MQTT_PORT={config.port('mqtts')}\n" in env
+        assert f"HEARTH_TOY_MQTT_CA_FILE={ca}\n" in env
+        summary = "\n".join(lines)
+        assert "mqtt://" not in summary
+        assert "plain MQTT off" in summary
+        # Control: the same stack with plain MQTT on tells services the plain port, no CA.
+        stack.down()
+        plain = Stack(dataclasses.replace(config, mqtt_plain=True), [TOY], lines.append)
+        assert plain.up().up
+        assert port_is_open("127.0.0.1", config.port("broker"))
+        env = config.stack_env.read_text()
+        assert f"HEARTH_TOY_MQTT_PORT={config.port('broker')}\n" in env
+        assert "MQTT_CA_FILE" not in env
+    finally:
+        stack.down()
+
+
 def test_a_killed_process_comes_back_alone_and_restart_restarts_it(
     tmp_path: Path, postgres_server: PostgresServer, database_name: str
 ) -> None:

@@ -448,6 +448,7 @@ def test_the_config_download_holds_everything_the_firmware_needs(world: World) -
         world.broker.port,
         False,
     )
+    assert "broker_ca" not in config  # no TLS, no CA (tests/.../test_mqtt_tls_only.py: with)
     assert config["name"] == ODD_NAME
     assert config["interval"] == 60
     assert config["command_filter"] == f"hearth/{world.home}/cfg/command/+"
@@ -505,6 +506,7 @@ def test_each_format_reads_back_to_the_same_values(world: World, tmp_path: Path)
     assert module["STATE_TOPICS"] == config["state_topics"]
     assert module["PROPERTIES"] == config["properties"]
     assert module["BROKER_TLS"] is False
+    assert "BROKER_CA" not in module  # without TLS (firmware: getattr(config, "BROKER_CA"))
 
     # arduino: a header of C string and number macros, compiled and run here.
     compiler = shutil.which("gcc") or shutil.which("cc")

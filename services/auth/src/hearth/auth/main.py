@@ -22,6 +22,7 @@ import aiomqtt
 from fastapi import FastAPI
 from pwdlib.hashers.argon2 import Argon2Hasher
 
+from hearth.auth import openapi_examples
 from hearth.auth.api import api_keys as api_keys_api
 from hearth.auth.api import keys as keys_api
 from hearth.auth.api import tokens as tokens_api
@@ -135,6 +136,8 @@ def create_app(settings: AuthSettings | None = None) -> FastAPI:
         token_verifier=verifier,
         state=state,
         readiness_checks={"database": database_check(engine), "broker": mqtt.readiness_check},
+        openapi_tags=openapi_examples.TAGS,
+        openapi_examples=openapi_examples.EXAMPLES,
     )
     app.include_router(tokens_api.router)
     app.include_router(users_api.router)

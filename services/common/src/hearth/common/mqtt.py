@@ -66,6 +66,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, cast
 
@@ -76,6 +77,7 @@ from paho.mqtt.properties import Properties
 from hearth.common.errors import HearthError
 from hearth.common.messages import StatusReason, service_status_payload
 from hearth.common.mqtt_intake import IntakeQueue, read_all_available, take_waiting
+from hearth.common.mqtt_tls import tls_context
 from hearth.common.topics import service_status_topic
 
 if TYPE_CHECKING:
@@ -147,6 +149,8 @@ class MqttConfig:
     reconnect_max: float = 5.0
     publish_timeout: float = 5.0
     timeout: float = 10.0
+    ca_file: Path | None = None
+    """MQTT over TLS trusting this CA (PEM); None: plain MQTT."""
 
     def __post_init__(self) -> None:
         if not self.client_id:
@@ -167,6 +171,7 @@ class MqttConfig:
             username=settings.mqtt_username or None,
             password=settings.mqtt_password.get_secret_value() or None,
             client_id=settings.client_id,
+            ca_file=settings.mqtt_ca_file,
         )
         return replace(config, **overrides) if overrides else config
 
@@ -437,6 +442,7 @@ class MqttConnection:
             keepalive=config.keepalive,
             timeout=config.timeout,
             properties=properties,
+            tls_context=tls_context(config.ca_file),
             queue_type=cast("type[asyncio.Queue[aiomqtt.Message]]", self._intake),
         )
         read_all_available(client)

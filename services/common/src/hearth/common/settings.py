@@ -159,6 +159,11 @@ class HearthSettings(BaseSettings):
         default="", description="Broker login; svc-<service>-<replica> (this replica's) if unset."
     )
     mqtt_password: SecretStr = SecretStr("")
+    mqtt_ca_file: Path | None = Field(
+        default=None,
+        description="MQTT over TLS, trusting this CA certificate (PEM; the broker's name is "
+        "checked against mqtt_host); unset: plain MQTT (docs/broker.md, 'TLS').",
+    )
 
     jwks_url: ServiceUrl = "http://127.0.0.1:8101/.well-known/jwks.json"
     token_issuer: str = "hearth-auth"  # noqa: S105 (an issuer name, not a password)

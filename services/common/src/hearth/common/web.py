@@ -34,9 +34,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -48,6 +48,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hearth.common.inputs import DEFAULT_MAX_BODY_BYTES, InputGuardMiddleware
 from hearth.common.logging import RequestContextMiddleware, configure_logging
 from hearth.common.memory import HeapTrimmer
+from hearth.common.openapi_conventions import install_openapi_conventions
 from hearth.common.openapi_problems import install_problem_openapi
 from hearth.common.problems import install_problem_handlers
 from hearth.common.settings import HearthSettings
@@ -196,6 +197,20 @@ async def _run_check(name: str, check: ReadinessCheck, limit: float) -> dict[str
     return result
 
 
+_HEALTHZ_EXAMPLE: Final = {"status": "ok", "service": "registry", "replica": "0"}
+_READYZ_EXAMPLE: Final = {
+    "status": "ready",
+    "checks": {"database": {"ok": True, "duration_ms": 1.2}},
+    "failing": [],
+}
+_METRICS_EXAMPLE: Final = (
+    "# HELP hearth_http_requests_total HTTP requests served, by method, route template "
+    "and status.\n"
+    "# TYPE hearth_http_requests_total counter\n"
+    'hearth_http_requests_total{method="GET",route="/healthz",status="200"} 3.0\n'
+)
+
+
 def create_service_app(
     settings: HearthSettings,
     *,
@@ -209,6 +224,8 @@ def create_service_app(
     state: object = None,
     metrics_registry: CollectorRegistry | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    openapi_tags: Sequence[Mapping[str, str]] = (),
+    openapi_examples: Mapping[str, Any] | None = None,
     **fastapi_options: Any,
 ) -> FastAPI:
     """A FastAPI app with Hearth's standard pieces (see the module docstring).
@@ -219,7 +236,9 @@ def create_service_app(
     first token is verified. ``state`` is the service's own state (read back with
     :func:`service_state`); ``metrics_registry`` the Prometheus registry its objects
     were built with (a fresh one unless given). ``max_body_bytes`` bounds a request body
-    (413 beyond).
+    (413 beyond). ``openapi_tags`` (name and description of each tag the service's
+    routes use) and ``openapi_examples`` (schema name -> example) feed
+    :mod:`hearth.common.openapi_conventions`.
     """
     configure_logging(settings.service, settings.log_level, replica=settings.replica)
 
@@ -269,10 +288,16 @@ def create_service_app(
     app.add_middleware(InputGuardMiddleware, max_body_bytes=max_body_bytes)
     install_problem_handlers(app)
     install_problem_openapi(app)
+    install_openapi_conventions(app, tags=openapi_tags, examples=openapi_examples)
     app.add_middleware(MetricsMiddleware, metrics=HttpMetrics(registry))
     app.add_middleware(RequestContextMiddleware, service=settings.service)
 
-    @app.get("/healthz", tags=["operations"], summary="The process is alive")
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        summary="The process is alive",
+        responses={200: {"content": {"application/json": {"example": _HEALTHZ_EXAMPLE}}}},
+    )
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": settings.service, "replica": settings.replica}
 
@@ -280,7 +305,13 @@ def create_service_app(
         "/readyz",
         tags=["operations"],
         summary="Every dependency is usable",
-        responses={503: {"description": "At least one readiness check failed"}},
+        responses={
+            200: {
+                "description": "Every check passed",
+                "content": {"application/json": {"example": _READYZ_EXAMPLE}},
+            },
+            503: {"description": "At least one readiness check failed"},
+        },
     )
     async def readyz(request: Request) -> JSONResponse:
         checks = dict(app_parts(request.app).readiness_checks)
@@ -301,7 +332,12 @@ def create_service_app(
         tags=["operations"],
         summary="Prometheus metrics",
         response_class=PlainTextResponse,
-        responses={200: {"description": "Prometheus text exposition format"}},
+        responses={
+            200: {
+                "description": "Prometheus text exposition format",
+                "content": {"text/plain": {"example": _METRICS_EXAMPLE}},
+            }
+        },
     )
     async def metrics() -> Response:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

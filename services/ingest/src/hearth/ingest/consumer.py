@@ -43,6 +43,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -54,6 +55,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from hearth.common.capability_feed import DiscoveredMetric
 from hearth.common.messages import StatusReason, service_status_payload
+from hearth.common.mqtt_tls import tls_context
 from hearth.common.topics import (
     INGEST_SHARED_SUBSCRIPTION,
     REGISTRY_DEVICES_FILTER,
@@ -89,6 +91,8 @@ class ConsumerConfig:
     system_filters: tuple[str, ...] = ()
     barrier_topic: str | None = None
     """The replica's own barrier topic (needed with a device catalogue)."""
+    ca_file: Path | None = None
+    """MQTT over TLS trusting this CA (``mqtt_ca_file``); None: plain MQTT."""
 
     @classmethod
     def from_settings(
@@ -107,6 +111,7 @@ class ConsumerConfig:
             session_expiry=settings.session_expiry,
             keepalive=settings.mqtt_keepalive,
             system_filters=system_filters,
+            ca_file=settings.mqtt_ca_file,
         )
 
 
@@ -141,6 +146,9 @@ class TelemetryConsumer:
         )
         if config.username is not None:
             client.username_pw_set(config.username, config.password)
+        context = tls_context(config.ca_file)
+        if context is not None:
+            client.tls_set_context(context)
         client.will_set(
             config.status_topic,
             service_status_payload(StatusReason.WILL),

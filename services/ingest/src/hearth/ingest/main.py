@@ -30,6 +30,7 @@ from hearth.common.db import Transactions, create_engine, database_check, sessio
 from hearth.common.registry_client import RegistryClient
 from hearth.common.tokens import RevocationMarks, TokenVerifier, verifier_from_settings
 from hearth.common.web import create_service_app, service_state
+from hearth.ingest import openapi_examples
 from hearth.ingest.api import ROUTERS
 from hearth.ingest.batcher import Inbox
 from hearth.ingest.bus import SYSTEM_FILTERS, SystemBus
@@ -163,6 +164,8 @@ def create_app(
             "catalogue": catalogue_check,
             "writer": writer_check,
         },
+        openapi_tags=openapi_examples.TAGS,
+        openapi_examples=openapi_examples.EXAMPLES,
     )
     for router in ROUTERS:
         app.include_router(router)

@@ -80,9 +80,14 @@ def reset_admin(
         }
     )
     admin_password = values.get(ADMIN_PASSWORD_KEY, "")
+    # The broker as auth reaches it: the TLS port and its CA when plain MQTT is off.
+    port = int(env["HEARTH_AUTH_MQTT_PORT"])
+    ca = env.get("HEARTH_AUTH_MQTT_CA_FILE") or None
     try:
         wait_for_broker(host, port, 10.0)
-        with DynsecControl(host, port, ADMIN_USERNAME, admin_password) as dynsec:
+        with DynsecControl(
+            host, port, ADMIN_USERNAME, admin_password, ca_file=Path(ca) if ca else None
+        ) as dynsec:
             ensure_replica_logins(dynsec, values, {"auth": (RESET_REPLICA,)})
     except (BootstrapError, PlatformError) as exc:
         raise AdminResetError(f"the broker login for the reset: {exc}") from None

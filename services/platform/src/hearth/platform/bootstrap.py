@@ -359,6 +359,7 @@ def bootstrap(
     timeout: float = 5.0,
     mosquitto_ctrl: str = "mosquitto_ctrl",
     replicas: Replicas | None = None,
+    ca_file: Path | None = None,
 ) -> BootstrapResult:
     """Run the bootstrap; see the module docstring for the two phases.
 
@@ -366,7 +367,8 @@ def bootstrap(
     offline step is skipped (the broker's file is elsewhere, e.g. in a container volume).
     ``wait`` is how long to wait for the broker to listen before the online phase.
     ``replicas`` names the replicas that get logins (default: from the environment,
-    :func:`~hearth.platform.logins.replica_plan`).
+    :func:`~hearth.platform.logins.replica_plan`). ``ca_file``: the online phase speaks MQTT
+    over TLS trusting that CA (``port`` is then the TLS port).
     """
     try:
         plan = replica_plan() if replicas is None else replicas
@@ -386,7 +388,9 @@ def bootstrap(
 
     wait_for_broker(host, port, wait)
     try:
-        dynsec = DynsecControl(host, port, ADMIN_USERNAME, admin_password, timeout=timeout)
+        dynsec = DynsecControl(
+            host, port, ADMIN_USERNAME, admin_password, timeout=timeout, ca_file=ca_file
+        )
         dynsec.connect()
     except BrokerUnavailable as exc:
         hint = (

@@ -79,6 +79,8 @@ class BrokerSettings:
     tls_port: int | None = None
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    plain: bool = True
+    """False: no plain listener (``HEARTH_MQTT_PLAIN=off``); the TLS listener is the only one."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.port <= 65535:
@@ -94,6 +96,8 @@ class BrokerSettings:
             raise BrokerConfigError(f"tls_port {self.tls_port} is outside 1..65535")
         if self.tls_port == self.port:
             raise BrokerConfigError(f"tls_port and port are both {self.port}")
+        if not self.plain and self.tls_port is None:
+            raise BrokerConfigError("plain MQTT can be off only with the TLS listener on")
         for name in (
             "user",
             "bind_address",
@@ -118,11 +122,18 @@ class BrokerSettings:
             ]
         )
 
+    def plain_listener(self) -> str:
+        """The plain MQTT listener's line, or a comment when plain MQTT is off."""
+        if not self.plain:
+            return "# off (HEARTH_MQTT_PLAIN=off): the TLS listener below is the only one"
+        return f"listener {self.port} {self.bind_address}"
+
     def values(self) -> dict[str, str]:
         """The placeholder values, as written into the config."""
         raw: dict[str, Any] = asdict(self)
-        for name in ("tls_port", "tls_cert", "tls_key"):
+        for name in ("tls_port", "tls_cert", "tls_key", "plain", "port", "bind_address"):
             del raw[name]
+        raw["plain_listener"] = self.plain_listener()
         raw["tls_listener"] = self.tls_listener()
         raw["persistence_location"] = _absolute(self.persistence_location)
         raw["dynsec_file"] = _absolute(self.dynsec_file)

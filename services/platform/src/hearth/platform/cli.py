@@ -83,6 +83,7 @@ def _cmd_bootstrap(args: argparse.Namespace) -> int:
         offline=args.offline,
         wait=args.wait,
         mosquitto_ctrl=args.mosquitto_ctrl,
+        ca_file=args.ca_file,
     )
     for key in result.secrets_created:
         print(f"bootstrap: created secret {key} in {result.secrets_file}")
@@ -160,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--wait", type=float, default=10.0, help="seconds to wait for the broker")
     p.add_argument("--mosquitto-ctrl", default="mosquitto_ctrl")
+    p.add_argument(
+        "--ca-file",
+        type=Path,
+        help="MQTT over TLS trusting this CA (--port is then the TLS port, e.g. 8883 with "
+        "HEARTH_MQTT_PLAIN=off)",
+    )
     p.set_defaults(func=_cmd_bootstrap)
 
     p = sub.add_parser(

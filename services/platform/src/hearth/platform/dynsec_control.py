@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
@@ -24,6 +25,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from hearth.common.dynsec import CONTROL_TOPIC, RESPONSE_TOPIC
+from hearth.common.mqtt_tls import tls_context
 from hearth.platform.errors import BrokerUnavailable, DynsecError
 
 __all__ = ["DynsecControl"]
@@ -33,12 +35,22 @@ class _Connection:
     """A paho MQTT 5 client that connects, waits for CONNACK and reports refusals."""
 
     def __init__(
-        self, host: str, port: int, username: str, password: str, client_id: str, timeout: float
+        self,
+        host: str,
+        port: int,
+        username: str,
+        password: str,
+        client_id: str,
+        timeout: float,
+        ca_file: Path | None = None,
     ) -> None:
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
         )
         self.client.username_pw_set(username, password)
+        context = tls_context(ca_file)
+        if context is not None:
+            self.client.tls_set_context(context)
         self._connected = threading.Event()
         self.refused: ReasonCode | None = None
         """The CONNACK reason when the broker refused the login."""
@@ -93,6 +105,7 @@ class DynsecControl:
         *,
         client_id: str | None = None,
         timeout: float = 5.0,
+        ca_file: Path | None = None,
     ) -> None:
         self.timeout = timeout
         self._conn = _Connection(
@@ -102,6 +115,7 @@ class DynsecControl:
             password,
             client_id or f"{username}-{uuid.uuid4().hex[:12]}",
             timeout,
+            ca_file,
         )
         self._responses: dict[str, dict[str, Any]] = {}
         self._arrived = threading.Condition()

@@ -9,6 +9,7 @@ renders it inside the ``web`` container (``hearth front-door``). What it serves,
   upgrade, unbuffered);
 - ``/docs/``: the docs portal (Swagger UI and ReDoc from local files, no CDN) and
   ``/docs/openapi/<service>.json``: that service's ``/openapi.json``;
+  ``/docs/asyncapi/<service>.json``: its ``/asyncapi.json`` (realtime's Socket.IO events);
 - ``/``: the site folder (:mod:`hearth.platform.front_door_site`): the dashboard's
   placeholder page until the dashboard lands, and ``/tls/ca.crt`` when the platform made a CA;
 - CORS only for the origins the operator lists: a preflight from a listed origin gets 204
@@ -30,7 +31,13 @@ from pathlib import Path
 from typing import Final
 
 from hearth.platform.errors import PlatformError
-from hearth.platform.front_door_routes import OPENAPI_SERVICES, ROUTES, Route, routed_services
+from hearth.platform.front_door_routes import (
+    ASYNCAPI_SERVICES,
+    OPENAPI_SERVICES,
+    ROUTES,
+    Route,
+    routed_services,
+)
 from hearth.platform.tls import TlsFiles
 
 __all__ = [
@@ -181,6 +188,13 @@ def _docs_locations() -> list[str]:
             f"        location = /docs/openapi/{name}.json {{",
             *_proxy_headers("            "),
             f"            proxy_pass http://{name}/openapi.json;",
+            "        }",
+        ]
+    for name in ASYNCAPI_SERVICES:
+        lines += [
+            f"        location = /docs/asyncapi/{name}.json {{",
+            *_proxy_headers("            "),
+            f"            proxy_pass http://{name}/asyncapi.json;",
             "        }",
         ]
     return lines

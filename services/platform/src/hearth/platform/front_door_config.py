@@ -7,6 +7,9 @@
   with a certificate from the platform's own CA, made under ``var/tls``; the CA is served at
   ``/tls/ca.crt``) or ``files`` (HTTPS with the operator's ``HEARTH_TLS_CERT_FILE`` (full
   chain, PEM) and ``HEARTH_TLS_KEY_FILE``).
+- ``HEARTH_TLS_CA_FILE`` (with ``files``, optional): the CA that issued the operator's
+  certificate; served at ``/tls/ca.crt``, handed to devices in the config download and
+  trusted by the services when plain MQTT is off.
 - ``HEARTH_TLS_NAMES``: comma-separated extra host names or addresses for the generated
   certificate (``hearth.lan,192.168.1.20``); localhost, 127.0.0.1 and ::1 are always in it.
 """
@@ -39,6 +42,7 @@ class FrontDoorOptions:
     tls: TlsMode = "off"
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    tls_ca: Path | None = None
     tls_names: tuple[str, ...] = ()
 
     @classmethod
@@ -49,6 +53,7 @@ class FrontDoorOptions:
             raise FrontDoorError(f"HEARTH_TLS={mode!r} is not one of {', '.join(_TLS_MODES)}")
         cert = env.get("HEARTH_TLS_CERT_FILE", "").strip()
         key = env.get("HEARTH_TLS_KEY_FILE", "").strip()
+        ca = env.get("HEARTH_TLS_CA_FILE", "").strip() if mode == "files" else ""
         if mode == "files" and not (cert and key):
             raise FrontDoorError(
                 "HEARTH_TLS=files needs HEARTH_TLS_CERT_FILE and HEARTH_TLS_KEY_FILE"
@@ -58,6 +63,7 @@ class FrontDoorOptions:
             tls=cast(TlsMode, mode),
             tls_cert=base / cert if cert else None,
             tls_key=base / key if key else None,
+            tls_ca=base / ca if ca else None,
             tls_names=_list(env.get("HEARTH_TLS_NAMES", "")),
         )
 
@@ -74,7 +80,7 @@ class FrontDoorOptions:
             return ensure_generated(generated_dir, self.tls_names)
         assert self.tls_cert is not None
         assert self.tls_key is not None
-        for path in (self.tls_cert, self.tls_key):
-            if not path.is_file():
+        for path in (self.tls_cert, self.tls_key, self.tls_ca):
+            if path is not None and not path.is_file():
                 raise FrontDoorError(f"TLS file {path} does not exist")
-        return TlsFiles(cert=self.tls_cert, key=self.tls_key)
+        return TlsFiles(cert=self.tls_cert, key=self.tls_key, ca=self.tls_ca)

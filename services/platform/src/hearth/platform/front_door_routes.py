@@ -4,9 +4,9 @@ The front door (nginx on the web port, :mod:`hearth.platform.front_door`) serves
 service on one origin and rewrites no path: each service keeps its own prefix
 (design.md, "HTTP routes on one origin"). A new service or a new prefix is one line in
 :data:`ROUTES`; a service whose OpenAPI the docs portal shows is one line in
-:data:`OPENAPI_SERVICES`. Service names are the keys of
-:data:`~hearth.platform.stack_config.DEFAULT_PORTS` (the native ports) and the compose
-service names.
+:data:`OPENAPI_SERVICES` (its events' AsyncAPI: :data:`ASYNCAPI_SERVICES`). Service names
+are the keys of :data:`~hearth.platform.stack_config.DEFAULT_PORTS` (the native ports)
+and the compose service names.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["OPENAPI_SERVICES", "ROUTES", "Route", "routed_services"]
+__all__ = ["ASYNCAPI_SERVICES", "OPENAPI_SERVICES", "ROUTES", "Route", "routed_services"]
 
 _PATH = re.compile(r"/[A-Za-z0-9._/-]*")
 
@@ -52,8 +52,11 @@ ROUTES: Final[tuple[Route, ...]] = (
 OPENAPI_SERVICES: Final[tuple[str, ...]] = ("auth", "registry", "ingest", "realtime")
 """Services whose ``/openapi.json`` the docs portal shows, in its menu order."""
 
+ASYNCAPI_SERVICES: Final[tuple[str, ...]] = ("realtime",)
+"""Services whose ``/asyncapi.json`` (their events) the portal renders at ``asyncapi.html``."""
+
 
 def routed_services() -> tuple[str, ...]:
     """Every service the front door talks to (routes and docs), each once, in table order."""
-    names = [route.service for route in ROUTES] + list(OPENAPI_SERVICES)
+    names = [route.service for route in ROUTES] + list(OPENAPI_SERVICES + ASYNCAPI_SERVICES)
     return tuple(dict.fromkeys(names))

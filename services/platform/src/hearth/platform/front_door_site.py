@@ -5,8 +5,12 @@
     index.html               the dashboard's placeholder (until the dashboard lands)
     docs/index.html          the portal: Swagger UI over every service's OpenAPI
     docs/portal.js           its service menu (reads specs.json)
+    docs/menu.js             the service menu both pages share
     docs/redoc.html          ReDoc
     docs/specs.json          [{name, url}] from hearth.platform.front_door_routes
+    docs/asyncapi.html       the events (AsyncAPI) of ASYNCAPI_SERVICES, rendered by
+    docs/asyncapi.js         this script from the document (no CDN, no npm renderer)
+    docs/events.json         [{name, url}] of those documents
     docs/assets/             swagger-ui-bundle.js, swagger-ui.css, redoc.standalone.js,
                              favicon.png: copied from the fastapi-offline wheel, so the docs
                              work without internet
@@ -23,7 +27,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Final
 
-from hearth.platform.front_door_routes import OPENAPI_SERVICES
+from hearth.platform.front_door_routes import ASYNCAPI_SERVICES, OPENAPI_SERVICES
 
 __all__ = ["ASSETS", "specs", "write_site"]
 
@@ -34,6 +38,11 @@ ASSETS: Final = ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"
 def specs() -> list[dict[str, str]]:
     """The portal's menu: each service of the docs and the front door path of its OpenAPI."""
     return [{"name": name, "url": f"/docs/openapi/{name}.json"} for name in OPENAPI_SERVICES]
+
+
+def event_specs() -> list[dict[str, str]]:
+    """The events page's menu: each service with an AsyncAPI document and its path."""
+    return [{"name": name, "url": f"/docs/asyncapi/{name}.json"} for name in ASYNCAPI_SERVICES]
 
 
 def _copy_tree(source: resources.abc.Traversable, target: Path) -> None:
@@ -56,6 +65,7 @@ def write_site(site_dir: Path, ca_cert: Path | None = None) -> Path:
     for name in ASSETS:
         (assets / name).write_bytes((static / name).read_bytes())
     (staging / "docs" / "specs.json").write_text(json.dumps(specs(), indent=2) + "\n")
+    (staging / "docs" / "events.json").write_text(json.dumps(event_specs(), indent=2) + "\n")
     if ca_cert is not None:
         (staging / "tls").mkdir()
         shutil.copyfile(ca_cert, staging / "tls" / "ca.crt")

@@ -11,11 +11,15 @@ filled by :meth:`ServiceSpec.render`:
 - ``{host}`` and ``{port}``: where this service listens;
 - ``{<name>_port}`` for every entry of :data:`~hearth.platform.stack_config.DEFAULT_PORTS`
   (``{broker_port}``, ``{auth_port}``...);
+- ``{service_mqtt_port}``, ``{service_mqtt_ca_file}``: the broker as services reach it (the
+  TLS port and the CA when ``HEARTH_MQTT_PLAIN=off``); ``{device_mqtt_port}``,
+  ``{device_mqtt_tls}``, ``{device_mqtt_ca_file}``: as devices reach it (TLS when on);
 - ``{database_url}``: the stack's database (``postgresql+asyncpg://``);
 - ``{var_dir}``, ``{secrets_file}``.
 
 Every service also gets, with its own prefix, ``HEARTH_<NAME>_DATABASE_URL``,
-``HEARTH_<NAME>_MQTT_HOST``, ``HEARTH_<NAME>_MQTT_PORT``, ``HEARTH_<NAME>_JWKS_URL``
+``HEARTH_<NAME>_MQTT_HOST``, ``HEARTH_<NAME>_MQTT_PORT`` (and ``_MQTT_CA_FILE`` over TLS),
+``HEARTH_<NAME>_JWKS_URL``
 (auth's JWKS on the auth port) and ``HEARTH_<NAME>_REPLICA`` = ``0`` (the native stack
 runs replica 0 of each service: its broker login ``svc-<name>-0`` is bound to client id
 ``<name>-0``), plus ``HEARTH_SECRETS_FILE`` (:func:`service_env`).
@@ -84,12 +88,14 @@ def service_env(spec: ServiceSpec, values: Mapping[str, str]) -> dict[str, str]:
     env = {
         f"{prefix}DATABASE_URL": values["database_url"],
         f"{prefix}MQTT_HOST": values["host"],
-        f"{prefix}MQTT_PORT": values["broker_port"],
+        f"{prefix}MQTT_PORT": values["service_mqtt_port"],
+        f"{prefix}MQTT_CA_FILE": values["service_mqtt_ca_file"],
         f"{prefix}JWKS_URL": f"http://{values['host']}:{values['auth_port']}/.well-known/jwks.json",
         f"{prefix}REPLICA": NATIVE_REPLICA,
     }
     env.update({key: value.format_map(values) for key, value in spec.env.items()})
-    return env
+    # An empty value is not set at all (the service's default applies: no CA file = plain).
+    return {key: value for key, value in env.items() if value}
 
 
 SERVICES: Final[tuple[ServiceSpec, ...]] = (
@@ -114,8 +120,11 @@ SERVICES: Final[tuple[ServiceSpec, ...]] = (
         env={
             "HEARTH_REGISTRY_AUTH_URL": "http://{host}:{auth_port}",
             # The config download tells devices this port (and the host, 127.0.0.1 unless
-            # HEARTH_REGISTRY_DEVICE_BROKER_HOST is set for make up).
-            "HEARTH_REGISTRY_DEVICE_BROKER_PORT": "{broker_port}",
+            # HEARTH_REGISTRY_DEVICE_BROKER_HOST is set for make up); with HEARTH_TLS the
+            # TLS port and the CA (its PEM is in the download).
+            "HEARTH_REGISTRY_DEVICE_BROKER_PORT": "{device_mqtt_port}",
+            "HEARTH_REGISTRY_DEVICE_BROKER_TLS": "{device_mqtt_tls}",
+            "HEARTH_REGISTRY_DEVICE_BROKER_CA_FILE": "{device_mqtt_ca_file}",
         },
     ),
     ServiceSpec(

@@ -43,6 +43,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from hearth.platform import broker_config
@@ -331,7 +332,7 @@ class Stack:
             )
 
     def _check_ports(self) -> None:
-        wanted = [("broker", self.config.port("broker"))]
+        wanted = [("broker", self.config.port("broker"))] if self.config.mqtt_plain else []
         wanted += [(spec.name, self.config.port(spec.name)) for spec in self.services]
         wanted.append((WEB, self.config.port(WEB)))
         if self.config.front_door.tls != "off":
@@ -372,6 +373,7 @@ class Stack:
             tls_port=self.config.port(MQTTS) if tls else None,
             tls_cert=tls.cert if tls else None,
             tls_key=tls.key if tls else None,
+            plain=self.config.mqtt_plain,
         )
         broker_config.write_config(settings, self.config.broker_config)
         result = bootstrap(
@@ -458,7 +460,36 @@ class Stack:
             "secrets_file": str(self.config.secrets_file),
         }
         values.update({f"{name}_port": str(port) for name, port in self.config.ports.items()})
+        values.update(self._mqtt_values())
         return values
+
+    def _mqtt_values(self) -> dict[str, str]:
+        """How services and devices reach the broker (services.py: ``{service_mqtt_port}``...).
+
+        Services use plain MQTT while it is on, else TLS trusting the CA; with TLS on, the
+        config download tells devices the TLS port and hands them the CA.
+        """
+        tls = self._tls()
+        ca = str(tls.ca) if tls is not None and tls.ca is not None else ""
+        plain = self.config.mqtt_plain
+        return {
+            "service_mqtt_port": str(self.config.port("broker" if plain else MQTTS)),
+            "service_mqtt_ca_file": "" if plain else ca,
+            "device_mqtt_port": str(self.config.port("broker" if tls is None else MQTTS)),
+            "device_mqtt_tls": "false" if tls is None else "true",
+            "device_mqtt_ca_file": ca,
+        }
+
+    @property
+    def _broker_port(self) -> int:
+        """The port the broker's admin and readiness checks use (TLS when plain is off)."""
+        return self.config.port("broker" if self.config.mqtt_plain else MQTTS)
+
+    @property
+    def _broker_ca(self) -> Path | None:
+        """The CA to trust on :attr:`_broker_port` (None: plain MQTT)."""
+        tls = None if self.config.mqtt_plain else self._tls()
+        return tls.ca if tls is not None else None
 
     def _service_values(self, spec: ServiceSpec, values: Mapping[str, str]) -> dict[str, str]:
         return {**values, "port": str(self.config.port(spec.name))}
@@ -610,7 +641,9 @@ class Stack:
         return (
             info is not None
             and info.state in ("RUNNING", "STARTING")
-            and _port_open(self.config.host, self.config.port("broker" if name == BROKER else name))
+            and _port_open(
+                self.config.host, self._broker_port if name == BROKER else self.config.port(name)
+            )
         )
 
     def _wait_ready(self, names: Sequence[str]) -> bool:
@@ -650,8 +683,9 @@ class Stack:
         result = bootstrap(
             secrets_file=self.config.secrets_file,
             host=self.config.host,
-            port=self.config.port("broker"),
+            port=self._broker_port,
             wait=min(self.config.start_timeout, 5.0),  # it listened a moment ago
+            ca_file=self._broker_ca,
         )
         for change in result.changes:
             self._log(f"broker: {change}")
@@ -692,14 +726,15 @@ class Stack:
             lines.append(f"{'CA:':<9} {web}/tls/ca.crt  (the platform's CA: trust it)")
         for spec in self.services:
             lines.append(f"{spec.name + ':':<9} http://{host}:{self.config.port(spec.name)}/docs")
-        lines.append(
-            f"{'broker:':<9} mqtt://{host}:{self.config.port('broker')}  (logins only: "
-            "services from the secrets file, devices from the registry)"
-        )
+        if self.config.mqtt_plain:
+            lines.append(
+                f"{'broker:':<9} mqtt://{host}:{self.config.port('broker')}  (logins only: "
+                "services from the secrets file, devices from the registry)"
+            )
         if self.config.front_door.tls != "off":
             lines.append(
                 f"{'mqtts:':<9} mqtts://{host}:{self.config.port(MQTTS)}  (MQTT over TLS, the "
-                "same logins)"
+                "same logins; plain MQTT " + ("on too)" if self.config.mqtt_plain else "off)")
             )
         if status.database:
             lines.append(f"{'database:':<9} {status.database}")
@@ -823,7 +858,8 @@ class Stack:
             except (StackError, OSError):
                 infos = {}
         parts = [self._supervisor_part(supervisor, bool(infos))]
-        parts.append(self._process_part(BROKER, "broker", ports["broker"], infos))
+        broker_port = ports["broker"] if self.config.mqtt_plain else ports[MQTTS]
+        parts.append(self._process_part(BROKER, "broker", broker_port, infos))
         parts.append(self._database_part(state))
         names = state.services if state is not None else [s.name for s in self.services]
         for name in names:

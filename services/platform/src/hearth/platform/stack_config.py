@@ -24,7 +24,8 @@ Environment variables (docs/operations.md has the table): ``HEARTH_VAR_DIR``,
 of :data:`DEFAULT_PORTS`, ``HEARTH_POSTGRES`` (``auto``, ``existing``, ``own``),
 ``HEARTH_POSTGRES_URL``, ``HEARTH_POSTGRES_SWITCH`` (``yes``: switch to the database asked
 for), ``HEARTH_DATABASE_NAME``, ``HEARTH_OWN_POSTGRES_PORT``, ``HEARTH_START_TIMEOUT`` and
-``HEARTH_TLS*`` and ``HEARTH_WEB_CORS_ORIGINS`` (:mod:`hearth.platform.front_door_config`).
+``HEARTH_TLS*`` and ``HEARTH_WEB_CORS_ORIGINS`` (:mod:`hearth.platform.front_door_config`),
+``HEARTH_MQTT_PLAIN`` (``on``; ``off``: no plain MQTT listener, needs ``HEARTH_TLS``).
 """
 
 from __future__ import annotations
@@ -120,6 +121,8 @@ class StackConfig:
     start_timeout: float = DEFAULT_START_TIMEOUT
     host: str = HOST
     front_door: FrontDoorOptions = field(default_factory=FrontDoorOptions)
+    mqtt_plain: bool = True
+    """``HEARTH_MQTT_PLAIN=off``: no plain MQTT listener; devices and services use TLS."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> StackConfig:
@@ -148,6 +151,17 @@ class StackConfig:
             timeout = float(raw_timeout) if raw_timeout else DEFAULT_START_TIMEOUT
         except ValueError:
             raise StackError(f"HEARTH_START_TIMEOUT={raw_timeout!r} is not seconds") from None
+        front_door = FrontDoorOptions.from_env(env, project)
+        plain = env.get("HEARTH_MQTT_PLAIN", "").strip().lower() or "on"
+        if plain not in ("on", "off"):
+            raise StackError(f"HEARTH_MQTT_PLAIN={plain!r}: say on or off")
+        if plain == "off" and front_door.tls == "off":
+            raise StackError("HEARTH_MQTT_PLAIN=off needs MQTT over TLS: set HEARTH_TLS too")
+        if plain == "off" and front_door.tls == "files" and front_door.tls_ca is None:
+            raise StackError(
+                "HEARTH_MQTT_PLAIN=off with HEARTH_TLS=files needs HEARTH_TLS_CA_FILE (the CA "
+                "the services trust for the broker)"
+            )
         return cls(
             var_dir=var_dir,
             project_dir=project,
@@ -160,7 +174,8 @@ class StackConfig:
             database_name=database,
             own_postgres_port=_port(env, "own_postgres", DEFAULT_OWN_POSTGRES_PORT),
             start_timeout=timeout,
-            front_door=FrontDoorOptions.from_env(env, project),
+            front_door=front_door,
+            mqtt_plain=plain == "on",
         )
 
     def port(self, name: str) -> int:

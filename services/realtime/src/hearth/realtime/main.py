@@ -29,6 +29,7 @@ from hearth.common.registry_client import RegistryClient
 from hearth.common.routing import TopicRouter
 from hearth.common.tokens import RevocationMarks, TokenVerifier, verifier_from_settings
 from hearth.common.web import create_service_app, service_state
+from hearth.realtime.api import asyncapi as asyncapi_api
 from hearth.realtime.backlog import SendQueues
 from hearth.realtime.config import RealtimeSettings
 from hearth.realtime.metrics import RealtimeMetrics
@@ -81,7 +82,7 @@ def create_app(
         settings,
         title="Hearth realtime",
         description="Socket.IO rooms named by MQTT topics, checked by token and registry "
-        "(Socket.IO at /socket.io/; events in the README).",
+        "(Socket.IO at /socket.io/; its events: GET /asyncapi.json).",
         lifespan=lifespan,
         token_verifier=verifier,
         state=RealtimeState(
@@ -89,7 +90,9 @@ def create_app(
         ),
         metrics_registry=metrics,
         readiness_checks={"broker": mqtt.readiness_check},
+        openapi_tags=asyncapi_api.TAGS,
     )
+    app.include_router(asyncapi_api.router)
     return socketio.ASGIApp(sio, other_asgi_app=app)
 
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from hearth.common.errors import ConfigError
 from hearth.common.settings import HearthSettings, ServiceUrl
+from hearth.registry.device_config import BrokerAddress
 
 __all__ = ["RegistrySettings"]
 
@@ -52,6 +56,11 @@ class RegistrySettings(HearthSettings):
     device_broker_tls: bool = Field(
         default=False, description="Whether devices must use TLS to reach the broker."
     )
+    device_broker_ca_file: Path | None = Field(
+        default=None,
+        description="The CA certificate (PEM) devices trust for the broker's TLS listener; "
+        "the config download carries it when device_broker_tls is on (unset: a public CA).",
+    )
     dynsec_timeout: float = Field(
         default=5.0,
         gt=0,
@@ -81,3 +90,20 @@ class RegistrySettings(HearthSettings):
         le=4 * 1024**3,
         description="Bytes the in-memory shadow (reported state, last seen) may hold.",
     )
+
+    def device_broker(self) -> BrokerAddress:
+        """The broker as devices reach it; with TLS, the CA's PEM read from its file now."""
+        ca = None
+        if self.device_broker_tls and self.device_broker_ca_file is not None:
+            name = self._env_name("device_broker_ca_file")
+            try:
+                ca = self.device_broker_ca_file.read_text(encoding="ascii")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(
+                    f"{name}: cannot read {self.device_broker_ca_file}: {exc}"
+                ) from None
+            if "-----BEGIN CERTIFICATE-----" not in ca:
+                raise ConfigError(f"{name}: {self.device_broker_ca_file} holds no PEM certificate")
+        return BrokerAddress(
+            self.device_broker_host, self.device_broker_port, self.device_broker_tls, ca
+        )

@@ -6,8 +6,9 @@ format; the field names are the same in all four (upper-cased with a ``HEARTH_``
 ``env`` and ``arduino``):
 
 - the broker as devices reach it (``broker_host``, ``broker_port``, ``broker_tls``: the
-  registry's ``device_broker_*`` settings), the login (``username``, ``password``,
-  ``client_id``), ``home``, ``device``, ``name``;
+  registry's ``device_broker_*`` settings) and, with TLS, ``broker_ca``: the CA certificate
+  (PEM) to trust, present only then (C: ``#ifdef HEARTH_BROKER_CA``), the login
+  (``username``, ``password``, ``client_id``), ``home``, ``device``, ``name``;
 - the device's topics: ``status_topic``, ``ack_topic``, ``command_filter``
   (``.../command/+``), ``telemetry_prefix`` and ``state_prefix`` (append a metric's or
   property's name), and (``json``, ``micropython``) one topic per metric and property;
@@ -51,6 +52,8 @@ class BrokerAddress:
     host: str
     port: int
     tls: bool
+    ca: str | None = None
+    """The CA certificate (PEM) devices trust for TLS; None: none to hand out."""
 
 
 class DeviceConfig(BaseModel):
@@ -62,6 +65,11 @@ class DeviceConfig(BaseModel):
     broker_host: str
     broker_port: int
     broker_tls: bool
+    broker_ca: str | None = Field(
+        default=None,
+        description="With TLS: the CA certificate (PEM) to trust for the broker; absent "
+        "without TLS or when the broker's certificate is from a public CA.",
+    )
     username: str
     password: str = Field(description="The device's broker password (a secret).", repr=False)
     client_id: str
@@ -90,6 +98,7 @@ class DeviceConfig(BaseModel):
             broker_host=broker.host,
             broker_port=broker.port,
             broker_tls=broker.tls,
+            broker_ca=broker.ca if broker.tls else None,
             username=username,
             password=password,
             client_id=username,
@@ -134,6 +143,16 @@ _SCALARS = (
 )
 
 
+def _scalars(config: DeviceConfig) -> dict[str, Any]:
+    """The scalar fields, ``broker_ca`` after ``broker_tls`` when there is one."""
+    values: dict[str, Any] = {}
+    for name in _SCALARS:
+        values[name] = getattr(config, name)
+        if name == "broker_tls" and config.broker_ca is not None:
+            values["broker_ca"] = config.broker_ca
+    return values
+
+
 def _capabilities(config: DeviceConfig) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return (
         [m.model_dump(exclude_none=True) for m in config.metrics],
@@ -149,7 +168,7 @@ def _header(config: DeviceConfig, comment: str) -> str:
 
 
 def _env(config: DeviceConfig) -> str:
-    values: dict[str, Any] = {name: getattr(config, name) for name in _SCALARS}
+    values = _scalars(config)
     values["broker_tls"] = int(config.broker_tls)
     values["metrics"] = ",".join(m.name for m in config.metrics)
     values["properties"] = ",".join(p.name for p in config.properties)
@@ -159,7 +178,7 @@ def _env(config: DeviceConfig) -> str:
 
 def _micropython(config: DeviceConfig) -> str:
     metrics, properties = _capabilities(config)
-    values: dict[str, Any] = {name: getattr(config, name) for name in _SCALARS}
+    values = _scalars(config)
     values["telemetry_topics"] = config.telemetry_topics
     values["state_topics"] = config.state_topics
     values["metrics"] = metrics
@@ -182,8 +201,7 @@ def _c_string(text: str) -> str:
 
 def _arduino(config: DeviceConfig) -> str:
     lines = ["#pragma once", ""]
-    for name in _SCALARS:
-        value = getattr(config, name)
+    for name, value in _scalars(config).items():
         if isinstance(value, bool):
             literal = "1" if value else "0"
         elif isinstance(value, int):

@@ -34,6 +34,7 @@ from hearth.common.routing import TopicRouter, payload_bytes
 from hearth.common.tokens import USER_MARKS_FILTER, RevocationMarks, verifier_from_settings
 from hearth.common.topics import DISCOVERED_FILTER
 from hearth.common.web import create_service_app, service_state
+from hearth.registry import openapi_examples
 from hearth.registry.api import authorize as authorize_api
 from hearth.registry.api import commands as commands_api
 from hearth.registry.api import devices as devices_api
@@ -43,7 +44,6 @@ from hearth.registry.api import members as members_api
 from hearth.registry.commands import CommandService
 from hearth.registry.config import RegistrySettings
 from hearth.registry.device_bus import DeviceBus
-from hearth.registry.device_config import BrokerAddress
 from hearth.registry.device_logins import DeviceLogins
 from hearth.registry.device_watch import DeviceWatch
 from hearth.registry.discovered import DiscoveredMetrics
@@ -108,11 +108,7 @@ def create_app(
         events,
         DeviceLogins(dynsec),
         passwords,
-        BrokerAddress(
-            settings.device_broker_host,
-            settings.device_broker_port,
-            settings.device_broker_tls,
-        ),
+        settings.device_broker(),
         shadow,
         SnapshotPublisher(mqtt, wait=settings.event_publish_wait),
         authorize_ttl=settings.authorize_ttl,
@@ -146,6 +142,8 @@ def create_app(
         token_verifier=verifier_from_settings(settings, marks=marks),
         state=state,
         readiness_checks=readiness,
+        openapi_tags=openapi_examples.TAGS,
+        openapi_examples=openapi_examples.EXAMPLES,
     )
     app.include_router(homes_api.router)
     app.include_router(members_api.router)

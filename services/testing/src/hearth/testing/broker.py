@@ -114,12 +114,20 @@ class RunningBroker:
         sys_interval: int = 10,
         autosave_interval: int = 30,
         tls: TlsFiles | None = None,
+        plain: bool = True,
     ) -> None:
         self.root = root
         root.mkdir(parents=True, exist_ok=True)
         self.port = port if port is not None else free_port(self.host)
         # With ``tls``: a second listener, MQTT over TLS with that certificate, on its own port.
         self.tls_port = free_port(self.host) if tls is not None else None
+        # ``plain=False`` (HEARTH_MQTT_PLAIN=off): nothing listens on ``port``; the harness's
+        # own admin sessions use the TLS port, trusting the CA (``service_port``/``service_ca``).
+        self.plain = plain
+        if not plain and (tls is None or tls.ca is None or self.tls_port is None):
+            raise ValueError("a broker without plain MQTT needs tls with a CA")
+        self.service_port: int = self.port if plain else self.tls_port  # type: ignore[assignment]
+        self.service_ca: Path | None = None if plain or tls is None else tls.ca
         self.secrets_file = root / "secrets.env"
         self.secrets: dict[str, str] = dict(ensure_secrets(self.secrets_file).values)
         self.admin = Login(ADMIN_USERNAME, self.secrets[ADMIN_PASSWORD_KEY])
@@ -132,6 +140,7 @@ class RunningBroker:
             tls_port=self.tls_port,
             tls_cert=tls.cert if tls else None,
             tls_key=tls.key if tls else None,
+            plain=plain,
         )
         self.config_file = root / "mosquitto.conf"
         self.config_text = broker_config.write_config(self.settings, self.config_file)
@@ -179,7 +188,11 @@ class RunningBroker:
         for service, replica in sorted(planned):
             replicas.setdefault(service, []).append(replica)
         online = bootstrap(
-            secrets_file=self.secrets_file, host=self.host, port=self.port, replicas=replicas
+            secrets_file=self.secrets_file,
+            host=self.host,
+            port=self.service_port,
+            replicas=replicas,
+            ca_file=self.service_ca,
         )
         online.dynsec_file_created = offline.dynsec_file_created
         self._replicas = planned
@@ -190,7 +203,7 @@ class RunningBroker:
     def start(self, timeout: float = _START_TIMEOUT) -> None:
         """Start mosquitto and wait until it accepts connections."""
         self.process.start()
-        self.process.wait_listening(self.host, self.port, timeout)
+        self.process.wait_listening(self.host, self.service_port, timeout)
 
     def stop(self, timeout: float = _START_TIMEOUT) -> None:
         """Stop gracefully (SIGTERM: mosquitto saves its persistence) and wait for the exit."""
@@ -233,7 +246,12 @@ class RunningBroker:
     def control(self, timeout: float = 5.0) -> DynsecControl:
         """A connected dynsec admin session; use it as a context manager."""
         return DynsecControl(
-            self.host, self.port, self.admin.username, self.admin.password, timeout=timeout
+            self.host,
+            self.service_port,
+            self.admin.username,
+            self.admin.password,
+            timeout=timeout,
+            ca_file=self.service_ca,
         ).connect()
 
     def create_device_login(self, home: str, device: str) -> Login:

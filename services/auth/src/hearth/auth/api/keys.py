@@ -25,7 +25,6 @@ async def jwks(ring: KeyRingDep, response: Response) -> JsonWebKeySet:
     status_code=status.HTTP_201_CREATED,
     summary="Add a new signing key now (admin)",
     responses={401: {"model": Problem}, 403: {"model": Problem}},
-    tags=["keys"],
 )
 async def rotate(_admin: AdminUser, store: KeyStoreDep) -> RotatedKey:
     """Add a successor key: published in the JWKS at once, signing after the publish delay.

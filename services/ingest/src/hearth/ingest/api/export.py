@@ -11,6 +11,7 @@ from hearth.common.auth import CurrentCaller
 from hearth.common.inputs import Slug
 from hearth.ingest.api.deps import HISTORY_ERRORS, HistoryDep, HomeSlug, TimeRange
 from hearth.ingest.history import EXPORT_MEDIA_TYPES, ExportFormat
+from hearth.ingest.openapi_examples import EXPORT
 
 __all__ = ["router"]
 
@@ -24,7 +25,7 @@ router = APIRouter(prefix="/telemetry/homes/{home}", tags=["history"])
         **HISTORY_ERRORS,
         200: {
             "description": "device,metric,ts,value per line (CSV with a header, or NDJSON)",
-            "content": {media: {} for media in EXPORT_MEDIA_TYPES.values()},
+            "content": {media: EXPORT[media] for media in EXPORT_MEDIA_TYPES.values()},
         },
     },
     response_class=StreamingResponse,

@@ -9,6 +9,7 @@ from hearth.common.problems import Problem
 from hearth.ingest.api.deps import HISTORY_ERRORS, HistoryDep, HomeSlug
 from hearth.ingest.history import body_lines
 from hearth.ingest.models import ImportReport
+from hearth.ingest.openapi_examples import CSV
 
 __all__ = ["router"]
 
@@ -29,7 +30,7 @@ router = APIRouter(prefix="/telemetry/homes/{home}", tags=["history"])
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "content": {"text/csv": {"schema": {"type": "string"}, "example": CSV}},
         }
     },
 )

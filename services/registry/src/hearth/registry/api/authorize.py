@@ -20,11 +20,12 @@ from hearth.registry.catalogue import CATALOGUE, DeviceType
 
 __all__ = ["router"]
 
-router = APIRouter(prefix="/registry", tags=["authorisation"])
+router = APIRouter(prefix="/registry")
 
 
 @router.post(
     "/authorize",
+    tags=["authorisation"],
     summary="May this user read, write or manage this topic, filter or home?",
     responses={401: {"model": Problem, "description": "No valid access token"}},
 )

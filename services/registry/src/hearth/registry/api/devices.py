@@ -20,6 +20,7 @@ from hearth.registry.models import (
     DeviceUpdate,
     DeviceWithCredentials,
 )
+from hearth.registry.openapi_examples import CONFIG_DOWNLOAD
 
 __all__ = ["router"]
 
@@ -137,12 +138,7 @@ async def rotate_credentials(
         **WRITE_ERRORS,
         200: {
             "description": "The config file (docs/devices.md defines each format)",
-            "content": {
-                "application/json": {},
-                "text/plain": {},
-                "text/x-python": {},
-                "text/x-c": {},
-            },
+            "content": CONFIG_DOWNLOAD,
         },
     },
     response_class=Response,

@@ -5,16 +5,7 @@
 (async function () {
   const KEY = "hearth-docs-token";
   const select = document.getElementById("service");
-  const specs = await (await fetch("specs.json")).json();
-  const wanted = new URLSearchParams(location.search).get("service");
-  for (const spec of specs) {
-    const option = document.createElement("option");
-    option.value = spec.name;
-    option.textContent = spec.name;
-    option.dataset.url = spec.url;
-    select.appendChild(option);
-  }
-  if (wanted && specs.some((spec) => spec.name === wanted)) select.value = wanted;
+  await hearthMenu(select, "specs.json");
 
   // Keeps the token of any Authorize (and forgets it on Logout).
   const KeepToken = () => ({
