@@ -516,3 +516,56 @@ def test_a_registry_that_does_not_answer_is_a_503_not_a_denial(
     # positive control: the same request to the ingest that reaches the registry
     ok = history.http.get(f"/telemetry/homes/{home.slug}/latest", headers=home.owner.headers)
     assert ok.status_code == 200
+
+
+# --------------------------------------------------------------------------- rollups, retention
+
+
+def test_buckets_come_from_rollups_and_say_so(history: History, stack: ServiceStack) -> None:
+    home = make_home(stack)
+    seed(history.database_url, home.slug, "node", "temperature", 180)
+    path = series_path(home.slug)
+    answers = {}
+    for source in ("auto", "raw"):
+        got = history.http.get(
+            path,
+            params={**day(), "bucket": "1h", "agg": "avg", "source": source},
+            headers=home.owner.headers,
+        )
+        assert got.status_code == 200, got.text
+        answers[got.json()["source"]] = got.json()["points"]
+    assert set(answers) == {"rollup_hour", "raw"}
+    assert answers["rollup_hour"] == answers["raw"]
+    assert [p["count"] for p in answers["raw"]] == [60, 60, 60]
+    unaligned = {"from": iso(T0 + timedelta(seconds=30)), "to": iso(T0 + timedelta(hours=3))}
+    got = history.http.get(path, params={**unaligned, "bucket": "5m"}, headers=home.owner.headers)
+    assert got.json()["source"] == "raw"
+
+
+def test_retention_is_set_by_managers_and_read_by_members(
+    history: History, stack: ServiceStack
+) -> None:
+    home = make_home(stack)
+    member = stack.create_user("member")
+    stack.add_member(home.owner, home.slug, member, "member")
+    base = f"/telemetry/homes/{home.slug}/retention"
+    shown = history.http.get(base, headers=member.headers)
+    assert shown.status_code == 200
+    assert shown.json()["default"] is True
+    denied = history.http.put(f"{base}/devices/node", json={"days": 7}, headers=member.headers)
+    assert denied.status_code == 403
+    ok = history.http.put(f"{base}/devices/node", json={"days": 7}, headers=home.owner.headers)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["overrides"] == [{"device": "node", "metric": None, "days": 7}]
+    too_long = history.http.put(base, json={"days": 5000}, headers=home.owner.headers)
+    assert too_long.status_code == 422
+    assert too_long.json()["code"] == "invalid_retention"
+    assert (
+        history.http.put(base, json={"days": 90}, headers=home.owner.headers).json()["days"] == 90
+    )
+    cleared = history.http.delete(f"{base}/devices/node", headers=home.owner.headers)
+    assert cleared.json()["overrides"] == []
+    gone = history.http.delete(f"{base}/devices/node", headers=home.owner.headers)
+    assert gone.status_code == 404
+    other = make_home(stack)
+    assert history.http.get(base, headers=other.owner.headers).status_code == 403

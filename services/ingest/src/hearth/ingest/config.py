@@ -92,6 +92,34 @@ class IngestSettings(HearthSettings):
         default=3660, ge=1, le=36_600, description="Oldest device timestamp an import accepts."
     )
 
+    retention_days: int = Field(
+        default=365,
+        ge=1,
+        le=36_600,
+        description="Days raw readings are kept in a home that sets none of its own "
+        "(PUT /telemetry/homes/{home}/retention changes one home's).",
+    )
+    rollup_minute_days: int = Field(
+        default=730, ge=1, le=36_600, description="Days 1-minute rollups are kept."
+    )
+    rollup_hour_days: int = Field(
+        default=3660, ge=1, le=36_600, description="Days 1-hour rollups are kept."
+    )
+    partitions_ahead: int = Field(
+        default=3, ge=1, le=24, description="Monthly partitions made ahead of the current one."
+    )
+    maintenance_interval: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds between runs of the storage job (partitions, rollups, retention).",
+    )
+    rollup_batch: int = Field(
+        default=20_000, ge=1, description="Minutes rolled up per transaction."
+    )
+    retention_delete_batch: int = Field(
+        default=10_000, ge=1, description="Readings one retention delete removes at most."
+    )
+
     test_hold_dir: Path | None = Field(
         default=None,
         description="TEST HOOK, refused in production: a folder in which the files "
@@ -104,6 +132,11 @@ class IngestSettings(HearthSettings):
         self.require_database_url()
         if self.test_hold_dir is not None and self.is_production:
             raise ConfigError("HEARTH_INGEST_TEST_HOLD_DIR is a test hook, refused in production")
+        if not self.retention_days <= self.rollup_minute_days <= self.rollup_hour_days:
+            raise ConfigError(
+                "rollups are kept longer than raw readings: HEARTH_INGEST_RETENTION_DAYS <= "
+                "HEARTH_INGEST_ROLLUP_MINUTE_DAYS <= HEARTH_INGEST_ROLLUP_HOUR_DAYS"
+            )
         if self.receive_maximum < self.batch_max_rows:
             raise ConfigError(
                 "HEARTH_INGEST_RECEIVE_MAXIMUM must be >= HEARTH_INGEST_BATCH_MAX_ROWS"

@@ -10,6 +10,8 @@ ServiceError
 │                           caller may read
 ├── InvalidQuery            422 invalid_query: a bad time range, bucket or aggregate
 │   └── RangeTooLarge       422 range_too_large: wider than the range or point bounds
+├── InvalidRetention        422 invalid_retention: longer than the rollups are kept
+├── RetentionNotFound       404 retention_not_found: no such override to remove
 ├── InvalidImport           422 invalid_import: not a CSV with the expected header
 └── ImportTooLarge          413 import_too_large: more lines than an import may hold
 ```
@@ -26,7 +28,9 @@ __all__ = [
     "ImportTooLarge",
     "InvalidImport",
     "InvalidQuery",
+    "InvalidRetention",
     "RangeTooLarge",
+    "RetentionNotFound",
     "TelemetryNotFound",
 ]
 
@@ -74,3 +78,18 @@ class ImportTooLarge(ServiceError):
     status = 413
     code = "import_too_large"
     title = "Import too large"
+
+
+class InvalidRetention(ServiceError):
+    """A retention the storage cannot honour (longer than the rollups are kept)."""
+
+    status = 422
+    code = "invalid_retention"
+    title = "Invalid retention"
+
+
+class RetentionNotFound(NotFound):
+    """No such retention setting to remove."""
+
+    code = "retention_not_found"
+    title = "Retention setting not found"

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Final
+from zoneinfo import ZoneInfo
 
 from hearth.common.authorization import Action
 from hearth.common.db import Transactions
@@ -68,8 +69,11 @@ __all__ = [
     "ExportFormat",
     "HistoryLimits",
     "HistoryService",
+    "SeriesSource",
     "body_lines",
     "check_range",
+    "refuse",
+    "rollup_source",
 ]
 
 log = logging.getLogger(__name__)
@@ -94,6 +98,52 @@ _STEPS: Final[dict[Bucket, timedelta]] = {
     Bucket.SIX_HOURS: timedelta(hours=6),
     Bucket.DAY: timedelta(days=1),
 }
+
+
+class SeriesSource(StrEnum):
+    """Where a bucketed series may be read from: ``auto`` (rollups when the bucket allows)
+    or ``raw`` (always the raw rows)."""
+
+    AUTO = "auto"
+    RAW = "raw"
+
+
+_HOUR: Final = timedelta(hours=1)
+_MINUTE: Final = timedelta(minutes=1)
+
+
+def _aligned(moment: datetime, unit: timedelta) -> bool:
+    return moment.timestamp() % unit.total_seconds() == 0
+
+
+def _whole_hour_zone(zone: str, start: datetime, end: datetime) -> bool:
+    """Whether ``zone``'s offset is whole hours on every day from ``start`` to ``end``."""
+    tz = ZoneInfo(zone)
+    day = start
+    while day <= end + timedelta(days=1):
+        offset = day.astimezone(tz).utcoffset() or timedelta()
+        if offset % _HOUR:
+            return False
+        day += timedelta(days=1)
+    return True
+
+
+def rollup_source(bucket: Bucket, start: datetime, end: datetime, zone: str | None) -> str:
+    """The coarsest storage a bucketed answer can be read from exactly: ``hour`` rollups
+    when the bucket is whole hours (day buckets: in a zone whose offset is whole hours)
+    and ``from``/``to`` fall on hours, else ``minute`` rollups when they fall on minutes,
+    else ``raw`` rows (a rollup bucket must lie entirely inside from..to)."""
+    whole_hours = _STEPS[bucket] % _HOUR == timedelta()
+    if (
+        whole_hours
+        and _aligned(start, _HOUR)
+        and _aligned(end, _HOUR)
+        and (zone is None or _whole_hour_zone(zone, start, end))
+    ):
+        return "hour"
+    if _aligned(start, _MINUTE) and _aligned(end, _MINUTE):
+        return "minute"
+    return "raw"
 
 
 class ExportFormat(StrEnum):
@@ -151,7 +201,7 @@ _CSV_LINE: Final = "{device},{metric},{ts},{value}\r\n"
 _NDJSON_LINE: Final = '{{"device":"{device}","metric":"{metric}","ts":"{ts}","value":{value}}}\n'
 
 
-def _refuse(caller: Caller, decision: Decision, what: str) -> None:
+def refuse(caller: Caller, decision: Decision, what: str) -> None:
     """Raise the problem for a denied ``decision`` (see the module docstring)."""
     if decision.allowed:
         return
@@ -196,11 +246,11 @@ class HistoryService:
     async def _may_read_metric(self, caller: Caller, home: str, device: str, metric: str) -> None:
         target = parse_filter(telemetry_topic(home, device, metric))
         decision = await self._registry.may_read(caller, target)
-        _refuse(caller, decision, f"metric {metric!r} of device {device!r} in home {home!r}")
+        refuse(caller, decision, f"metric {metric!r} of device {device!r} in home {home!r}")
 
     async def _may(self, caller: Caller, action: Action, home: str) -> None:
         decision = await self._registry.authorize_home(caller, action, home)
-        _refuse(caller, decision, f"home {home!r}")
+        refuse(caller, decision, f"home {home!r}")
 
     # ------------------------------------------------------------------ series
 
@@ -216,8 +266,11 @@ class HistoryService:
         bucket: Bucket | None,
         agg: Aggregate,
         limit: int,
+        source: SeriesSource = SeriesSource.AUTO,
     ) -> SeriesOut:
-        """Raw points (up to ``limit``) or one aggregate per bucket, ``start`` to ``end``."""
+        """Raw points (up to ``limit``) or one aggregate per bucket, ``start`` to ``end``;
+        buckets from the rollups when ``source`` is ``auto`` and the bucket allows
+        (:func:`rollup_source`). The answer's ``source`` says which was read."""
         check_range(start, end, self.limits.max_range)
         if bucket is not None and (end - start) / _STEPS[bucket] > self.limits.max_points:
             raise RangeTooLarge(
@@ -228,14 +281,25 @@ class HistoryService:
         zone = await self._zones.zone(caller, home) if bucket is Bucket.DAY else None
         points: list[Point] | list[BucketPoint]
         truncated = False
+        used = "raw"
         async with self._history() as repo:
             if bucket is None:
                 rows = await repo.raw(home, device, metric, start, end, limit + 1)
                 truncated = len(rows) > limit
                 points = [Point(ts=r.ts, value=_value(r.value, r.is_bool)) for r in rows[:limit]]
             else:
+                if source is SeriesSource.AUTO:
+                    used = rollup_source(bucket, start, end, zone)
                 buckets = await repo.buckets(
-                    home, device, metric, start, end, agg, step=_STEPS[bucket], zone=zone
+                    home,
+                    device,
+                    metric,
+                    start,
+                    end,
+                    agg,
+                    step=_STEPS[bucket],
+                    zone=zone,
+                    source=used,
                 )
                 points = [BucketPoint(ts=b.ts, value=b.value, count=b.count) for b in buckets]
         return SeriesOut(
@@ -247,6 +311,7 @@ class HistoryService:
             bucket=bucket.value if bucket is not None else None,
             agg=agg if bucket is not None else None,
             tz=zone,
+            source="raw" if used == "raw" else f"rollup_{used}",
             truncated=truncated,
             points=points,
         )
@@ -351,7 +416,7 @@ class HistoryService:
         report = {"lines": 0, "stored": 0, "duplicates": 0, "errors": 0}
         batch: list[ReadingRow] = []
 
-        def refuse(line: int, error: str) -> None:
+        def refuse_line(line: int, error: str) -> None:
             report["errors"] += 1
             if len(errors) < limits.import_errors_shown:
                 errors.append(ImportLineError(line=line, error=error))
@@ -372,11 +437,11 @@ class HistoryService:
         for item in read_lines(text_lines, now=now, max_age=limits.import_max_age):
             report["lines"] += 1
             if isinstance(item, LineError):
-                refuse(item.line, item.error)
+                refuse_line(item.line, item.error)
                 continue
             problem = await self._check_pair(caller, home, item, allowed)
             if problem is not None:
-                refuse(item.line, problem)
+                refuse_line(item.line, problem)
                 continue
             batch.append(
                 ReadingRow(

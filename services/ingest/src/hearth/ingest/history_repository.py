@@ -6,11 +6,14 @@ deduplication). Every query is on the index ``(home, device, metric, ts)`` or, f
 ``(home, received_at)``:
 
 - raw series: a range scan, ``LIMIT`` one past the page so truncation is known;
+- buckets from the rollups (``rollup_minute``, ``rollup_hour``) when the service chose
+  them, else from raw rows;
 - buckets: ``date_bin`` on a fixed origin for minute and hour buckets, ``date_trunc('day',
   ts, zone)`` for day buckets (aligned to the home's time zone, daylight saving included);
-- latest: a skip scan (a recursive CTE hops from one ``(device, metric)`` to the next on
-  the index), then the newest row of each: a few index probes per metric instead of a
-  scan of the home's rows;
+- latest: a skip scan over the 1-hour rollups' key (a recursive CTE hops from one
+  ``(device, metric)`` to the next; the small unpartitioned table, plus the pairs still
+  marked for the rollup job), then the newest raw row of each: an index probe per
+  partition per metric instead of a scan of the home's rows;
 - export: a server-side cursor read in partitions, so memory stays bounded whatever the
   range.
 """
@@ -54,17 +57,22 @@ _RAW = text(
 _LATEST = text(
     """
     WITH RECURSIVE pairs AS (
-        (SELECT device, metric FROM ingest.telemetry
+        (SELECT device, metric FROM ingest.rollup_hour
          WHERE home = :home ORDER BY device, metric LIMIT 1)
         UNION ALL
         SELECT next.device, next.metric FROM pairs CROSS JOIN LATERAL (
-            SELECT device, metric FROM ingest.telemetry
+            SELECT device, metric FROM ingest.rollup_hour
             WHERE home = :home AND (device, metric) > (pairs.device, pairs.metric)
             ORDER BY device, metric LIMIT 1
         ) AS next
+    ),
+    known AS (
+        SELECT device, metric FROM pairs
+        UNION SELECT device, metric FROM ingest.rollup_dirty WHERE home = :home
     )
     SELECT p.device, p.metric, newest.ts, newest.value, newest.is_bool
-    FROM (SELECT device, metric FROM pairs LIMIT :limit) AS p CROSS JOIN LATERAL (
+    FROM (SELECT device, metric FROM known ORDER BY device, metric LIMIT :limit) AS p
+    CROSS JOIN LATERAL (
         SELECT ts, value, is_bool FROM ingest.telemetry
         WHERE home = :home AND device = p.device AND metric = p.metric
         ORDER BY ts DESC LIMIT 1
@@ -149,6 +157,73 @@ def _bucket_sql(agg: Aggregate, *, day_zone: bool) -> str:
     """  # noqa: S608 (both pieces come from closed lists above, never from the request)
 
 
+_ROLLUP_AGGREGATES: Final[dict[Aggregate, str]] = {
+    Aggregate.AVG: "sum(sum) / sum(count)",
+    Aggregate.MIN: "min(min)",
+    Aggregate.MAX: "max(max)",
+    Aggregate.SUM: "sum(sum)",
+    Aggregate.COUNT: "sum(count)::double precision",
+    Aggregate.LAST: "(array_agg(last ORDER BY last_ts DESC))[1]",
+}
+"""Each aggregate over rollup rows (count, min, max, sum, last at last_ts)."""
+
+_SERIES = "home = :home AND device = :device AND metric = :metric"
+_PENDING_MINUTES = f"""
+    pending AS (
+        SELECT minute FROM ingest.rollup_dirty
+        WHERE {_SERIES} AND minute >= :start AND minute < :end
+    ),
+    pending_raw AS (
+        SELECT p.minute AS bucket, a.count, a.min, a.max, a.sum, a.last, a.last_ts
+        FROM pending AS p CROSS JOIN LATERAL (
+            SELECT count(*) AS count, min(value) AS min, max(value) AS max, sum(value) AS sum,
+                   (array_agg(value ORDER BY ts DESC, id DESC))[1] AS last, max(ts) AS last_ts
+            FROM ingest.telemetry
+            WHERE {_SERIES} AND ts >= p.minute AND ts < p.minute + interval '1 minute'
+        ) AS a
+        WHERE a.count > 0
+    )"""  # noqa: S608 (constants only)
+_ROLLUP_COLUMNS = "bucket, count, min, max, sum, last, last_ts"
+_MINUTE_PARTS = f"""
+    parts AS (
+        SELECT {_ROLLUP_COLUMNS} FROM ingest.rollup_minute
+        WHERE {_SERIES} AND bucket >= :start AND bucket < :end
+          AND bucket NOT IN (SELECT minute FROM pending)
+        UNION ALL SELECT {_ROLLUP_COLUMNS} FROM pending_raw
+    )"""  # noqa: S608
+_HOUR_PARTS = f"""
+    stale AS (SELECT DISTINCT date_trunc('hour', minute) AS hour FROM pending),
+    parts AS (
+        SELECT {_ROLLUP_COLUMNS} FROM ingest.rollup_hour
+        WHERE {_SERIES} AND bucket >= :start AND bucket < :end
+          AND bucket NOT IN (SELECT hour FROM stale)
+        UNION ALL SELECT m.bucket, m.count, m.min, m.max, m.sum, m.last, m.last_ts
+        FROM stale AS s CROSS JOIN LATERAL (
+            SELECT {_ROLLUP_COLUMNS} FROM ingest.rollup_minute
+            WHERE {_SERIES} AND bucket >= s.hour AND bucket < s.hour + interval '1 hour'
+              AND bucket NOT IN (SELECT minute FROM pending)
+        ) AS m
+        UNION ALL SELECT {_ROLLUP_COLUMNS} FROM pending_raw
+    )"""  # noqa: S608
+
+
+def _rollup_bucket_sql(agg: Aggregate, source: str, *, day_zone: bool) -> str:
+    """Buckets from the rollups of ``source`` (``minute`` or ``hour``): rollup rows, except
+    minutes marked for the rollup job (and, for hours, the hours holding them), which are
+    read from their minute rollups and raw rows: the answer is what raw rows give now."""
+    start = (
+        "date_trunc('day', bucket, :zone)"
+        if day_zone
+        else f"date_bin(:step, bucket, {_BUCKET_ORIGIN})"
+    )
+    parts = _HOUR_PARTS if source == "hour" else _MINUTE_PARTS
+    return f"""
+        WITH {_PENDING_MINUTES}, {parts}
+        SELECT {start} AS b, {_ROLLUP_AGGREGATES[agg]} AS value, sum(count) AS n
+        FROM parts GROUP BY b ORDER BY b
+    """  # noqa: S608 (every piece comes from the closed lists above)
+
+
 class HistoryRepository(Repository):
     """The history API's queries over one transaction (see the module docstring)."""
 
@@ -180,8 +255,10 @@ class HistoryRepository(Repository):
         *,
         step: timedelta | None = None,
         zone: str | None = None,
+        source: str = "raw",
     ) -> list[BucketRow]:
-        """Buckets of ``step`` (or days in ``zone``) holding readings, oldest first."""
+        """Buckets of ``step`` (or days in ``zone``) holding readings, oldest first, from
+        raw rows (``source`` ``raw``) or the ``minute`` or ``hour`` rollups."""
         params: dict[str, object] = {
             "home": home,
             "device": device,
@@ -193,9 +270,12 @@ class HistoryRepository(Repository):
             params["zone"] = zone
         else:
             params["step"] = step
-        rows = await (await self.session.connection()).execute(
-            text(_bucket_sql(agg, day_zone=zone is not None)), params
+        sql = (
+            _bucket_sql(agg, day_zone=zone is not None)
+            if source == "raw"
+            else _rollup_bucket_sql(agg, source, day_zone=zone is not None)
         )
+        rows = await (await self.session.connection()).execute(text(sql), params)
         return [BucketRow(ts, value, n) for ts, value, n in rows]
 
     async def latest(self, home: str, limit: int) -> list[LatestRow]:

@@ -3,10 +3,12 @@
 ``create_app`` builds every object (:class:`~hearth.ingest.state.IngestState`) and nothing
 connects yet. The lifespan starts them: wait for PostgreSQL and migrate schema ``ingest``
 (safe with several replicas: alembic runs under an advisory lock), open the registry
-clients, start the batch writer and the id-purge task, then the MQTT consumer (telemetry,
-and the system bus for :class:`~hearth.ingest.bus.SystemBus`). ``/readyz`` checks the
-database, the subscription, the device catalogue (:mod:`hearth.ingest.catalogue`: the
-registry's retained snapshots have arrived) and the writer. Stopping: stop the consumer (retained
+clients, start the batch writer, the id-purge task and the storage job
+(:mod:`hearth.ingest.maintenance`: partitions, rollups, retention), then the MQTT
+consumer (telemetry, and the system bus for :class:`~hearth.ingest.bus.SystemBus`).
+``/readyz`` checks the database, the subscription, the device catalogue
+(:mod:`hearth.ingest.catalogue`: the registry's retained snapshots have arrived) and the
+writer. Stopping: stop the consumer (retained
 ``disconnect`` status), cancel the writer (an unacknowledged batch is redelivered at the
 next start), close the registry clients and the database pool.
 
@@ -41,10 +43,13 @@ from hearth.ingest.history import HistoryLimits, HistoryService
 from hearth.ingest.history_repository import HistoryRepository
 from hearth.ingest.homes import HomeZones
 from hearth.ingest.hooks import TestHolds
+from hearth.ingest.maintenance import StorageMaintenance, StoragePolicy
+from hearth.ingest.maintenance_repository import MaintenanceRepository
 from hearth.ingest.metrics import IngestMetrics
 from hearth.ingest.migrate import MIGRATIONS, migrate
 from hearth.ingest.rejects import RejectLimiter, RejectLog
 from hearth.ingest.repository import IngestRepository
+from hearth.ingest.retention import RetentionService
 from hearth.ingest.service import IngestService
 from hearth.ingest.state import IngestState
 from hearth.ingest.writer import BatchWriter
@@ -109,6 +114,10 @@ def create_app(
         zones,
         HistoryLimits.from_settings(settings),
     )
+    policy = StoragePolicy.from_settings(settings)
+    maintenance_transactions = Transactions(sessions, MaintenanceRepository)
+    maintenance = StorageMaintenance(maintenance_transactions, policy)
+    retention = RetentionService(maintenance_transactions, registry_client, policy)
     writer = BatchWriter(
         inbox=inbox,
         consumer=consumer,
@@ -132,6 +141,8 @@ def create_app(
         zones=zones,
         bus=bus,
         history=history,
+        maintenance=maintenance,
+        retention=retention,
     )
 
     async def broker_check() -> None:
@@ -189,6 +200,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks = [
             asyncio.create_task(state.writer.run(), name="ingest-writer"),
             asyncio.create_task(_purge_loop(state), name="ingest-purge"),
+            asyncio.create_task(_maintenance_loop(state), name="ingest-maintenance"),
         ]
         state.consumer.start()
         try:
@@ -213,3 +225,14 @@ async def _purge_loop(state: IngestState) -> None:  # pragma: no cover - a timin
             state.metrics.seen_ids_purged.inc(purged)
         except Exception:
             log.exception("purging old message ids failed")
+
+
+async def _maintenance_loop(state: IngestState) -> None:  # pragma: no cover - a timing loop
+    """At start, then every ``maintenance_interval``: the storage job (partitions, rollups,
+    retention; :mod:`hearth.ingest.maintenance`), advisory-locked across replicas."""
+    while True:
+        try:
+            await state.maintenance.run_once()
+        except Exception:
+            log.exception("storage maintenance failed")
+        await asyncio.sleep(state.settings.maintenance_interval)

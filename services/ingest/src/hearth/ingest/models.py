@@ -22,10 +22,21 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PydanticField
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, PrimaryKeyConstraint, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    PrimaryKeyConstraint,
+    func,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 from hearth.common.db import service_registry, timestamp_column
+from hearth.common.schemas import InputModel
 
 __all__ = [
     "SCHEMA",
@@ -39,6 +50,13 @@ __all__ = [
     "Point",
     "Reject",
     "RejectOut",
+    "Retention",
+    "RetentionIn",
+    "RetentionOut",
+    "RetentionOverride",
+    "RollupDirty",
+    "RollupHour",
+    "RollupMinute",
     "SeenMessageId",
     "SeriesOut",
     "TelemetryRow",
@@ -52,10 +70,15 @@ class IngestModel(SQLModel, registry=service_registry(SCHEMA)):
 
 
 class TelemetryRow(IngestModel, table=True):
-    """One stored telemetry reading (booleans as 1.0/0.0 with ``is_bool``)."""
+    """One stored telemetry reading (booleans as 1.0/0.0 with ``is_bool``).
+
+    Partitioned by ``RANGE (ts)``, a partition per UTC month in schema ``ingest_part``
+    (:mod:`hearth.ingest.partitions`). Every unique key holds ``ts``.
+    """
 
     __tablename__ = "telemetry"
     __table_args__ = (
+        PrimaryKeyConstraint("home", "device", "metric", "ts", "id"),
         Index(
             "uq_telemetry_device_ts",
             "home",
@@ -65,10 +88,18 @@ class TelemetryRow(IngestModel, table=True):
             unique=True,
             postgresql_where=text("device_ts"),
         ),
-        Index("ix_telemetry_home_device_metric_ts", "home", "device", "metric", "ts"),
+        {"postgresql_partition_by": "RANGE (ts)"},
     )
 
-    id: int | None = Field(default=None, sa_column=Column(BigInteger, primary_key=True))
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger,
+            server_default=text("nextval('ingest.telemetry_id_seq')"),
+            nullable=False,
+            autoincrement=False,
+        ),
+    )
     home: str = Field(max_length=63)
     device: str = Field(max_length=63)
     metric: str = Field(max_length=63)
@@ -78,6 +109,69 @@ class TelemetryRow(IngestModel, table=True):
     is_bool: bool = False
     msg_id: str | None = Field(default=None, max_length=64)
     received_at: datetime = Field(sa_column=timestamp_column())
+
+
+class _Rollup(IngestModel):
+    """The columns of a rollup: one bucket of one series (``last`` is the value at ``last_ts``)."""
+
+    home: str = Field(max_length=63)
+    device: str = Field(max_length=63)
+    metric: str = Field(max_length=63)
+    bucket: datetime = Field(sa_type=DateTime(timezone=True))
+    count: int
+    min: float
+    max: float
+    sum: float
+    last: float
+    last_ts: datetime = Field(sa_type=DateTime(timezone=True))
+
+
+class RollupMinute(_Rollup, table=True):
+    """A series' readings of one minute, aggregated (partitioned by month like telemetry)."""
+
+    __tablename__ = "rollup_minute"
+    __table_args__ = (
+        PrimaryKeyConstraint("home", "device", "metric", "bucket"),
+        {"postgresql_partition_by": "RANGE (bucket)"},
+    )
+
+
+class RollupHour(_Rollup, table=True):
+    """A series' readings of one hour, aggregated from its minutes."""
+
+    __tablename__ = "rollup_hour"
+    __table_args__ = (PrimaryKeyConstraint("home", "device", "metric", "bucket"),)
+
+
+class RollupDirty(IngestModel, table=True):
+    """A (series, minute) with readings inserted since the rollup job last rolled it up."""
+
+    __tablename__ = "rollup_dirty"
+    __table_args__ = (PrimaryKeyConstraint("home", "device", "metric", "minute"),)
+
+    home: str = Field(max_length=63)
+    device: str = Field(max_length=63)
+    metric: str = Field(max_length=63)
+    minute: datetime = Field(sa_column=timestamp_column())
+
+
+class Retention(IngestModel, table=True):
+    """Days readings are kept: a home's (``device`` and ``metric`` empty), a device's, a
+    metric's (of one device, or of every device when ``device`` is empty)."""
+
+    __tablename__ = "retention"
+    __table_args__ = (
+        PrimaryKeyConstraint("home", "device", "metric"),
+        CheckConstraint("days > 0", name="retention_days_check"),
+    )
+
+    home: str = Field(max_length=63)
+    device: str = Field(default="", max_length=63, sa_column_kwargs={"server_default": ""})
+    metric: str = Field(default="", max_length=63, sa_column_kwargs={"server_default": ""})
+    days: int
+    updated_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=func.now())
+    )
 
 
 class SeenMessageId(IngestModel, table=True):
@@ -150,7 +244,8 @@ class SeriesOut(BaseModel):
     Raw (``bucket`` null): ``points`` holds up to ``limit`` readings in time order and
     ``truncated`` says more were there (ask again from the last ``ts``, or export).
     Bucketed: one entry per bucket that holds readings; ``tz`` is the zone day buckets
-    are aligned to.
+    are aligned to; ``source`` says what was read: ``raw`` rows, or the 1-minute or
+    1-hour rollups (exact: minutes not rolled up yet are read from raw rows).
     """
 
     model_config = ConfigDict(populate_by_name=True)
@@ -163,6 +258,7 @@ class SeriesOut(BaseModel):
     bucket: str | None
     agg: Aggregate | None
     tz: str | None = None
+    source: Literal["raw", "rollup_minute", "rollup_hour"] = "raw"
     truncated: bool = False
     points: list[Point] | list[BucketPoint]
 
@@ -221,3 +317,37 @@ class ImportReport(BaseModel):
     duplicates: int
     errors_total: int
     errors: list[ImportLineError]
+
+
+# --------------------------------------------------------------------------- retention
+
+
+class RetentionIn(InputModel):
+    """Days readings are kept (at most the 1-minute rollups' days: rollups outlive raw)."""
+
+    days: int = PydanticField(ge=1, le=36_600)
+
+
+class RetentionOverride(BaseModel):
+    """A shorter retention for one device, one metric (of every device: ``device`` null),
+    or one metric of one device."""
+
+    device: str | None
+    metric: str | None
+    days: int
+
+
+class RetentionOut(BaseModel):
+    """How long a home's readings and rollups are kept.
+
+    ``days`` is the home's (``default`` true: the service's default, none set);
+    an override only shortens it (the shorter of the two applies). Rollups are kept
+    ``rollup_minute_days`` and ``rollup_hour_days`` whatever the raw retention.
+    """
+
+    home: str
+    days: int
+    default: bool
+    overrides: list[RetentionOverride]
+    rollup_minute_days: int
+    rollup_hour_days: int

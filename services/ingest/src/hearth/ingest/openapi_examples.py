@@ -17,6 +17,11 @@ TAGS: Final = [
         "name": "history",
         "description": "Stored readings: series, latest values, export, import, rejects.",
     },
+    {
+        "name": "retention",
+        "description": "How long a home's readings are kept (and its rollups), with shorter "
+        "overrides per device and per metric.",
+    },
 ]
 
 CSV: Final = (
@@ -46,6 +51,7 @@ EXAMPLES: Final[dict[str, Any]] = {
         "bucket": "1h",
         "agg": "avg",
         "tz": "Europe/Berlin",
+        "source": "rollup_hour",
         "truncated": False,
         "points": [{"ts": _AT, "value": 21.4, "count": 60}],
     },
@@ -74,6 +80,15 @@ EXAMPLES: Final[dict[str, Any]] = {
         "payload_base64": None,
         "payload_size": 10,
         "truncated": False,
+    },
+    "RetentionIn": {"days": 90},
+    "RetentionOut": {
+        "home": "maple-house",
+        "days": 365,
+        "default": False,
+        "overrides": [{"device": "kitchen-th", "metric": None, "days": 30}],
+        "rollup_minute_days": 730,
+        "rollup_hour_days": 3660,
     },
 }
 """Schema name -> example."""

@@ -18,7 +18,9 @@ from hearth.ingest.config import IngestSettings
 from hearth.ingest.consumer import TelemetryConsumer
 from hearth.ingest.history import HistoryService
 from hearth.ingest.homes import HomeZones
+from hearth.ingest.maintenance import StorageMaintenance
 from hearth.ingest.metrics import IngestMetrics
+from hearth.ingest.retention import RetentionService
 from hearth.ingest.service import IngestService
 from hearth.ingest.writer import BatchWriter
 
@@ -42,3 +44,5 @@ class IngestState:
     zones: HomeZones
     bus: SystemBus
     history: HistoryService
+    maintenance: StorageMaintenance
+    retention: RetentionService

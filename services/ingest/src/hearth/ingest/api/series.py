@@ -16,7 +16,7 @@ from hearth.ingest.api.deps import (
     MetricSlug,
     TimeRange,
 )
-from hearth.ingest.history import Bucket
+from hearth.ingest.history import Bucket, SeriesSource
 from hearth.ingest.models import Aggregate, SeriesOut
 
 __all__ = ["MAX_RAW_POINTS", "router"]
@@ -53,6 +53,13 @@ async def read_series(
     limit: Annotated[
         int, page_size(MAX_RAW_POINTS), Query(description="Most raw points answered.")
     ] = 1000,
+    source: Annotated[
+        SeriesSource,
+        Query(
+            description="auto: buckets from the 1-minute or 1-hour rollups when the bucket "
+            "and from/to allow (the answer's 'source' says which); raw: from raw readings."
+        ),
+    ] = SeriesSource.AUTO,
 ) -> SeriesOut:
     """Readings of one metric from ``from`` (inclusive) to ``to`` (exclusive).
 
@@ -72,4 +79,5 @@ async def read_series(
         bucket=bucket,
         agg=agg,
         limit=limit,
+        source=source,
     )
