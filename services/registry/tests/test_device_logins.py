@@ -16,7 +16,6 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,8 +27,6 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from hearth.common.topics import command_topic, status_topic, telemetry_topic
 from hearth.common.web import service_state
-from hearth.ingest.main import create_app as create_ingest_app
-from hearth.ingest.migrate import MIGRATIONS as INGEST_MIGRATIONS
 from hearth.platform.cli import main as hearth_cli
 from hearth.registry.config import RegistrySettings
 from hearth.registry.main import create_app as create_registry_app
@@ -48,7 +45,7 @@ from hearth.testing.services import (
     ADMIN_USERNAME,
     ServiceStack,
     User,
-    ingest_settings,
+    running_ingest,
     running_stack,
 )
 
@@ -86,19 +83,11 @@ class World:
 
     def monitor(self) -> MqttTestClient:
         """The broker admin (reads ``#``) subscribed to the whole home."""
-        client = connect_client(
-            self.broker.host,
-            self.broker.port,
-            self.broker.admin,
-            client_id=f"monitor-{uuid.uuid4().hex[:8]}",
-        )
-        client.subscribe_and_wait(f"hearth/{self.home}/#")
-        return client
+        return self.broker.monitor(f"hearth/{self.home}/#")
 
     def commander(self) -> MqttTestClient:
         """A registry replica's login: the platform side that sends commands."""
-        login = self.broker.service_login("registry", f"test-{uuid.uuid4().hex[:8]}")
-        return self.connect(login)
+        return self.broker.service_client("registry")
 
 
 def login_of(answer: dict[str, Any]) -> Login:
@@ -138,23 +127,13 @@ def world(
     broker = RunningBroker.launch(tmp_path_factory.mktemp("device-broker"))
     folder = tmp_path_factory.mktemp("device-stack")
     try:
-        with running_stack(postgres_server, broker, folder, reconcile_at_start=True) as stack:
-            ingest_db = postgres_server.create_database()
-            run_async(INGEST_MIGRATIONS.upgrade(ingest_db))
-            jwks = f"{stack.auth.url}/.well-known/jwks.json"
-            ingest = serve_app(
-                create_ingest_app(
-                    ingest_settings(broker, ingest_db, folder, jwks_url=jwks, log_level="WARNING")
-                ),
-                wait_path="/readyz",
-            )
-            try:
-                owner = stack.create_user("owner")
-                home = stack.create_home(owner)["slug"]
-                yield World(broker, stack, ingest, ingest_db, owner, home)
-            finally:
-                ingest.stop()
-                postgres_server.drop_database(ingest_db)
+        with (
+            running_stack(postgres_server, broker, folder, reconcile_at_start=True) as stack,
+            running_ingest(postgres_server, broker, stack, folder) as ingest,
+        ):
+            owner = stack.create_user("owner")
+            home = stack.create_home(owner)["slug"]
+            yield World(broker, stack, ingest.app, ingest.database_url, owner, home)
     finally:
         broker.kill()
 

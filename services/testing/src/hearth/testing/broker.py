@@ -269,6 +269,22 @@ class RunningBroker:
         with self.control() as dynsec:
             dynsec.execute(delete_device_commands(home, device))
 
+    # -- clients -------------------------------------------------------------------------
+
+    def monitor(self, topic_filter: str) -> MqttTestClient:
+        """The broker admin (it may read everything) subscribed to ``topic_filter``."""
+        client = connect_client(
+            self.host, self.port, self.admin, client_id=f"monitor-{uuid.uuid4().hex[:8]}"
+        )
+        client.subscribe_and_wait(topic_filter)
+        return client
+
+    def service_client(self, service: str) -> MqttTestClient:
+        """Connected as a fresh replica of ``service`` (``registry``: the side that sends
+        commands to devices)."""
+        login = self.service_login(service, f"test-{uuid.uuid4().hex[:8]}")
+        return connect_client(self.host, self.port, login)
+
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
         return f"<RunningBroker {self.host}:{self.port} {state} root={self.root}>"

@@ -42,13 +42,15 @@ from hearth.auth.main import create_app as create_auth_app
 from hearth.auth.state import AuthState
 from hearth.common.web import service_state
 from hearth.ingest.config import IngestSettings
+from hearth.ingest.main import create_app as create_ingest_app
+from hearth.ingest.migrate import MIGRATIONS as INGEST_MIGRATIONS
 from hearth.realtime.config import RealtimeSettings
 from hearth.realtime.main import create_app as create_realtime_app
 from hearth.registry.config import RegistrySettings
 from hearth.registry.main import create_app as create_registry_app
 from hearth.testing.apps import RunningApp, serve_app
 from hearth.testing.broker import RunningBroker
-from hearth.testing.database import PostgresServer
+from hearth.testing.database import PostgresServer, run_async
 from hearth.testing.tokens import SigningKey, TokenMinter
 
 __all__ = [
@@ -427,6 +429,40 @@ def ingest_settings(
     }
     values.update(overrides)
     return IngestSettings(**values)
+
+
+@dataclass
+class RunningIngest:
+    """An ingest replica serving the history API, and its database."""
+
+    app: RunningApp
+    database_url: str
+
+
+@contextmanager
+def running_ingest(
+    postgres_server: PostgresServer,
+    broker: RunningBroker,
+    stack: ServiceStack,
+    folder: Path,
+    **overrides: Any,
+) -> Iterator[RunningIngest]:
+    """Ingest on a fresh, migrated database (dropped after), on ``broker``, verifying
+    ``stack``'s tokens and asking its registry (the history API's authorisation)."""
+    url = postgres_server.create_database()
+    try:
+        run_async(INGEST_MIGRATIONS.upgrade(url))
+        values: dict[str, Any] = {
+            "jwks_url": f"{stack.auth.url}/.well-known/jwks.json",
+            "registry_url": stack.registry.url,
+            "log_level": "WARNING",
+        }
+        values.update(overrides)
+        settings = ingest_settings(broker, url, folder, **values)
+        with serve_app(create_ingest_app(settings), wait_path="/readyz") as app:
+            yield RunningIngest(app, url)
+    finally:
+        postgres_server.drop_database(url)
 
 
 # --------------------------------------------------------------------------- realtime

@@ -1,4 +1,4 @@
-"""wait_until: poll a condition (an HTTP read, a counter) until it holds, with a bound."""
+"""Waiting on a condition with a generous bound (tests never sleep a fixed time)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ from collections.abc import Callable
 
 __all__ = ["wait_until"]
 
-_POLL = 0.05
 
-
-def wait_until(predicate: Callable[[], bool], what: str = "", timeout: float = 10.0) -> None:
-    """Return once ``predicate()`` is true; ``TimeoutError`` naming ``what`` after ``timeout`` s."""
+def wait_until(
+    predicate: Callable[[], bool],
+    what: str = "the condition",
+    timeout: float = 10.0,
+    poll: float = 0.02,
+) -> None:
+    """Return once ``predicate()`` is true; ``AssertionError`` naming ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
-            raise TimeoutError(f"{what or 'condition'} not met within {timeout:g} s")
-        time.sleep(_POLL)
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(poll)

@@ -1,0 +1,1 @@
+"""The MicroPython-safe protocol modules (mirrors of hearth.common's contracts)."""
