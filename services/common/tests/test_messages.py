@@ -377,6 +377,25 @@ def test_user_mark_is_strict(payload: bytes) -> None:
         UserMark.from_bytes(payload)
 
 
+def test_presence_event() -> None:
+    event = RegistryEvent.from_bytes(
+        b'{"kind": "presence", "home": "k", "action": "updated", "device": "lamp",'
+        b' "presence": {"state": "offline", "reason": "silent", "ts": 0}, "ts": 0}'
+    )
+    assert event.presence is not None
+    assert event.presence.reason is StatusReason.SILENT
+    assert not event.changes_rights
+    for bad in (
+        b'{"kind": "presence", "home": "k", "action": "updated", "device": "lamp", "ts": 0}',
+        b'{"kind": "presence", "home": "k", "action": "updated", "ts": 0,'
+        b' "presence": {"state": "online"}}',
+        b'{"kind": "device", "home": "k", "action": "updated", "device": "lamp", "ts": 0,'
+        b' "presence": {"state": "online"}}',
+    ):
+        with pytest.raises(PayloadError):
+            RegistryEvent.from_bytes(bad)
+
+
 def test_registry_event() -> None:
     event = RegistryEvent(
         kind=RegistryKind.DEVICE,

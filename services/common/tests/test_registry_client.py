@@ -18,7 +18,14 @@ import pytest
 
 from hearth.common.authorization import DENY_REASONS, Action
 from hearth.common.clock import utc_now
-from hearth.common.messages import RegistryAction, RegistryEvent, RegistryKind
+from hearth.common.messages import (
+    PresenceState,
+    RegistryAction,
+    RegistryEvent,
+    RegistryKind,
+    Status,
+    StatusReason,
+)
 from hearth.common.registry_client import RegistryClient, RegistryUnavailable
 from hearth.common.tokens import Caller
 from hearth.common.topics import parse_filter
@@ -296,6 +303,27 @@ async def test_registry_events_from_the_bus_drop_their_homes_answers() -> None:
         )
         message = SimpleNamespace(topic="hearth-sys/registry/homes/h", payload=event.to_bytes())
         assert auth.on_registry_event(message) == event  # type: ignore[arg-type]
+        assert len(auth) == 0
+
+
+async def test_a_presence_event_drops_nothing() -> None:
+    registry = FakeRegistry()
+    async with authorizer(registry) as auth:
+        await auth.may_read(caller(), parse_filter("hearth/h/d/status"))
+        presence = RegistryEvent(
+            kind=RegistryKind.PRESENCE,
+            home="h",
+            action=RegistryAction.UPDATED,
+            device="d",
+            presence=Status(state=PresenceState.OFFLINE, reason=StatusReason.WILL),
+            ts=utc_now(),
+        )
+        message = SimpleNamespace(topic="hearth-sys/registry/homes/h", payload=presence.to_bytes())
+        assert auth.on_registry_event(message) is None  # type: ignore[arg-type]
+        auth.handle_event(presence)
+        assert len(auth) == 1  # a device going offline changes nobody's rights
+        changed = presence.model_copy(update={"kind": RegistryKind.DEVICE, "presence": None})
+        auth.handle_event(changed)  # the control: a device event does drop them
         assert len(auth) == 0
 
 

@@ -45,6 +45,7 @@ EXPECTED = {
         (SEND, "hearth/+/+/command/#"),
         (SEND, "hearth/+/+/status"),
         *_read("hearth/+/+/state/#"),
+        *_read("hearth/+/+/telemetry/#"),  # issue 15: last seen, for presence
         *_read("hearth/+/+/status"),
         *_read("hearth/+/+/ack"),
         (SEND, "hearth-sys/registry/#"),

@@ -21,6 +21,8 @@ from hearth.testing.services import ServiceStack, User
 WRITE_METHODS = {"post", "put", "patch", "delete"}
 OWNER_ONLY_READS = {("get", "/registry/homes/{home}/devices/{device}/config")}
 """Reads that hand out a secret (the device's password): owners only."""
+MEMBER_WRITES = {("post", "/registry/homes/{home}/devices/{device}/commands")}
+"""Writes a member may do (commands); viewers may not."""
 PARAM = re.compile(r"\{([a-z_]+)\}")
 
 
@@ -75,6 +77,11 @@ def bodies(attacker: User) -> dict[tuple[str, str], dict[str, Any] | None]:
         ("delete", "/registry/homes/{home}/devices/{device}"): None,
         ("post", "/registry/homes/{home}/devices/{device}/credentials"): None,
         ("get", "/registry/homes/{home}/devices/{device}/config"): None,
+        ("get", "/registry/homes/{home}/devices/{device}/commands"): None,
+        ("post", "/registry/homes/{home}/devices/{device}/commands"): {
+            "property": "target",
+            "value": 21,
+        },
     }
 
 
@@ -155,6 +162,8 @@ def test_viewers_and_members_cannot_manage_their_own_home(
                 managing = method in WRITE_METHODS or (method, path) in OWNER_ONLY_READS
                 if not managing or (method, path) not in routes:
                     continue
+                if user is world.member and (method, path) in MEMBER_WRITES:
+                    continue
                 response = stack.http.request(
                     method, fill(path, ids), json=body, headers=user.headers
                 )
@@ -169,6 +178,12 @@ def test_viewers_and_members_cannot_manage_their_own_home(
         for _method, path in OWNER_ONLY_READS:  # positive control: the owner may
             response = stack.http.get(fill(path, ids), headers=world.owner.headers)
             assert response.status_code == 200, (path, response.text)
+        for method, path in MEMBER_WRITES & routes:  # positive control: the member may
+            body = bodies(world.member)[(method, path)]
+            response = stack.http.request(
+                method, fill(path, ids), json=body, headers=world.member.headers
+            )
+            assert response.status_code == 201, (path, response.text)
         assert snapshot(stack, world) == before
     managed = sum(1 for r in routes if r[0] in WRITE_METHODS or r in OWNER_ONLY_READS)
-    assert tried == 2 * 2 * managed
+    assert tried == 2 * 2 * managed - 2 * len(MEMBER_WRITES & routes)

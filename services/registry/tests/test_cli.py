@@ -30,8 +30,8 @@ def test_migrate_command(fresh_database: Callable[[], str], tmp_path: Path) -> N
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    assert run_async(MIGRATIONS.current(url)) == MIGRATIONS.head() == "0003"
-    assert "registry schema at 0003" in done.stdout
+    assert run_async(MIGRATIONS.current(url)) == MIGRATIONS.head() == "0004"
+    assert "registry schema at 0004" in done.stdout
 
 
 def test_the_models_match_the_migrations(fresh_database: Callable[[], str]) -> None:

@@ -61,6 +61,7 @@ def test_a_type_fills_the_capabilities_unless_given(stack: ServiceStack) -> None
     assert [m["name"] for m in custom["metrics"]] == ["temperature", "heating"]
     read = stack.http.get(f"/registry/homes/{home}/devices/heater", headers=owner.headers).json()
     assert "credentials" not in read  # the password is shown once, in the 201 only
+    assert read.pop("state") == {}  # the shadow: nothing reported or asked for yet
     assert read == {key: value for key, value in custom.items() if key != "credentials"}
     listed = stack.http.get(f"/registry/homes/{home}/devices", headers=owner.headers).json()
     assert [d["slug"] for d in listed] == ["heater", "kitchen-th"]

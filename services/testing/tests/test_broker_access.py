@@ -184,6 +184,7 @@ SUBSCRIBE_CASES: dict[str, tuple[list[str], list[str]]] = {
     "registry": (
         [
             "hearth/+/+/state/#",
+            "hearth/+/+/telemetry/#",  # issue 15: when a device was last heard
             "hearth/+/+/status",
             "hearth/+/+/ack",
             "hearth/h1/d1/state/power",
@@ -191,7 +192,6 @@ SUBSCRIBE_CASES: dict[str, tuple[list[str], list[str]]] = {
             f"{CONTROL_TOPIC}/response",
         ],
         [
-            "hearth/+/+/telemetry/#",
             "hearth/+/+/command/#",
             "hearth/#",
             "hearth-sys/registry/#",
@@ -271,6 +271,7 @@ def test_realtime_and_registry_receive_what_they_read(
 # (reader, its filter, the publisher that has the right to send, a topic under the filter)
 READ_CASES = [
     ("registry", "hearth/+/+/ack", "device", "ack"),
+    ("registry", "hearth/+/+/telemetry/#", "device", "telemetry"),
     ("registry", "hearth-sys/auth/#", "auth", "mark"),
     ("ingest", "hearth-sys/auth/#", "auth", "mark"),
     ("ingest", "hearth-sys/registry/#", "registry", "home"),

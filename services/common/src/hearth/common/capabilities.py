@@ -5,7 +5,8 @@ unit, whether it is a number or a boolean, and the sane range of a number. A
 :class:`Property` names a state and a command topic (``.../state/{name}``,
 ``.../command/{name}``): a number with a range (and an optional step), a boolean, or one
 of a list of allowed text values. :meth:`Property.accepts` says whether a command value
-fits. Names are slugs and unique within a device.
+fits, :meth:`Property.refusal` which rule or bound it breaks. Names are slugs and unique
+within a device.
 """
 
 from __future__ import annotations
@@ -116,21 +117,38 @@ class Property(_Capability):
 
     def accepts(self, value: object) -> bool:
         """Whether ``value`` (decoded JSON) is a valid command value for this property."""
+        return self.refusal(value) is None
+
+    def refusal(self, value: object) -> str | None:
+        """Why ``value`` (decoded JSON) is not a valid command value, or ``None`` when it is.
+
+        The reason names the rule or bound it breaks: ``"must be a number"``, ``"above the
+        maximum 100"``, ``"below the minimum 0"``, ``"not a multiple of the step 0.5 from
+        0"``, ``"not one of: eco, comfort"``.
+        """
         if self.kind == "boolean":
-            return isinstance(value, bool)
+            return None if isinstance(value, bool) else "must be true or false"
         if self.kind == "enum":
-            return isinstance(value, str) and value in (self.values or ())
+            allowed = self.values or []
+            if isinstance(value, str) and value in allowed:
+                return None
+            return "not one of: " + ", ".join(allowed)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            return False
+            return "must be a number"
         number = float(value)
-        low = -math.inf if self.min is None else self.min
-        high = math.inf if self.max is None else self.max
-        if not math.isfinite(number) or not low <= number <= high:
-            return False
+        if not math.isfinite(number):
+            return "must be a finite number"
+        if self.min is not None and number < self.min:
+            return f"below the minimum {self.min:g}"
+        if self.max is not None and number > self.max:
+            return f"above the maximum {self.max:g}"
         if self.step is None:
-            return True
+            return None
+        low = 0.0 if self.min is None else self.min
         steps = (number - low) / self.step
-        return math.isclose(steps, round(steps), abs_tol=1e-9)
+        if math.isclose(steps, round(steps), abs_tol=1e-9):
+            return None
+        return f"not a multiple of the step {self.step:g} from {low:g}"
 
 
 def check_unique_names(items: Sequence[Metric] | Sequence[Property], what: str) -> None:

@@ -470,6 +470,8 @@ class RegistryKind(StrEnum):
     MEMBERSHIP = "membership"
     DEVICE = "device"
     HOME = "home"
+    PRESENCE = "presence"
+    """A device came online or went offline (changes nobody's rights)."""
 
 
 class RegistryAction(StrEnum):
@@ -484,8 +486,9 @@ class RegistryEvent(Message):
     """A change in a home, on ``hearth-sys/registry/homes/{home}`` at QoS 1, not retained.
 
     Receivers drop cached answers about ``home`` (and withdraw sockets from rooms they may no
-    longer read). ``device`` is set exactly for device events, ``user`` exactly for
-    membership events.
+    longer read) unless the event :attr:`changes_rights` is false (presence). ``device`` is
+    set exactly for device and presence events, ``user`` exactly for membership events,
+    ``presence`` (the device's new status) exactly for presence events.
     """
 
     kind: RegistryKind
@@ -493,12 +496,21 @@ class RegistryEvent(Message):
     action: RegistryAction
     device: Slug | None = None
     user: UserId | None = None
+    presence: Status | None = None
     ts: Timestamp
+
+    @property
+    def changes_rights(self) -> bool:
+        """Whether the event may change who may do what (every kind but presence)."""
+        return self.kind is not RegistryKind.PRESENCE
 
     @model_validator(mode="after")
     def _subject_fits_kind(self) -> Self:
-        if (self.device is not None) != (self.kind is RegistryKind.DEVICE):
-            raise ValueError("device is required for device events and only for them")
+        device_kinds = (RegistryKind.DEVICE, RegistryKind.PRESENCE)
+        if (self.device is not None) != (self.kind in device_kinds):
+            raise ValueError("device is required for device and presence events and only for them")
         if (self.user is not None) != (self.kind is RegistryKind.MEMBERSHIP):
             raise ValueError("user is required for membership events and only for them")
+        if (self.presence is not None) != (self.kind is RegistryKind.PRESENCE):
+            raise ValueError("presence is required for presence events and only for them")
         return self

@@ -180,19 +180,23 @@ class RegistryClient(ServiceClient):
     def on_registry_event(self, message: aiomqtt.Message) -> RegistryEvent | None:
         """A message of ``hearth-sys/registry/homes/+``: drop its home's answers.
 
-        The parsed event, or ``None`` when the payload is not one (logged, never raised).
+        The parsed event, or ``None`` when the payload is not one (logged, never raised) or
+        changes nobody's rights (a presence event).
         """
         try:
             event = RegistryEvent.from_bytes(payload_bytes(message))
         except MessageError as exc:
             log.warning("ignoring a malformed registry event", extra={"error": str(exc)})
             return None
+        if not event.changes_rights:
+            return None  # presence: nobody's rights changed
         self.handle_event(event)
         return event
 
     def handle_event(self, event: RegistryEvent) -> None:
-        """A registry change event: drop every cached answer about its home."""
-        self.forget_home(event.home)
+        """A registry change event: drop every cached answer about its home (not for presence)."""
+        if event.changes_rights:
+            self.forget_home(event.home)
 
     def forget_home(self, home: str) -> None:
         """Drop every cached answer about ``home`` (and those in flight)."""

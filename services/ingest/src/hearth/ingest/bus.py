@@ -66,6 +66,8 @@ class SystemBus:
             except MessageError as exc:
                 log.warning("ignoring a malformed registry event", extra={"error": str(exc)})
                 return
+            if not event.changes_rights:
+                return  # presence: no cached answer or time zone changed
             self._registry.handle_event(event)
             self._zones.forget_home(event.home)
             self.events += 1

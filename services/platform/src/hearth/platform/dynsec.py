@@ -85,6 +85,7 @@ def _service_rights(service: str) -> tuple[Acl, ...]:
             *publish(_every_device(Kind.COMMAND)),
             *publish(_every_device(Kind.STATUS)),
             *read(_every_device(Kind.STATE)),
+            *read(_every_device(Kind.TELEMETRY)),  # last seen, for presence (silent)
             *read(_every_device(Kind.STATUS)),
             *read(_every_device(Kind.ACK)),
             *publish(REGISTRY_BUS),
@@ -110,8 +111,9 @@ def service_role_acls(service: str) -> frozenset[Acl]:
     - auth: publish and read ``hearth-sys/auth/#`` (its replicas follow each other's marks).
     - registry: manage dynsec (publish ``$CONTROL/dynamic-security/#``, read its response
       topic); publish commands and devices' ``status`` (for ``silent``); read ``state``,
-      ``status`` and ``ack``; publish ``hearth-sys/registry/#``; read ``hearth-sys/auth/#``
-      and ``hearth-sys/ingest/discovered/#`` (metrics ingest discovered).
+      ``telemetry`` (when a device was last heard), ``status`` and ``ack``; publish
+      ``hearth-sys/registry/#``; read ``hearth-sys/auth/#`` and
+      ``hearth-sys/ingest/discovered/#`` (metrics ingest discovered).
     - ingest: subscribe ``$share/ingest/hearth/+/+/telemetry/#`` literally (receiving its
       telemetry); read ``hearth-sys/auth/#`` and ``hearth-sys/registry/#``; publish
       ``hearth-sys/ingest/#`` and read ``hearth-sys/ingest/barrier/#`` (its start-up barrier).

@@ -72,6 +72,24 @@ class RegistrySettings(HearthSettings):
         description="Reconcile the broker's device logins once connected at start. Off only "
         "where several registries with different databases share one broker (tests).",
     )
+    max_waiting: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Calls that may wait for a command's ack at once (then 503).",
+    )
+    sweep_interval: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Seconds between sweeps (expired commands, silent devices).",
+    )
+    shadow_max_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=64 * 1024,
+        le=4 * 1024**3,
+        description="Bytes the in-memory shadow (reported state, last seen) may hold.",
+    )
 
     def device_broker(self) -> BrokerAddress:
         """The broker as devices reach it; with TLS, the CA's PEM read from its file now."""

@@ -16,11 +16,14 @@ ServiceError
 │   ├── NoCredentials       409 no_credentials: the device has no broker login (rotate first)
 │   └── GatewayInUse        409 gateway_in_use: other devices relay through this one
 ├── InvalidGateway          422 invalid_gateway: the gateway is not a live device of the home
+├── UnknownProperty         422 unknown_property: the device has no such property
+├── InvalidCommandValue     422 invalid_value: the value breaks the property's capability
 ├── DynsecFailed            502 broker_refused: the broker refused a device login change
 └── Unavailable
     ├── AuthUnavailable     503 auth_unavailable: auth did not answer
     ├── BrokerUnavailable   503 broker_unavailable: the broker did not take a login change
-    └── DeviceKeyMismatch   503 device_key_mismatch: stored device passwords do not open
+    ├── DeviceKeyMismatch   503 device_key_mismatch: stored device passwords do not open
+    └── TooManyWaiting      503 too_many_waiting: too many calls wait for acks already
 ```
 """
 
@@ -37,12 +40,15 @@ __all__ = [
     "DynsecFailed",
     "GatewayInUse",
     "HomeNotFound",
+    "InvalidCommandValue",
     "InvalidGateway",
     "LastOwner",
     "MemberNotFound",
     "NoCredentials",
     "RoleForbids",
     "SlugTaken",
+    "TooManyWaiting",
+    "UnknownProperty",
     "UserNotFound",
 ]
 
@@ -153,3 +159,26 @@ class DeviceKeyMismatch(Unavailable):
 
     code = "device_key_mismatch"
     title = "Device passwords do not open"
+
+
+class UnknownProperty(ServiceError):
+    """A command names a property the device does not have."""
+
+    status = 422
+    code = "unknown_property"
+    title = "Unknown property"
+
+
+class InvalidCommandValue(ServiceError):
+    """A command's value breaks its property's capability (the detail names the bound)."""
+
+    status = 422
+    code = "invalid_value"
+    title = "Invalid command value"
+
+
+class TooManyWaiting(Unavailable):
+    """Too many calls already wait for an ack (the waiters are bounded)."""
+
+    code = "too_many_waiting"
+    title = "Too many calls waiting"

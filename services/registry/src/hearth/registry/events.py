@@ -1,10 +1,12 @@
 """EventPublisher: the registry's change events on the system bus.
 
-Every committed change of a home, its memberships or its devices is published as a
+Every committed change of a home, its memberships or its devices, and every change of a
+device's presence (kind ``presence``, with the new status), is published as a
 :class:`~hearth.common.messages.RegistryEvent` on ``hearth-sys/registry/homes/{home}``
 at QoS 1, not retained, after the database commit (never before: a receiver that
 reacts must find the change). Receivers drop cached authorisation answers about that
-home and withdraw sockets from rooms they may no longer read.
+home and withdraw sockets from rooms they may no longer read (not for presence events:
+they change nobody's rights).
 
 An event that cannot be published (the broker is down longer than ``wait`` seconds) is
 logged and counted, and the change stands: cached answers still expire after the
@@ -17,7 +19,7 @@ import logging
 import uuid
 
 from hearth.common.clock import utc_now
-from hearth.common.messages import RegistryAction, RegistryEvent, RegistryKind
+from hearth.common.messages import RegistryAction, RegistryEvent, RegistryKind, Status
 from hearth.common.mqtt import MqttConnection, MqttUnavailable
 from hearth.common.topics import registry_home_topic
 
@@ -45,6 +47,7 @@ class EventPublisher:
         *,
         device: str | None = None,
         user: uuid.UUID | None = None,
+        presence: Status | None = None,
     ) -> None:
         """Publish one event (QoS 1, not retained); failures are logged, never raised."""
         event = RegistryEvent(
@@ -53,6 +56,7 @@ class EventPublisher:
             action=action,
             device=device,
             user=None if user is None else str(user),
+            presence=presence,
             ts=utc_now(),
         )
         try:

@@ -8,9 +8,12 @@ revocation marks, which feed the token verifier, to the dynsec response topic, a
 the metrics ingest discovered (:mod:`hearth.registry.discovered`); once connected,
 reconcile the broker's device logins with the table in the background
 (:class:`~hearth.registry.start_reconcile.StartReconcile`: retried until it succeeds,
-``/readyz`` reports ``device_logins`` until then). Change events, device-login commands
-and the devices' capability snapshots go out on the same connection; after every
-(re)connect, every live device's snapshot is republished (:mod:`hearth.registry.snapshots`).
+``/readyz`` reports ``device_logins`` until then). The same connection hears every
+device's state, status, acks and telemetry (:class:`~hearth.registry.device_watch.DeviceWatch`)
+and carries change events, device-login commands, commands to devices and the devices'
+capability snapshots; after every (re)connect, every live device's snapshot is republished
+(:mod:`hearth.registry.snapshots`). The sweeper (expired commands, silent devices) runs in
+the background until the end.
 """
 
 from __future__ import annotations
@@ -33,23 +36,31 @@ from hearth.common.topics import DISCOVERED_FILTER
 from hearth.common.web import create_service_app, service_state
 from hearth.registry import openapi_examples
 from hearth.registry.api import authorize as authorize_api
+from hearth.registry.api import commands as commands_api
 from hearth.registry.api import devices as devices_api
 from hearth.registry.api import homes as homes_api
 from hearth.registry.api import logins as logins_api
 from hearth.registry.api import members as members_api
+from hearth.registry.commands import CommandService
 from hearth.registry.config import RegistrySettings
+from hearth.registry.device_bus import DeviceBus
 from hearth.registry.device_logins import DeviceLogins
+from hearth.registry.device_watch import DeviceWatch
 from hearth.registry.discovered import DiscoveredMetrics
 from hearth.registry.dynsec_client import DynsecClient
 from hearth.registry.events import EventPublisher
 from hearth.registry.migrate import MIGRATIONS, migrate
 from hearth.registry.passwords import DevicePasswords
+from hearth.registry.presence import PresenceService
 from hearth.registry.repository import RegistryRepository
 from hearth.registry.service import RegistryService
+from hearth.registry.shadow import LiveShadow
 from hearth.registry.snapshots import SnapshotPublisher
 from hearth.registry.start_reconcile import StartReconcile
 from hearth.registry.state import RegistryState
+from hearth.registry.sweeper import Sweeper
 from hearth.registry.users import AuthUsers
+from hearth.registry.waiters import CommandWaiters
 
 __all__ = ["create_app", "lifespan"]
 
@@ -84,13 +95,21 @@ def create_app(
     router.route(RESPONSE_TOPIC, dynsec.handle_response)
     users = AuthUsers(settings.auth_url, timeout=settings.auth_timeout, transport=auth_transport)
     events = EventPublisher(mqtt, wait=settings.event_publish_wait)
+    transactions = Transactions(session_factory(engine), RegistryRepository)
+    shadow = LiveShadow(max_bytes=settings.shadow_max_bytes)
+    bus = DeviceBus(mqtt, wait=settings.event_publish_wait)
+    commands = CommandService(transactions, bus, CommandWaiters(settings.max_waiting))
+    presence = PresenceService(transactions, events, bus, shadow)
+    watch = DeviceWatch(shadow, presence, commands)
+    watch.route(router)
     service = RegistryService(
-        Transactions(session_factory(engine), RegistryRepository),
+        transactions,
         users,
         events,
         DeviceLogins(dynsec),
         passwords,
         settings.device_broker(),
+        shadow,
         SnapshotPublisher(mqtt, wait=settings.event_publish_wait),
         authorize_ttl=settings.authorize_ttl,
     )
@@ -108,6 +127,10 @@ def create_app(
         users=users,
         events=events,
         service=service,
+        commands=commands,
+        shadow=shadow,
+        watch=watch,
+        sweeper=Sweeper(commands, presence, interval=settings.sweep_interval),
         start_reconcile=start_reconcile,
         discovered=discovered,
     )
@@ -127,6 +150,7 @@ def create_app(
     app.include_router(devices_api.router)
     app.include_router(authorize_api.router)
     app.include_router(logins_api.router)
+    app.include_router(commands_api.router)
     return app
 
 
@@ -160,7 +184,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         await migrate(state.settings)
         async with state.users, state.mqtt:
-            background = [asyncio.create_task(_republish_snapshots(state))]
+            background = [
+                asyncio.create_task(_republish_snapshots(state)),
+                asyncio.create_task(state.sweeper.run(), name="registry-sweeper"),
+            ]
             if state.start_reconcile is not None:
                 background.append(asyncio.create_task(state.start_reconcile.run()))
             try:

@@ -26,10 +26,11 @@ from typing import Annotated, Any, Self
 from pydantic import (
     BaseModel,
     Field,
+    JsonValue,
     field_validator,
 )
 from pydantic import model_validator as pydantic_model_validator
-from sqlalchemy import Column, LargeBinary
+from sqlalchemy import Column, Index, LargeBinary, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field as SQLField
 from sqlmodel import SQLModel
@@ -38,17 +39,21 @@ from hearth.common.authorization import Role
 from hearth.common.capabilities import Metric, Property, check_unique_names
 from hearth.common.capability_feed import MAX_METRICS, DeviceSnapshot
 from hearth.common.clock import utc_now
+from hearth.common.commands import CommandRecord
 from hearth.common.db import service_registry, timestamp_column
 from hearth.common.inputs import FreeText, Slug, Text
+from hearth.common.messages import CommandOutcome, StatusReason
 from hearth.common.schemas import InputModel
 from hearth.common.usernames import Username
 from hearth.registry.catalogue import DeviceTypeName
 
 __all__ = [
     "SCHEMA",
+    "CommandRow",
     "Device",
     "DeviceCreate",
     "DeviceCredentials",
+    "DeviceDetail",
     "DevicePublic",
     "DeviceUpdate",
     "DeviceWithCredentials",
@@ -60,6 +65,7 @@ __all__ = [
     "MemberPublic",
     "MemberUpdate",
     "Membership",
+    "PropertyState",
     "RegistryModel",
 ]
 
@@ -148,6 +154,9 @@ class Device(RegistryModel, table=True):
         default=None, sa_column=Column(LargeBinary, nullable=True), repr=False
     )
     credentials_generation: int = SQLField(default=0, sa_column_kwargs={"server_default": "0"})
+    online: bool = SQLField(default=False, sa_column_kwargs={"server_default": "false"})
+    presence_reason: str | None = SQLField(default=None, max_length=16)
+    presence_at: datetime | None = SQLField(default=None, sa_column=timestamp_column(nullable=True))
 
     def find_metric(self, name: str) -> Metric | None:
         """The registered metric ``name``, or ``None``."""
@@ -171,6 +180,50 @@ class Device(RegistryModel, table=True):
             if item.get("name") == name:
                 return Property.model_validate(item)
         return None
+
+
+class CommandRow(RegistryModel, table=True):
+    """One command sent to a device and what became of it (the command log).
+
+    ``outcome`` stays ``NULL`` until the device's ack or the registry's ``expired``
+    (recorded once: the first verdict wins).
+    """
+
+    __tablename__ = "commands"
+    __table_args__ = (
+        Index("ix_commands_device_issued", "home", "device", "issued_at"),
+        Index("ix_commands_pending_expiry", "expires_at", postgresql_where=text("outcome IS NULL")),
+    )
+
+    id: uuid.UUID = SQLField(primary_key=True)
+    home: str = SQLField(max_length=63, foreign_key="registry.homes.slug", ondelete="CASCADE")
+    device: str = SQLField(max_length=63)
+    property: str = SQLField(max_length=63)
+    value: Any = SQLField(sa_column=Column(JSONB, nullable=False))
+    issued_at: datetime = SQLField(sa_column=timestamp_column())
+    expires_at: datetime | None = SQLField(default=None, sa_column=timestamp_column(nullable=True))
+    by: uuid.UUID
+    outcome: str | None = SQLField(default=None, max_length=16)
+    reason: str | None = SQLField(default=None, max_length=200)
+    result: Any = SQLField(default=None, sa_column=Column(JSONB, nullable=True))
+    answered_at: datetime | None = SQLField(default=None, sa_column=timestamp_column(nullable=True))
+
+    def record(self) -> CommandRecord:
+        """The command as the API shows it."""
+        return CommandRecord(
+            id=self.id,
+            home=self.home,
+            device=self.device,
+            property=self.property,
+            value=self.value,
+            issued_at=self.issued_at,
+            expires_at=self.expires_at,
+            by=self.by,
+            outcome=None if self.outcome is None else CommandOutcome(self.outcome),
+            reason=self.reason,
+            result=self.result,
+            answered_at=self.answered_at,
+        )
 
 
 # ----------------------------------------------------------------------------- schemas
@@ -318,13 +371,24 @@ class DevicePublic(BaseModel):
     metrics: list[Metric]
     properties: list[Property]
     disabled: bool
+    online: bool = Field(description="Whether the device is connected (its last status).")
+    status_reason: StatusReason | None = Field(
+        description="Why it is online or offline: connected, will, disconnect or silent."
+    )
+    last_seen: datetime | None = Field(
+        description="When the registry last heard the device (any message of its own)."
+    )
     refuse_undeclared: RefuseUndeclared
     created_at: datetime
     updated_at: datetime
 
     @classmethod
-    def of(cls, device: Device) -> DevicePublic:
-        """The public face of ``device``."""
+    def of(cls, device: Device, last_seen: datetime | None = None) -> DevicePublic:
+        """The public face of ``device`` (``last_seen`` from the live shadow, if known)."""
+        heard = device.presence_at if device.presence_reason in _DEVICE_SAID else None
+        if heard is not None and (last_seen is None or heard > last_seen):
+            last_seen = heard
+        reason = device.presence_reason
         return cls(
             home=device.home,
             slug=device.slug,
@@ -336,10 +400,38 @@ class DevicePublic(BaseModel):
             metrics=[Metric.model_validate(m) for m in device.metrics],
             properties=[Property.model_validate(p) for p in device.properties],
             disabled=device.disabled,
+            online=device.online,
+            status_reason=None if reason is None else StatusReason(reason),
+            last_seen=last_seen,
             refuse_undeclared=device.refuse_undeclared,
             created_at=device.created_at,
             updated_at=device.updated_at,
         )
+
+
+_DEVICE_SAID = frozenset({StatusReason.CONNECTED.value, StatusReason.DISCONNECT.value})
+"""Statuses the device itself publishes: their time is a time it was heard."""
+
+
+class PropertyState(BaseModel):
+    """One property in a device's shadow: what the device reports, what was last asked.
+
+    ``mismatch`` is true when a command asked for a value and the device does not report
+    that value (yet, or at all: a rejected or expired command leaves it true).
+    """
+
+    reported: JsonValue = None
+    reported_at: datetime | None = None
+    desired: JsonValue = None
+    desired_at: datetime | None = None
+    desired_outcome: CommandOutcome | None = None
+    mismatch: bool = False
+
+
+class DeviceDetail(DevicePublic):
+    """A device with its shadow: each property's reported and desired state."""
+
+    state: dict[str, PropertyState]
 
 
 class DeviceCredentials(BaseModel):

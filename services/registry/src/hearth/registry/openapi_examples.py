@@ -19,6 +19,10 @@ TAGS: Final = [
         "description": "Devices, their broker logins, the config download and the catalogue.",
     },
     {"name": "authorisation", "description": "The one authorisation answer other services ask."},
+    {
+        "name": "commands",
+        "description": "The one command path: send a command (wait for its ack), the log.",
+    },
 ]
 
 _AT: Final = "2026-11-29T08:30:00Z"
@@ -38,6 +42,9 @@ _DEVICE: Final[dict[str, Any]] = {
     "properties": [],
     "refuse_undeclared": False,
     "disabled": False,
+    "online": True,
+    "status_reason": "connected",
+    "last_seen": "2026-11-29T08:31:12.250Z",
     "created_at": _AT,
     "updated_at": _AT,
 }
@@ -55,6 +62,29 @@ _MEMBER: Final = {
     "role": "member",
     "created_at": _AT,
     "updated_at": _AT,
+}
+
+_POWER: Final = {
+    "reported": True,
+    "reported_at": "2026-11-29T08:30:00.480Z",
+    "desired": True,
+    "desired_at": "2026-11-29T08:30:00.120Z",
+    "desired_outcome": "done",
+    "mismatch": False,
+}
+_COMMAND: Final = {
+    "id": "5f0c2a9e-7d41-4b8e-a3c6-1e9b0d2f4a77",
+    "home": "maple-house",
+    "device": "hall-lamp",
+    "property": "power",
+    "value": True,
+    "issued_at": "2026-11-29T08:30:00.120Z",
+    "expires_at": "2026-11-29T08:30:30.120Z",
+    "by": "0b7e4a1c-3f2d-4e6a-9c1b-5d8f2a7e9c31",
+    "outcome": "done",
+    "reason": None,
+    "result": True,
+    "answered_at": "2026-11-29T08:30:00.510Z",
 }
 
 EXAMPLES: Final[dict[str, Any]] = {
@@ -81,6 +111,16 @@ EXAMPLES: Final[dict[str, Any]] = {
             "client_id": "dev.maple-house.kitchen-th",
         },
     },
+    "DeviceDetail": {
+        **_DEVICE,
+        "slug": "hall-lamp",
+        "type": "light",
+        "properties": [{"name": "power", "kind": "boolean", "unit": ""}],
+        "state": {"power": _POWER},
+    },
+    "PropertyState": _POWER,
+    "CommandRequest": {"property": "power", "value": True, "ttl": 30, "wait": 5},
+    "CommandRecord": _COMMAND,
     "DeviceType": {
         "type": "temperature-humidity",
         "description": "A climate sensor: temperature and relative humidity.",

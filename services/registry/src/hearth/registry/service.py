@@ -32,7 +32,7 @@ from hearth.common.clock import utc_now
 from hearth.common.db import DuplicateRow, Transactions
 from hearth.common.errors import Forbidden, InsufficientScope
 from hearth.common.logins import device_username
-from hearth.common.messages import RegistryAction, RegistryKind
+from hearth.common.messages import CommandOutcome, RegistryAction, RegistryKind
 from hearth.common.sealing import Unsealable
 from hearth.common.tokens import Caller
 from hearth.common.topics import (
@@ -55,21 +55,21 @@ from hearth.registry.device_logins import DeviceLogins, ReconcileReport, WantedL
 from hearth.registry.errors import (
     AlreadyMember,
     DeviceKeyMismatch,
-    DeviceNotFound,
     GatewayInUse,
-    HomeNotFound,
     InvalidGateway,
     LastOwner,
     MemberNotFound,
     NoCredentials,
-    RoleForbids,
     SlugTaken,
 )
 from hearth.registry.events import EventPublisher
+from hearth.registry.guards import guard_device, guard_home, raise_denied, user_id
 from hearth.registry.models import (
+    CommandRow,
     Device,
     DeviceCreate,
     DeviceCredentials,
+    DeviceDetail,
     DevicePublic,
     DeviceUpdate,
     DeviceWithCredentials,
@@ -81,9 +81,11 @@ from hearth.registry.models import (
     MemberPublic,
     Membership,
     MemberUpdate,
+    PropertyState,
 )
 from hearth.registry.passwords import DevicePasswords
 from hearth.registry.repository import RegistryRepository
+from hearth.registry.shadow import LiveShadow, Reported
 from hearth.registry.snapshots import SnapshotPublisher
 from hearth.registry.users import AuthUsers
 
@@ -92,19 +94,6 @@ __all__ = ["RegistryService"]
 log = logging.getLogger(__name__)
 
 _MAX_GATEWAY_HOPS = 64
-
-
-def _user_id(caller: Caller) -> uuid.UUID:
-    return uuid.UUID(caller.user_id)
-
-
-def _raise_denied(reason: DenyReason, home: str, action: Action) -> None:
-    if reason in ("not_found", "token_homes"):
-        raise HomeNotFound(f"no home {home!r}")
-    if reason == "scope":
-        scope = SCOPE_FOR[action]
-        raise InsufficientScope(scope if action is not Action.MANAGE else f"{scope} admin")
-    raise RoleForbids(f"your role in {home!r} does not allow {action.value}")
 
 
 class RegistryService:
@@ -118,6 +107,7 @@ class RegistryService:
         logins: DeviceLogins,
         passwords: DevicePasswords,
         broker: BrokerAddress,
+        shadow: LiveShadow,
         snapshots: SnapshotPublisher,
         *,
         authorize_ttl: int = 5,
@@ -128,51 +118,9 @@ class RegistryService:
         self._logins = logins
         self._passwords = passwords
         self._broker = broker
+        self._shadow = shadow
         self._snapshots = snapshots
         self.authorize_ttl = authorize_ttl
-
-    # ------------------------------------------------------------------ guards
-
-    async def _guard(
-        self,
-        repo: RegistryRepository,
-        caller: Caller,
-        slug: str,
-        action: Action,
-        *,
-        lock: bool = False,
-    ) -> tuple[Home, Role | None]:
-        """The home and the caller's role in it, when ``action`` is allowed; else raise."""
-        home = await (repo.lock_home if lock else repo.get_home)(slug)
-        role = await repo.find_role(slug, _user_id(caller)) if home else None
-        if home is None:
-            raise HomeNotFound(f"no home {slug!r}")
-        reason = check_access(caller, slug, role, action)
-        if reason is not None:
-            _raise_denied(reason, slug, action)
-        return home, role
-
-    async def _device(
-        self,
-        repo: RegistryRepository,
-        caller: Caller,
-        slug: str,
-        device: str,
-        action: Action,
-        *,
-        changes_login: bool = False,
-    ) -> Device:
-        """The live device when ``action`` is allowed on its home; else raise.
-
-        ``changes_login``: hold the device-logins lock shared (see ``lock_logins``) first.
-        """
-        await self._guard(repo, caller, slug, action)
-        if changes_login:
-            await repo.lock_logins()
-        found = await repo.get_device(slug, device)
-        if found is None:
-            raise DeviceNotFound(f"no device {device!r} in {slug!r}")
-        return found
 
     # ------------------------------------------------------------------ homes
 
@@ -180,11 +128,11 @@ class RegistryService:
         """Create a home; the caller becomes its owner (409 when the slug is taken)."""
         reason = token_denies(caller, body.slug, Action.MANAGE)
         if reason is not None:
-            _raise_denied(reason, body.slug, Action.MANAGE)
+            raise_denied(reason, body.slug, Action.MANAGE)
         me = await self._users.me(caller.authorization)
         home = Home(slug=body.slug, name=body.name, timezone=body.timezone)
         owner = Membership(
-            home=body.slug, user_id=_user_id(caller), role=Role.OWNER.value, username=me.username
+            home=body.slug, user_id=user_id(caller), role=Role.OWNER.value, username=me.username
         )
         async with self._transactions() as repo:
             if await repo.get_home(body.slug) is not None:
@@ -204,7 +152,7 @@ class RegistryService:
         if not caller.has_scope(SCOPE_FOR[Action.READ]):
             raise InsufficientScope(SCOPE_FOR[Action.READ])
         async with self._transactions() as repo:
-            rows = await repo.list_homes(_user_id(caller), every=caller.is_admin)
+            rows = await repo.list_homes(user_id(caller), every=caller.is_admin)
         return [
             HomePublic.of(home, None if role is None else Role(role))
             for home, role in rows
@@ -214,13 +162,13 @@ class RegistryService:
     async def get_home(self, caller: Caller, slug: str) -> HomePublic:
         """One home the caller may read."""
         async with self._transactions() as repo:
-            home, role = await self._guard(repo, caller, slug, Action.READ)
+            home, role = await guard_home(repo, caller, slug, Action.READ)
         return HomePublic.of(home, role)
 
     async def update_home(self, caller: Caller, slug: str, body: HomeUpdate) -> HomePublic:
         """Rename a home or change its time zone (owners and admins)."""
         async with self._transactions() as repo:
-            home, role = await self._guard(repo, caller, slug, Action.MANAGE)
+            home, role = await guard_home(repo, caller, slug, Action.MANAGE)
             if body.name is not None:
                 home.name = body.name
             if body.timezone is not None:
@@ -236,13 +184,13 @@ class RegistryService:
     async def list_members(self, caller: Caller, slug: str) -> list[MemberPublic]:
         """The members of a home the caller may read."""
         async with self._transactions() as repo:
-            await self._guard(repo, caller, slug, Action.READ)
+            await guard_home(repo, caller, slug, Action.READ)
             return [MemberPublic.of(m) for m in await repo.list_members(slug)]
 
     async def get_member(self, caller: Caller, slug: str, user_id: uuid.UUID) -> MemberPublic:
         """One member of a home the caller may read."""
         async with self._transactions() as repo:
-            await self._guard(repo, caller, slug, Action.READ)
+            await guard_home(repo, caller, slug, Action.READ)
             membership = await repo.get_membership(slug, user_id)
         if membership is None:
             raise MemberNotFound(f"{user_id} is not a member of {slug!r}")
@@ -251,13 +199,13 @@ class RegistryService:
     async def add_member(self, caller: Caller, slug: str, body: MemberAdd) -> MemberPublic:
         """Add a user, found by username at auth, with a role (owners and admins)."""
         async with self._transactions() as repo:
-            await self._guard(repo, caller, slug, Action.MANAGE)
+            await guard_home(repo, caller, slug, Action.MANAGE)
         user = await self._users.lookup(body.username, caller.authorization)
         membership = Membership(
             home=slug, user_id=user.id, role=body.role.value, username=user.username
         )
         async with self._transactions() as repo:
-            await self._guard(repo, caller, slug, Action.MANAGE, lock=True)
+            await guard_home(repo, caller, slug, Action.MANAGE, lock=True)
             if await repo.get_membership(slug, user.id) is not None:
                 raise AlreadyMember(f"{body.username} is already a member of {slug!r}")
             repo.add(membership)
@@ -272,7 +220,7 @@ class RegistryService:
     ) -> MemberPublic:
         """Change a member's role (owners and admins); a home keeps at least one owner."""
         async with self._transactions() as repo:
-            await self._guard(repo, caller, slug, Action.MANAGE, lock=True)
+            await guard_home(repo, caller, slug, Action.MANAGE, lock=True)
             membership = await repo.get_membership(slug, user_id)
             if membership is None:
                 raise MemberNotFound(f"{user_id} is not a member of {slug!r}")
@@ -294,7 +242,7 @@ class RegistryService:
     async def remove_member(self, caller: Caller, slug: str, user_id: uuid.UUID) -> None:
         """Remove a member (owners and admins); a home keeps at least one owner."""
         async with self._transactions() as repo:
-            await self._guard(repo, caller, slug, Action.MANAGE, lock=True)
+            await guard_home(repo, caller, slug, Action.MANAGE, lock=True)
             membership = await repo.get_membership(slug, user_id)
             if membership is None:
                 raise MemberNotFound(f"{user_id} is not a member of {slug!r}")
@@ -308,17 +256,36 @@ class RegistryService:
 
     # ------------------------------------------------------------------ devices
 
-    async def list_devices(self, caller: Caller, slug: str) -> list[DevicePublic]:
-        """The live devices of a home the caller may read."""
+    async def list_devices(
+        self,
+        caller: Caller,
+        slug: str,
+        *,
+        online: bool | None = None,
+        area: str | None = None,
+        type: str | None = None,
+    ) -> list[DevicePublic]:
+        """The live devices of a home the caller may read, narrowed by the filters given."""
         async with self._transactions() as repo:
-            await self._guard(repo, caller, slug, Action.READ)
-            return [DevicePublic.of(d) for d in await repo.list_devices(slug)]
+            await guard_home(repo, caller, slug, Action.READ)
+            devices = await repo.list_devices(slug, online=online, area=area, type=type)
+        return [self._public(d) for d in devices]
 
-    async def get_device(self, caller: Caller, slug: str, device: str) -> DevicePublic:
-        """One live device of a home the caller may read."""
+    async def get_device(self, caller: Caller, slug: str, device: str) -> DeviceDetail:
+        """One live device of a home the caller may read, with its shadow."""
         async with self._transactions() as repo:
-            found = await self._device(repo, caller, slug, device, Action.READ)
-        return DevicePublic.of(found)
+            found = await guard_device(repo, caller, slug, device, Action.READ)
+            desired = await repo.desired_states(slug, device)
+        reported = self._shadow.reported(slug, device)
+        state: dict[str, PropertyState] = {}
+        for prop in sorted({*reported, *(c.property for c in desired)}):
+            state[prop] = _property_state(
+                reported.get(prop), next((c for c in desired if c.property == prop), None)
+            )
+        return DeviceDetail(**self._public(found).model_dump(), state=state)
+
+    def _public(self, device: Device) -> DevicePublic:
+        return DevicePublic.of(device, self._shadow.last_seen(device.home, device.slug))
 
     async def create_device(
         self, caller: Caller, slug: str, body: DeviceCreate
@@ -346,7 +313,7 @@ class RegistryService:
         password = self._passwords.generate()
         device.password_sealed = self._passwords.seal(slug, body.slug, password)
         async with self._transactions() as repo:
-            await self._guard(repo, caller, slug, Action.MANAGE)
+            await guard_home(repo, caller, slug, Action.MANAGE)
             await repo.lock_logins()
             if await repo.slug_used(slug, body.slug):
                 raise SlugTaken(f"device slug {body.slug!r} is (or was) used in {slug!r}")
@@ -382,7 +349,7 @@ class RegistryService:
         """Change a device's name, area, gateway, interval or capabilities (owners, admins)."""
         given = body.model_fields_set
         async with self._transactions() as repo:
-            device = await self._device(
+            device = await guard_device(
                 repo, caller, slug, device_slug, Action.MANAGE, changes_login=True
             )
             old_gateway = device.gateway
@@ -424,7 +391,7 @@ class RegistryService:
     async def delete_device(self, caller: Caller, slug: str, device_slug: str) -> None:
         """Delete a device (owners, admins): it becomes a tombstone keeping its slug taken."""
         async with self._transactions() as repo:
-            device = await self._device(
+            device = await guard_device(
                 repo, caller, slug, device_slug, Action.MANAGE, changes_login=True
             )
             relayed = await repo.gateway_users(slug, device_slug)
@@ -438,6 +405,7 @@ class RegistryService:
             if device.gateway is not None:
                 await self._sync_gateway(repo, slug, device.gateway)
             await repo.commit()
+        self._shadow.forget(slug, device_slug)
         await self._snapshots.remove(slug, device_slug)
         await self._events.publish(
             RegistryKind.DEVICE, slug, RegistryAction.DELETED, device=device_slug
@@ -488,7 +456,7 @@ class RegistryService:
         working at once (the broker disconnects the device)."""
         password = self._passwords.generate()
         async with self._transactions() as repo:
-            device = await self._device(
+            device = await guard_device(
                 repo, caller, slug, device_slug, Action.MANAGE, changes_login=True
             )
             had_login = device.password_sealed is not None
@@ -513,7 +481,7 @@ class RegistryService:
     async def device_config(self, caller: Caller, slug: str, device_slug: str) -> DeviceConfig:
         """Everything a device's firmware needs, its password included (owners, admins)."""
         async with self._transactions() as repo:
-            device = await self._device(repo, caller, slug, device_slug, Action.MANAGE)
+            device = await guard_device(repo, caller, slug, device_slug, Action.MANAGE)
         if device.password_sealed is None:
             raise NoCredentials(
                 f"{device_slug!r} has no broker login yet: rotate its credentials first"
@@ -611,14 +579,14 @@ class RegistryService:
 
     async def _role(self, caller: Caller, home: str) -> Role | None:
         async with self._transactions() as repo:
-            return await repo.find_role(home, _user_id(caller))
+            return await repo.find_role(home, user_id(caller))
 
     async def _authorize_home(self, caller: Caller, home: str, action: Action) -> AuthorizeAnswer:
         if not is_slug(home):
             return self._answer("invalid", None)
         async with self._transactions() as repo:
             exists = await repo.get_home(home) is not None
-            role = await repo.find_role(home, _user_id(caller))
+            role = await repo.find_role(home, user_id(caller))
         if not exists:
             return self._answer("not_found", None)
         return self._answer(check_access(caller, home, role, action), role)
@@ -627,7 +595,7 @@ class RegistryService:
         self, caller: Caller, topic: DeviceTopic, action: Action
     ) -> AuthorizeAnswer:
         async with self._transactions() as repo:
-            role = await repo.find_role(topic.home, _user_id(caller))
+            role = await repo.find_role(topic.home, user_id(caller))
             exists = await repo.get_home(topic.home) is not None
             device = await repo.get_device(topic.home, topic.device) if exists else None
         if not exists or not visible(caller, role):
@@ -673,7 +641,7 @@ class RegistryService:
             return self._answer("invalid", None)
         device_slug = filter_device(parsed)
         async with self._transactions() as repo:
-            role = await repo.find_role(home, _user_id(caller))
+            role = await repo.find_role(home, user_id(caller))
             exists = await repo.get_home(home) is not None
             device = (
                 await repo.get_device(home, device_slug)
@@ -709,6 +677,24 @@ def _with_credentials(device: Device, password: str) -> DeviceWithCredentials:
         **DevicePublic.of(device).model_dump(),
         credentials=DeviceCredentials(username=username, password=password, client_id=username),
     )
+
+
+def _same(reported: object, desired: object) -> bool:
+    """Whether two JSON values are equal as JSON (``true`` is not ``1``; ``1`` is ``1.0``)."""
+    if isinstance(reported, bool) or isinstance(desired, bool):
+        return isinstance(reported, bool) and isinstance(desired, bool) and reported == desired
+    return reported == desired
+
+
+def _property_state(reported: Reported | None, last: CommandRow | None) -> PropertyState:
+    state = PropertyState()
+    if reported is not None:
+        state.reported, state.reported_at = reported.value, reported.at
+    if last is not None:
+        state.desired, state.desired_at = last.value, last.issued_at
+        state.desired_outcome = None if last.outcome is None else CommandOutcome(last.outcome)
+        state.mismatch = reported is None or not _same(reported.value, last.value)
+    return state
 
 
 def _names_known(device: Device, parsed: TopicFilter) -> bool:

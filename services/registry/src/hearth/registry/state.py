@@ -11,11 +11,15 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hearth.common.mqtt import MqttConnection
+from hearth.registry.commands import CommandService
 from hearth.registry.config import RegistrySettings
+from hearth.registry.device_watch import DeviceWatch
 from hearth.registry.discovered import DiscoveredMetrics
 from hearth.registry.events import EventPublisher
 from hearth.registry.service import RegistryService
+from hearth.registry.shadow import LiveShadow
 from hearth.registry.start_reconcile import StartReconcile
+from hearth.registry.sweeper import Sweeper
 from hearth.registry.users import AuthUsers
 
 __all__ = ["RegistryState"]
@@ -23,7 +27,8 @@ __all__ = ["RegistryState"]
 
 @dataclass(frozen=True, eq=False)
 class RegistryState:
-    """The registry's parts: its database, broker connection, auth client and rules."""
+    """The registry's parts: its database, broker connection, auth client and rules;
+    commands, the shadow and presence (heard through ``watch``, swept by ``sweeper``)."""
 
     settings: RegistrySettings
     engine: AsyncEngine
@@ -31,6 +36,10 @@ class RegistryState:
     users: AuthUsers
     events: EventPublisher
     service: RegistryService
+    commands: CommandService
+    shadow: LiveShadow
+    watch: DeviceWatch
+    sweeper: Sweeper
     start_reconcile: StartReconcile | None
     """The reconcile at start (``None`` when ``reconcile_at_start`` is off)."""
     discovered: DiscoveredMetrics

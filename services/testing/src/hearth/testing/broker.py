@@ -505,6 +505,7 @@ def connect_client(
     keepalive: int = 30,
     timeout: float = 5.0,
     ca_file: Path | None = None,
+    on_message: Callable[[mqtt.Client, Any, mqtt.MQTTMessage], None] | None = None,
 ) -> MqttTestClient:
     """Connect a :class:`MqttTestClient` and wait for the CONNACK.
 
@@ -513,7 +514,9 @@ def connect_client(
     ``max_inflight`` caps this client's own unacknowledged publishes (paho's default is 20);
     ``receive_maximum`` (MQTT 5) is the window it grants the broker; with ``manual_ack`` the
     test acks each message with ``client.ack(message.mid, message.qos)``. ``ca_file``: connect
-    over TLS, trusting that CA (and checking the broker's name).
+    over TLS, trusting that CA (and checking the broker's name). ``on_message`` replaces the
+    recording of messages from before the connect on (a session's queued messages arrive
+    right after the CONNACK).
     Raises :class:`ConnectRefused` when the broker refuses (the client is stopped then).
     """
     if protocol not in _PROTOCOLS:
@@ -525,6 +528,8 @@ def connect_client(
     if version != mqtt.MQTTv5:
         extra["clean_session"] = clean_start
     client = MqttTestClient(cid, version, **extra)
+    if on_message is not None:
+        client.on_message = on_message
     # Reconnect quickly after a broker restart (paho's default waits 1 s, then longer).
     client.reconnect_delay_set(min_delay=_RECONNECT_MIN_DELAY, max_delay=0.5)  # type: ignore[arg-type]
     if max_inflight is not None:

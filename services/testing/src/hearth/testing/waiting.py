@@ -9,7 +9,10 @@ __all__ = ["wait_until"]
 
 
 def wait_until(
-    predicate: Callable[[], bool], what: str, timeout: float = 10.0, poll: float = 0.02
+    predicate: Callable[[], bool],
+    what: str = "the condition",
+    timeout: float = 10.0,
+    poll: float = 0.02,
 ) -> None:
     """Return once ``predicate()`` is true; ``AssertionError`` naming ``what`` after ``timeout``."""
     deadline = time.monotonic() + timeout

@@ -10,9 +10,12 @@ from fastapi import APIRouter, Query, Response, status
 from hearth.common.auth import CurrentCaller
 from hearth.registry.api.deps import READ_ERRORS, WRITE_ERRORS, ServiceDep
 from hearth.registry.api.params import DeviceSlug, HomeSlug
+from hearth.registry.catalogue import DeviceTypeName
 from hearth.registry.device_config import ConfigFormat, render
 from hearth.registry.models import (
+    Area,
     DeviceCreate,
+    DeviceDetail,
     DevicePublic,
     DeviceUpdate,
     DeviceWithCredentials,
@@ -38,10 +41,15 @@ _NO_STORE = "no-store"
 
 @router.get("", summary="The devices of a home", responses=READ_ERRORS)
 async def list_devices(
-    home: HomeSlug, caller: CurrentCaller, service: ServiceDep
+    home: HomeSlug,
+    caller: CurrentCaller,
+    service: ServiceDep,
+    online: Annotated[bool | None, Query(description="Only devices online (or not).")] = None,
+    area: Annotated[Area | None, Query(description="Only devices in this area.")] = None,
+    type: Annotated[DeviceTypeName | None, Query(description="Only devices of this type.")] = None,
 ) -> list[DevicePublic]:
-    """Every live device of the home, by slug."""
-    return await service.list_devices(caller, home)
+    """Every live device of the home, by slug, with its presence; narrowed by the filters."""
+    return await service.list_devices(caller, home, online=online, area=area, type=type)
 
 
 @router.post(
@@ -71,8 +79,9 @@ async def create_device(
 @router.get("/{device}", summary="Read a device", responses=READ_ERRORS)
 async def read_device(
     home: HomeSlug, device: DeviceSlug, caller: CurrentCaller, service: ServiceDep
-) -> DevicePublic:
-    """One live device."""
+) -> DeviceDetail:
+    """One live device with its presence and shadow: per property the reported state, the
+    desired value (the last command's) and whether they differ (``mismatch``)."""
     return await service.get_device(caller, home, device)
 
 
