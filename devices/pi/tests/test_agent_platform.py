@@ -303,6 +303,37 @@ def test_a_command_switches_the_relay_and_the_log_says_done(
     assert world.relay_pin_high(light_pin)  # off on shutdown (active low)
 
 
+def test_a_command_sent_through_the_rest_api_switches_the_relay(
+    platform: Platform, live: Live, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The one command path (issue 15): the owner's POST, the registry publishes, the agent
+    acts and acks, and the call's answer is the device's verdict."""
+    relays, world = live.agent.board.relays, live.world
+    heater_pin = live.agent.config.hardware.relays["heater"].pin
+    assert not relays.is_on("heater")
+    path = f"/registry/homes/{platform.home}/devices/{DEVICE}/commands"
+    response = platform.stack.http.post(
+        path,
+        json={"property": "heater", "value": True, "ttl": 30, "wait": 20},
+        headers=platform.owner.headers,
+        timeout=30,
+    )
+    assert response.status_code in (200, 201), response.text
+    answer = response.json()
+    assert answer["outcome"] == "done", answer
+    assert relays.is_on("heater")
+    assert not world.relay_pin_high(heater_pin)  # the mock pin really switched (active low)
+    assert any("command heater=True: done" in r.getMessage() for r in caplog.records)
+    # an out-of-range value is refused by the registry before it reaches the device
+    refused = platform.stack.http.post(
+        path,
+        json={"property": "gas-threshold", "value": 50_000},
+        headers=platform.owner.headers,
+    )
+    assert refused.status_code == 422, refused.text
+    assert "gas-threshold" in refused.text
+
+
 def test_an_out_of_range_command_is_rejected(live: Live, caplog: pytest.LogCaptureFixture) -> None:
     too_high = live.command("gas-threshold", 50_000)
     not_bool = live.command("pump", 1)
